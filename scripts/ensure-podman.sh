@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Makes podman usable for the project: installs it (Debian, as root) when missing, writes the
+# containers.conf these machines need, and builds the sandbox image from busybox-static
+# without any registry. Idempotent. Prints the path of the containers.conf to export as
+# CONTAINERS_CONF.
+set -euo pipefail
+CACHE="${AGENT_MACHINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agent-machine}"
+IMAGE="${AGENT_MACHINE_SANDBOX_IMAGE:-localhost/agent-sandbox:dev}"
+CONF="$CACHE/podman/containers.conf"
+log() { echo "ensure-podman: $*" >&2; }
+
+need=()
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+[[ -x /bin/busybox || -x /usr/bin/busybox ]] || need+=(busybox-static)
+if ((${#need[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing ${need[*]} and friends with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq podman runc crun fuse-overlayfs slirp4netns uidmap catatonit busybox-static >&2
+  else
+    log "missing: ${need[*]}. Install podman, runc and busybox-static (or point DOCKER_HOST at a Docker engine)."
+    exit 1
+  fi
+fi
+
+# crun cannot run on this hybrid cgroup layout and the sandbox lacks CAP_SYS_RESOURCE for the
+# default RLIMIT_NOFILE: runc, cgroupfs and explicit ulimits are what works here.
+mkdir -p "$(dirname "$CONF")"
+cat > "$CONF.tmp" <<CONFEOF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONFEOF
+mv "$CONF.tmp" "$CONF"
+export CONTAINERS_CONF="$CONF"
+
+if ! podman image exists "$IMAGE"; then
+  log "building $IMAGE from busybox-static"
+  bb=$(command -v busybox || echo /bin/busybox)
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/workspace" "$root/etc"
+  cp "$bb" "$root/bin/busybox"
+  for t in sh echo sleep cat env ls head tail id wc true false yes dd printf grep sed awk \
+           mkdir rm touch seq date wget nc od tr sort uniq base64 sha256sum kill ps timeout test; do
+    ln -s busybox "$root/bin/$t"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nagent:x:65532:65532:agent:/workspace:/bin/sh\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nagent:x:65532:\n' > "$root/etc/group"
+  tar -C "$root" -c . | podman import --change 'ENV PATH=/bin' --change 'USER 65532' - "$IMAGE" >&2
+  rm -rf "$root"
+fi
+echo "$CONF"
