@@ -1,13 +1,17 @@
-# agent-machine — every target installs what it needs (idempotently) before it runs.
+# agent-machine. Two commands do everything on a fresh machine:
+#   make run    the controller on an embedded local control plane + podman (or your cluster)
+#   make test   unit + integration tests against a real kube-apiserver + etcd and real podman
+# Every target installs what it needs first, idempotently; slow artefacts are cached in
+# ~/.cache/agent-machine, keyed by version.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-CACHE      ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agent-machine
-NODE_BIN   := $(shell bash scripts/ensure-node.sh)
+NODE_BIN := $(shell bash scripts/ensure-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
-NODE       := $(NODE_BIN)/node
 
-.PHONY: help deps control-plane podman crds check-generated typecheck test test-unit test-integration run bench
+TEST_FILES ?=
+
+.PHONY: help deps control-plane podman crds typecheck test test-unit test-integration run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -18,8 +22,25 @@ node_modules/.installed: package.json package-lock.json
 
 deps: node_modules/.installed ## install npm dependencies (and Node >= 22 when the machine's is older)
 
-control-plane: ## build or locate kube-apiserver + etcd (cached in ~/.cache/agent-machine)
+control-plane: ## build or locate kube-apiserver + etcd (first build takes minutes; cached)
 	@bash scripts/control-plane-binaries.sh >/dev/null
 
-podman: ## install podman (as root with apt) and build the sandbox image
+podman: ## install podman (as root, with apt) and build the local sandbox image
 	@bash scripts/ensure-podman.sh >/dev/null
+
+crds: deps ## regenerate crds/ and src/api/types.generated.ts from contracts/
+	node scripts/generate.ts
+
+typecheck: deps ## TypeScript strict type check
+	npx tsc -p tsconfig.json
+
+test-unit: deps ## unit tests (pure logic, contracts, generated files up to date)
+	node --test --test-reporter=spec $(or $(TEST_FILES),'test/unit/**/*.test.ts')
+
+test-integration: deps control-plane podman ## integration tests on a real kube-apiserver + etcd and real podman
+	node test/run-integration.ts $(TEST_FILES)
+
+test: typecheck test-unit test-integration ## everything CI runs
+
+run: deps control-plane podman ## run the controller on a local control plane + podman (or KUBECONFIG's cluster)
+	node bin/agent-machine.js dev
