@@ -325,6 +325,7 @@ export type ModelProviderBindingSpec = {
   profileRef: LocalObjectRef;
   /** openai-compatible covers llama.cpp server, vLLM, LM Studio and hosted OpenAI-compatible APIs. */
   provider: "openai-compatible" | "ollama" | "anthropic";
+  /** Base URL of the provider API. Credentials never go here: use credentialsSecretRef. */
   endpoint: string;
   model: string;
   credentialsSecretRef?: SecretKeyRef;
