@@ -1,0 +1,133 @@
+// May the delegator delegate this? RBAC on the API server is the source of truth, asked through
+// SubjectAccessReview on virtual resources of our API group (cert-manager's `approve` on
+// `signers` is the precedent). This is the only file in governance/ that talks to the network.
+//
+// Groups: the controller only sees `spec.authority.delegator`, a user name. The groups that user
+// had when the object was created are not recorded anywhere the controller can read, and a
+// SubjectAccessReview without groups only matches RBAC bound to the user itself. So unless the
+// caller passes the delegator's groups, group-bound RBAC is NOT counted; the only groups added
+// are the ones Kubernetes derives from the name alone (see impliedGroups). Denials say so.
+import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReview, type V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
+import { GROUP } from '../api/group.ts';
+
+export const ACCESS_REVIEW_GROUP = GROUP;
+
+export type AccessRequest = {
+  user: string;
+  /** The delegator's groups when known; see the file comment for what happens without them. */
+  groups?: readonly string[];
+  verb: string;
+  group: string;
+  resource: string;
+  name?: string;
+  namespace?: string;
+};
+
+export type AccessResult = { allowed: boolean; reason: string };
+
+/** The slice of AuthorizationV1Api this file uses, so tests and callers can hand in any client. */
+export type SubjectAccessReviewApi = {
+  createSubjectAccessReview(param: { body: V1SubjectAccessReview }): Promise<V1SubjectAccessReview>;
+};
+
+// The delegable permissions, in one place so RBAC docs, manifests and checks agree.
+export const permissions = {
+  // Profiles are cluster-scoped; with a namespace, a RoleBinding there can also grant `use`.
+  useProfile: (profile: string, namespace?: string) => ({ verb: 'use', group: GROUP, resource: 'agentmachineprofiles', name: profile, namespace }),
+  grantTool: (tool: string, namespace?: string) => ({ verb: 'grant', group: GROUP, resource: 'tools', name: tool, namespace }),
+  bindModelProvider: (binding: string, namespace: string) => ({ verb: 'bind', group: GROUP, resource: 'modelproviderbindings', name: binding, namespace }),
+  exportDiagnostics: (bundle: string, namespace: string) => ({ verb: 'export', group: GROUP, resource: 'agentmachinediagnosticbundles', name: bundle, namespace }),
+} as const;
+
+const SERVICE_ACCOUNT = /^system:serviceaccount:([^:]+):[^:]+$/;
+
+/**
+ * Groups Kubernetes assigns from the user name alone, so adding them claims nothing the
+ * authenticator would not: service accounts are always in `system:serviceaccounts` and
+ * `system:serviceaccounts:<ns>`, and every authenticated user is in `system:authenticated`.
+ */
+export function impliedGroups(user: string): string[] {
+  if (user === 'system:anonymous') return ['system:unauthenticated'];
+  const sa = SERVICE_ACCOUNT.exec(user);
+  if (sa) return ['system:serviceaccounts', `system:serviceaccounts:${sa[1]}`, 'system:authenticated'];
+  return ['system:authenticated'];
+}
+
+export function buildSubjectAccessReview(request: AccessRequest): V1SubjectAccessReview {
+  const groups = [...new Set([...(request.groups ?? []), ...impliedGroups(request.user)])];
+  return {
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SubjectAccessReview',
+    spec: {
+      user: request.user,
+      groups,
+      resourceAttributes: {
+        verb: request.verb,
+        group: request.group,
+        resource: request.resource,
+        ...(request.name !== undefined ? { name: request.name } : {}),
+        ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
+      },
+    },
+  };
+}
+
+/** For condition messages: `user "alice" may not grant tools "mcp.github/create_issue" (agentmachine.sourceos.dev)`. */
+export function describeMissingPermission(request: Pick<AccessRequest, 'user' | 'verb' | 'group' | 'resource' | 'name' | 'namespace'>): string {
+  const target = request.name !== undefined ? `${request.resource} ${JSON.stringify(request.name)}` : request.resource;
+  const where = request.namespace !== undefined ? ` in namespace ${JSON.stringify(request.namespace)}` : '';
+  const group = request.group === '' ? 'core' : request.group;
+  return `user ${JSON.stringify(request.user)} may not ${request.verb} ${target}${where} (${group})`;
+}
+
+/** Only an explicit `allowed: true` without `denied` counts; anything else, including no status, is a denial. */
+export function interpretReview(request: AccessRequest, status: V1SubjectAccessReviewStatus | undefined): AccessResult {
+  if (status?.allowed === true && status.denied !== true) {
+    return { allowed: true, reason: status.reason ? `allowed by RBAC: ${status.reason}` : 'allowed by RBAC' };
+  }
+  const parts = [describeMissingPermission(request)];
+  if (status?.reason) parts.push(`authorizer: ${status.reason}`);
+  if (status?.evaluationError) parts.push(`evaluation error: ${status.evaluationError}`);
+  if (status === undefined) parts.push('the review returned no status');
+  if (request.groups === undefined) parts.push("the delegator's groups are unknown to the controller, so only RBAC bound to the user itself was checked");
+  return { allowed: false, reason: parts.join('; ') };
+}
+
+export type AccessReviewerOptions = { timeoutMs?: number };
+
+export class AccessReviewer {
+  readonly #api: SubjectAccessReviewApi;
+  readonly #timeoutMs: number;
+
+  constructor(api: SubjectAccessReviewApi, options: AccessReviewerOptions = {}) {
+    this.#api = api;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  static fromKubeConfig(kubeConfig: KubeConfig, options?: AccessReviewerOptions): AccessReviewer {
+    return new AccessReviewer(kubeConfig.makeApiClient(AuthorizationV1Api), options);
+  }
+
+  /** Never rejects: an unreachable API server, a timeout or a malformed answer all mean "not allowed". */
+  async review(request: AccessRequest): Promise<AccessResult> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const body = buildSubjectAccessReview(request);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs}ms`)), this.#timeoutMs);
+      });
+      const answer = await Promise.race([this.#api.createSubjectAccessReview({ body }), timeout]);
+      return interpretReview(request, answer?.status);
+    } catch (error) {
+      return { allowed: false, reason: `access review failed: ${errorText(error)}; ${describeMissingPermission(request)} could not be confirmed` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // Client errors can embed whole response bodies; the first line is the useful part.
+  return (text.split('\n')[0] ?? '').slice(0, 300);
+}

@@ -1,0 +1,87 @@
+// Budgets: a profile sets ceilings, an execution asks within them, the gateway and runtimes
+// count usage against the effective budget. Pure arithmetic over the eight upstream dimensions.
+import type { Budget } from '../api/types.generated.ts';
+import { allow, deny, type Decision } from './decision.ts';
+
+export const BUDGET_GATE = 'budget';
+
+/** The upstream WorkspaceOperationContract's dimensions, in its order. Every loop over a budget uses this. */
+export const BUDGET_DIMENSIONS = [
+  'modelCalls',
+  'tokens',
+  'connectorCalls',
+  'cpuGpuComputeSeconds',
+  'localDiskBytes',
+  'sandboxMemoryBytes',
+  'wallClockSeconds',
+  'agentConcurrency',
+] as const satisfies readonly (keyof Budget)[];
+
+export type BudgetDimension = (typeof BUDGET_DIMENSIONS)[number];
+export type FullBudget = Required<Budget>;
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Missing dimensions take the ceiling; a dimension above its ceiling is denied. `effective`
+ * never exceeds a ceiling, but it is only meaningful when every decision allows.
+ */
+export function fitBudget(requested: Budget | undefined, ceilings: FullBudget): { effective: FullBudget; decisions: Decision[] } {
+  const effective = {} as FullBudget;
+  const decisions: Decision[] = [];
+  for (const dimension of BUDGET_DIMENSIONS) {
+    const ceiling = ceilings?.[dimension];
+    const asked = requested?.[dimension];
+    const rule = `budget.${dimension}`;
+    if (!isCount(ceiling)) {
+      // A profile without a usable ceiling bounds nothing: treat the dimension as closed.
+      effective[dimension] = 0;
+      decisions.push(deny(BUDGET_GATE, rule, `profile has no valid ${dimension} ceiling (${JSON.stringify(ceiling)})`));
+      continue;
+    }
+    if (asked === undefined) {
+      effective[dimension] = ceiling;
+      continue;
+    }
+    if (!isCount(asked)) {
+      effective[dimension] = 0;
+      decisions.push(deny(BUDGET_GATE, rule, `requested ${dimension} ${JSON.stringify(asked)} is not a non-negative integer`));
+      continue;
+    }
+    effective[dimension] = Math.min(asked, ceiling);
+    if (asked > ceiling) {
+      decisions.push(deny(BUDGET_GATE, rule, `requested ${dimension} ${asked} exceeds the profile ceiling ${ceiling}`));
+    }
+  }
+  // One summary decision instead of eight: status.decisions holds 32 entries for all gates.
+  if (decisions.length === 0) decisions.push(allow(BUDGET_GATE, 'budget.ceilings', 'requested budget fits the profile ceilings'));
+  return { effective, decisions };
+}
+
+function usedOf(used: Budget, dimension: BudgetDimension): number {
+  const value = used[dimension];
+  return isCount(value) ? value : 0;
+}
+
+/** What is left per dimension, never negative. */
+export function remaining(effective: FullBudget, used: Budget): FullBudget {
+  const left = {} as FullBudget;
+  for (const dimension of BUDGET_DIMENSIONS) left[dimension] = Math.max(0, effective[dimension] - usedOf(used, dimension));
+  return left;
+}
+
+/** The first dimension (upstream order) whose usage is past its budget, if any. */
+export function exceededDimension(effective: FullBudget, used: Budget): BudgetDimension | undefined {
+  return wouldExceed(effective, used, {});
+}
+
+/**
+ * The first dimension that `increment` more usage would push past the budget: what the gateway
+ * asks before forwarding a call (`{ modelCalls: 1 }`) and the scheduler before starting one
+ * more execution (`{ agentConcurrency: 1 }`).
+ */
+export function wouldExceed(effective: FullBudget, used: Budget, increment: Budget): BudgetDimension | undefined {
+  return BUDGET_DIMENSIONS.find((d) => usedOf(used, d) + usedOf(increment, d) > effective[d]);
+}

@@ -1,0 +1,48 @@
+// A policy decision is data, never control flow: every gate returns a list of these, and the
+// same list lands in status.decisions and the audit log, so "why was this denied?" is always
+// answerable from the object itself.
+import type { PolicyDecision } from '../api/types.generated.ts';
+
+export type Decision = PolicyDecision;
+
+// The CRD caps these fields (policyDecision in contracts/common.schema.json); a decision that
+// does not fit would make the whole status write fail, which would hide the denial.
+const MAX_GATE = 64;
+const MAX_RULE = 256;
+const MAX_MESSAGE = 1024;
+
+export function clamp(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+function decision(gate: string, rule: string, allowed: boolean, message: string): Decision {
+  return {
+    gate: clamp(gate, MAX_GATE),
+    rule: clamp(rule, MAX_RULE),
+    allowed,
+    message: clamp(message, MAX_MESSAGE),
+  };
+}
+
+export function allow(gate: string, rule: string, message: string): Decision {
+  return decision(gate, rule, true, message);
+}
+
+export function deny(gate: string, rule: string, message: string): Decision {
+  return decision(gate, rule, false, message);
+}
+
+export function firstDenial(decisions: readonly Decision[]): Decision | undefined {
+  return decisions.find((d) => !d.allowed);
+}
+
+/** Fail closed: no decision at all is not permission. */
+export function allAllowed(decisions: readonly Decision[]): boolean {
+  return decisions.length > 0 && decisions.every((d) => d.allowed);
+}
+
+/** Renders a list for a message, bounded so one long list cannot push the rest out of the message. */
+export function listForMessage(items: readonly string[], maxChars = 400): string {
+  const text = `[${items.join(', ')}]`;
+  return clamp(text, maxChars);
+}

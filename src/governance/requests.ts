@@ -1,0 +1,125 @@
+// What a gate is asked about, as plain data. The same object feeds the built-in rules and, as
+// `request`, the profile's CEL rules, so it carries only what a policy may look at: never
+// secret values (env values, credentials) and never prompt text.
+import type {
+  AgentMachineProfileSpec,
+  ContainerSpec,
+  ModelProviderBindingSpec,
+  PolicyGate,
+  ToolGrantRecordSpec,
+} from '../api/types.generated.ts';
+
+export type NetworkMode = NonNullable<AgentMachineProfileSpec['network']>['mode'];
+
+export type ContainerExecutionRequest = {
+  gate: 'containerExecution';
+  image: string;
+  command?: string[];
+  args?: string[];
+  /** Names only: values may be secrets. */
+  envNames?: string[];
+  workingDir?: string;
+  /** Nothing in the API asks for it; runtimes pass it so a future field cannot slip through unchecked. */
+  privileged?: boolean;
+  tenant?: string;
+};
+
+export type NetworkProfileRequest = {
+  gate: 'networkProfile';
+  /** A mode something asks for; it must be no more open than the profile's. */
+  requestedMode?: NetworkMode;
+};
+
+export type ModelProviderUseRequest = {
+  gate: 'modelProviderUse';
+  endpoint: string;
+  provider: string;
+  model?: string;
+  hasCredential: boolean;
+  owner: string;
+  delegator: string;
+  /** The binding's own tenant. */
+  bindingTenant?: string;
+  /** The tenant of the execution using the binding, when there is one. */
+  tenant?: string;
+};
+
+export type ToolGrantRequest = {
+  gate: 'toolGrant';
+  tool: string;
+  actions?: string[];
+  /** The grant's own tenant. */
+  grantTenant?: string;
+  /** The tenant of the execution using the grant, when there is one. */
+  tenant?: string;
+};
+
+export type ArtifactAccessRequest = {
+  gate: 'artifactAccess';
+  /** Host folder to mount read-only. */
+  hostPath?: string;
+  mountPath?: string;
+  /** Writable output paths inside the container. */
+  outputs?: string[];
+  tenant?: string;
+};
+
+export type PolicyRequest =
+  | ContainerExecutionRequest
+  | NetworkProfileRequest
+  | ModelProviderUseRequest
+  | ToolGrantRequest
+  | ArtifactAccessRequest;
+
+export type RequestFor<G extends PolicyGate> = Extract<PolicyRequest, { gate: G }>;
+
+export function containerExecutionRequest(container: ContainerSpec, tenant?: string): ContainerExecutionRequest {
+  return {
+    gate: 'containerExecution',
+    image: container.image,
+    ...(container.command ? { command: [...container.command] } : {}),
+    ...(container.args ? { args: [...container.args] } : {}),
+    ...(container.env ? { envNames: container.env.map((e) => e.name) } : {}),
+    ...(container.workingDir ? { workingDir: container.workingDir } : {}),
+    privileged: false,
+    ...(tenant !== undefined ? { tenant } : {}),
+  };
+}
+
+export function artifactAccessRequest(container: ContainerSpec, tenant?: string): ArtifactAccessRequest {
+  return {
+    gate: 'artifactAccess',
+    ...(container.workspace ? { hostPath: container.workspace.hostPath, mountPath: container.workspace.mountPath ?? '/workspace' } : {}),
+    outputs: (container.outputs ?? []).map((o) => o.path),
+    ...(tenant !== undefined ? { tenant } : {}),
+  };
+}
+
+/** Every gate a container passes before it runs. */
+export function containerRequests(container: ContainerSpec, tenant?: string): PolicyRequest[] {
+  return [containerExecutionRequest(container, tenant), artifactAccessRequest(container, tenant), { gate: 'networkProfile' }];
+}
+
+export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string): ModelProviderUseRequest {
+  return {
+    gate: 'modelProviderUse',
+    endpoint: binding.endpoint,
+    provider: binding.provider,
+    model: binding.model,
+    hasCredential: binding.credentialsSecretRef !== undefined,
+    owner: binding.owner,
+    delegator: binding.authority.delegator,
+    ...(binding.tenant !== undefined ? { bindingTenant: binding.tenant } : {}),
+    ...(executionTenant !== undefined ? { tenant: executionTenant } : {}),
+  };
+}
+
+export function toolGrantRequest(grant: ToolGrantRecordSpec, executionTenant?: string): ToolGrantRequest {
+  return {
+    gate: 'toolGrant',
+    tool: grant.tool,
+    ...(grant.actions ? { actions: [...grant.actions] } : {}),
+    ...(grant.tenant !== undefined ? { grantTenant: grant.tenant } : {}),
+    ...(executionTenant !== undefined ? { tenant: executionTenant } : {}),
+  };
+}

@@ -1,0 +1,190 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AgentMachineProfileSpec, PolicyGate } from '../../../src/api/types.generated.ts';
+import { compileExpression, regexProblem, toCelValue } from '../../../src/governance/cel-compile.ts';
+import { checkCelRules, evaluateCelRules, MAX_EXPRESSION_LENGTH } from '../../../src/governance/cel-rules.ts';
+import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
+import type { PolicyRequest } from '../../../src/governance/requests.ts';
+import { profile } from './fixtures.ts';
+
+type Rule = NonNullable<AgentMachineProfileSpec['rules']>[number];
+const container: PolicyRequest = { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1.0', args: ['--task', 'summarize'], tenant: 'acme' };
+const now = new Date('2029-06-01T12:00:00Z');
+
+function withRules(...rules: Rule[]) {
+  return profile('personal', { rules });
+}
+function one(expression: string, message?: string, gate: PolicyGate = 'containerExecution'): Rule {
+  return { name: 'r', gate, expression, ...(message !== undefined ? { message } : {}) };
+}
+function evaluate(rule: Rule, request: PolicyRequest = container) {
+  const decisions = evaluateCelRules(withRules(rule), request, { now, budgetMs: 2000 });
+  assert.equal(decisions.length, 1, JSON.stringify(decisions));
+  return decisions[0]!;
+}
+
+test('a rule evaluating to true allows', () => {
+  const d = evaluate(one('request.image.startsWith("ghcr.io/acme/") && "--task" in request.args'));
+  assert.deepEqual(d, { gate: 'containerExecution', rule: 'cel.r', allowed: true, message: 'rule r holds' });
+});
+
+test('a rule evaluating to false denies with its message', () => {
+  const d = evaluate(one('!request.image.endsWith(":1.0")', 'pinned 1.0 is withdrawn'));
+  assert.equal(d.allowed, false);
+  assert.equal(d.message, 'pinned 1.0 is withdrawn');
+});
+
+test('false without a message gets a default naming the rule', () => {
+  const d = evaluate(one('request.tenant == "globex"'));
+  assert.equal(d.allowed, false);
+  assert.match(d.message, /^rule r does not hold: request.tenant == "globex"$/);
+});
+
+test('request, profile and now are available; integers are CEL ints', () => {
+  assert.equal(evaluate(one('profile.profileType == "personal" && profile.budgetCeilings.agentConcurrency + 1 == 3')).allowed, true);
+  assert.equal(evaluate(one('size(request.args) + 1 == 3')).allowed, true);
+  assert.equal(evaluate(one('now < timestamp("2030-01-01T00:00:00Z")')).allowed, true);
+  assert.equal(evaluate(one('now > timestamp("2030-01-01T00:00:00Z")')).allowed, false);
+  assert.equal(evaluate(one('!has(profile.rules)')).allowed, true, 'the profile variable leaves out the rules themselves');
+});
+
+test('only rules of the request gate run', () => {
+  const p = withRules(one('false', undefined, 'toolGrant'), { name: 'other', gate: 'containerExecution', expression: 'true' });
+  const decisions = evaluateCelRules(p, container, { now });
+  assert.deepEqual(decisions.map((d) => d.rule), ['cel.other']);
+  assert.deepEqual(evaluateCelRules(profile('personal'), container, { now }), []);
+});
+
+test('an evaluation error denies, naming the rule and the error', () => {
+  const d = evaluate(one('request.missingField == "x"'));
+  assert.equal(d.allowed, false);
+  assert.match(d.message, /^rule r failed: .*missingField/);
+});
+
+test('a non-boolean result denies', () => {
+  const d = evaluate(one('request.image'));
+  assert.equal(d.allowed, false);
+  assert.equal(d.message, 'rule r evaluated to string, not bool');
+  const typed = evaluate(one('1 + 2'));
+  assert.equal(typed.allowed, false);
+  assert.match(typed.message, /has type int; a rule must be a bool/);
+});
+
+test('a parse error denies', () => {
+  const d = evaluate(one('request.image ==', 'never shown'));
+  assert.equal(d.allowed, false);
+  assert.match(d.message, /^rule r does not parse: /);
+});
+
+test('an expression over 4096 characters denies without being parsed', () => {
+  const long = `true${' && true'.repeat(600)}`;
+  assert.ok(long.length > MAX_EXPRESSION_LENGTH);
+  const d = evaluate(one(long));
+  assert.equal(d.allowed, false);
+  assert.match(d.message, /characters long; the limit is 4096/);
+});
+
+test('checkCelRules validates every rule: one decision each', () => {
+  const p = withRules(
+    { name: 'good', gate: 'toolGrant', expression: 'request.tool != "fs.delete"' },
+    { name: 'broken', gate: 'artifactAccess', expression: 'request.(' },
+    { name: 'unknown-var', gate: 'artifactAccess', expression: 'secrets.token == ""' },
+    { name: 'bad-gate', gate: 'everything' as PolicyGate, expression: 'true' },
+  );
+  const decisions = checkCelRules(p);
+  assert.deepEqual(
+    decisions.map((d) => [d.rule, d.allowed]),
+    [
+      ['cel.good', true],
+      ['cel.broken', false],
+      ['cel.unknown-var', false],
+      ['cel.bad-gate', false],
+    ],
+  );
+  assert.match(decisions[2]!.message, /does not type-check: .*secrets/);
+});
+
+test('malformed rules deny instead of throwing', () => {
+  const p = withRules({ name: 'n', gate: 'containerExecution', expression: 42 as unknown as string });
+  assert.equal(checkCelRules(p)[0]?.allowed, false);
+  assert.equal(evaluateCelRules(p, container, { now })[0]?.allowed, false);
+});
+
+test('parsed expressions are cached by text, and the cache is bounded', () => {
+  const expression = 'request.image != "cache-probe"';
+  const first = compileExpression(expression);
+  assert.equal(compileExpression(expression), first, 'same text, same compiled program');
+  for (let i = 0; i < 300; i++) compileExpression(`request.image != "filler-${i}"`);
+  assert.notEqual(compileExpression(expression), first, 'evicted after 300 newer expressions');
+});
+
+test('input over the limits is refused, not truncated', () => {
+  const huge: PolicyRequest = { gate: 'containerExecution', image: 'alpine', args: Array.from({ length: 1001 }, (_, i) => `a${i}`) };
+  const d = evaluate(one('true'), huge);
+  assert.equal(d.allowed, false);
+  assert.match(d.message, /not evaluated: input.request.args has 1001 items; the limit is 1000/);
+  assert.throws(() => toCelValue({ s: 'x'.repeat(5000) }), /longer than 4096/);
+  assert.throws(() => toCelValue({ f: () => 1 }), /not plain data/);
+});
+
+test('more than two nested comprehensions are rejected at validation', () => {
+  const decisions = checkCelRules(withRules(one('request.args.exists(a, request.args.exists(b, request.args.exists(c, a == b)))')));
+  assert.equal(decisions[0]?.allowed, false);
+  assert.match(decisions[0]?.message ?? '', /nest more than 2 deep/);
+  assert.equal(checkCelRules(withRules(one('request.args.all(a, request.args.all(b, a == b || a != b))')))[0]?.allowed, true);
+});
+
+test('matches() needs a literal pattern without catastrophic shapes', () => {
+  assert.equal(checkCelRules(withRules(one('request.image.matches("^ghcr\\\\.io/[a-z]+/")')))[0]?.allowed, true);
+  assert.match(checkCelRules(withRules(one('request.image.matches(request.tenant)')))[0]?.message ?? '', /string literal pattern/);
+  assert.match(checkCelRules(withRules(one('request.image.matches("^(a+)+$")')))[0]?.message ?? '', /catastrophic/);
+  assert.equal(regexProblem('(a|aa)*'), 'a repeated group contains a repetition or alternation (catastrophic backtracking)');
+  assert.equal(regexProblem('(ab)+c*'), undefined);
+  assert.match(regexProblem('(a)\\1') ?? '', /backreferences/);
+  assert.match(regexProblem('(') ?? '', /invalid regular expression/);
+});
+
+test('a pathological rule is stopped at its deadline, and the next rule still runs', (t) => {
+  const sandbox = new CelSandbox();
+  t.after(() => sandbox.close());
+  const heavy: PolicyRequest = { gate: 'containerExecution', image: 'alpine', args: Array.from({ length: 1000 }, (_, i) => `${'a'.repeat(4000)}${i}`) };
+  // Measured without a deadline on the development VM: ~31 s with cel-js 8.
+  const nasty = one('request.args.all(a, request.args.all(b, a.size() > 0))');
+
+  sandbox.evaluate('true', {}, 5000); // start the worker outside the measurement
+  const started = performance.now();
+  const [d] = evaluateCelRules(withRules(nasty), heavy, { now, budgetMs: 200, sandbox });
+  const elapsed = performance.now() - started;
+  t.diagnostic(`nasty rule stopped after ${elapsed.toFixed(0)} ms (budget 200 ms)`);
+  assert.equal(d?.allowed, false);
+  assert.match(d?.message ?? '', /exceeded \d+ms and was stopped/);
+  assert.ok(elapsed < 1500, `took ${elapsed} ms`);
+
+  const after = evaluateCelRules(withRules(one('request.image == "alpine"')), heavy, { now, budgetMs: 2000, sandbox });
+  assert.equal(after[0]?.allowed, true, 'a fresh worker replaced the stopped one');
+});
+
+test('a doubly nested rule over 1000 short items completes, and its time is reported', (t) => {
+  const sandbox = new CelSandbox();
+  t.after(() => sandbox.close());
+  sandbox.evaluate('true', {}, 5000);
+  const wide: PolicyRequest = { gate: 'containerExecution', image: 'alpine', args: Array.from({ length: 1000 }, (_, i) => `arg-${i}`) };
+  const started = performance.now();
+  const [d] = evaluateCelRules(withRules(one('request.args.all(a, request.args.exists(b, a == b))')), wide, { now, budgetMs: 5000, sandbox });
+  t.diagnostic(`1000 × 1000 comprehension took ${(performance.now() - started).toFixed(0)} ms`);
+  assert.equal(d?.allowed, true, d?.message);
+});
+
+test('the time budget is shared: rules after an exhausted budget deny without running', (t) => {
+  const sandbox = new CelSandbox();
+  t.after(() => sandbox.close());
+  sandbox.evaluate('true', {}, 5000);
+  const heavy: PolicyRequest = { gate: 'containerExecution', image: 'alpine', args: Array.from({ length: 1000 }, (_, i) => `${'a'.repeat(4000)}${i}`) };
+  const p = withRules({ name: 'slow', gate: 'containerExecution', expression: 'request.args.all(a, request.args.all(b, a.size() > 0))' }, { name: 'quick', gate: 'containerExecution', expression: 'true' });
+  const decisions = evaluateCelRules(p, heavy, { now, budgetMs: 100, sandbox });
+  assert.deepEqual(decisions.map((d) => [d.rule, d.allowed]), [
+    ['cel.slow', false],
+    ['cel.quick', false],
+  ]);
+  assert.match(decisions[1]!.message, /budget was used up/);
+});

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { evaluatePolicy } from '../../../src/governance/policy.ts';
+import { containerRequests, modelProviderUseRequest, toolGrantRequest } from '../../../src/governance/requests.ts';
+import type { PolicyRequest } from '../../../src/governance/requests.ts';
+import { authority, profile } from './fixtures.ts';
+
+const corp = profile('corporate_firewall', {
+  images: { allowedRegistries: ['ghcr.io/acme'] },
+  rules: [{ name: 'no-latest', gate: 'containerExecution', expression: '!request.image.endsWith(":latest")', message: 'no :latest images' }],
+});
+
+test('no profile: denied with profile.missing', () => {
+  const result = evaluatePolicy(undefined, { gate: 'toolGrant', tool: 'fs.read' });
+  assert.equal(result.allowed, false);
+  assert.deepEqual(result.decisions.map((d) => [d.gate, d.rule]), [['toolGrant', 'profile.missing']]);
+});
+
+test('built-in and CEL decisions are combined; all must allow', () => {
+  const ok = evaluatePolicy(corp, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' });
+  assert.equal(ok.allowed, true);
+  assert.ok(ok.decisions.some((d) => d.rule === 'builtin.images.registry-allowlist'));
+  assert.ok(ok.decisions.some((d) => d.rule === 'cel.no-latest'));
+
+  const cel = evaluatePolicy(corp, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:latest' });
+  assert.equal(cel.allowed, false);
+  assert.deepEqual(cel.decisions.filter((d) => !d.allowed).map((d) => d.rule), ['cel.no-latest']);
+
+  const builtin = evaluatePolicy(corp, { gate: 'containerExecution', image: 'docker.io/library/alpine:3' });
+  assert.equal(builtin.allowed, false);
+  assert.deepEqual(builtin.decisions.filter((d) => !d.allowed).map((d) => d.rule), ['builtin.images.registry-allowlist']);
+});
+
+test('an unknown gate is denied rather than allowed by an empty list', () => {
+  const result = evaluatePolicy(corp, { gate: 'teleport' } as unknown as PolicyRequest);
+  assert.equal(result.allowed, false);
+  assert.equal(result.decisions[0]?.rule, 'policy.gate');
+});
+
+test('requests built from specs carry env names but never env values', () => {
+  const [exec, artifacts, network] = containerRequests(
+    {
+      image: 'ghcr.io/acme/agent:1',
+      env: [
+        { name: 'API_KEY', value: 'sk-live-secret' },
+        { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } },
+      ],
+      workspace: { hostPath: '/srv/repo' },
+      outputs: [{ name: 'report', path: '/workspace/out/report' }],
+    },
+    'acme',
+  );
+  assert.ok(!JSON.stringify(exec).includes('sk-live-secret'));
+  assert.deepEqual(exec, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['API_KEY', 'TOKEN'], privileged: false, tenant: 'acme' });
+  assert.deepEqual(artifacts, { gate: 'artifactAccess', hostPath: '/srv/repo', mountPath: '/workspace', outputs: ['/workspace/out/report'], tenant: 'acme' });
+  assert.deepEqual(network, { gate: 'networkProfile' });
+  for (const request of [exec!, artifacts!, network!]) assert.equal(evaluatePolicy(corp, request).allowed, true, request.gate);
+});
+
+test('binding and grant specs become policy requests', () => {
+  const binding = modelProviderUseRequest({
+    profileRef: { name: 'p' },
+    provider: 'ollama',
+    endpoint: 'http://127.0.0.1:11434',
+    model: 'llama3',
+    owner: 'bob',
+    authority: authority(),
+    tenant: 'acme',
+  });
+  assert.deepEqual(binding, {
+    gate: 'modelProviderUse',
+    endpoint: 'http://127.0.0.1:11434',
+    provider: 'ollama',
+    model: 'llama3',
+    hasCredential: false,
+    owner: 'bob',
+    delegator: 'alice',
+    bindingTenant: 'acme',
+  });
+  assert.equal(evaluatePolicy(profile('user_owned_model'), binding).allowed, false, 'bob is not the delegator alice');
+  const grant = toolGrantRequest({ profileRef: { name: 'p' }, tool: 'web.search', authority: authority(), tenant: 'acme' }, 'globex');
+  assert.deepEqual(grant, { gate: 'toolGrant', tool: 'web.search', grantTenant: 'acme', tenant: 'globex' });
+  assert.equal(evaluatePolicy(profile('multi_corporate_firewall', { tenants: ['acme', 'globex'] }), grant).allowed, false);
+});

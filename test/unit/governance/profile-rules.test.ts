@@ -1,0 +1,223 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../../../src/api/types.generated.ts';
+import { allAllowed } from '../../../src/governance/decision.ts';
+import { BUILTIN_RULES, describeProfileRules, effectiveNetworkMode, evaluateBuiltinRules, PROFILE_TYPES } from '../../../src/governance/profile-rules.ts';
+import type { PolicyRequest } from '../../../src/governance/requests.ts';
+import { profile } from './fixtures.ts';
+
+const DIGEST = `sha256:${'b'.repeat(64)}`;
+const GATES: PolicyGate[] = ['containerExecution', 'networkProfile', 'modelProviderUse', 'toolGrant', 'artifactAccess'];
+
+// Profiles as an operator would write them for each type.
+const SPECS: Record<ProfileType, Partial<AgentMachineProfileSpec>> = {
+  personal: {},
+  corporate_firewall: {
+    images: { allowedRegistries: ['ghcr.io/acme', 'registry.corp.example'] },
+    modelProviders: { allowedHosts: ['*.openai.azure.com', 'llm.corp.example:8443'] },
+  },
+  multi_corporate_firewall: {
+    tenants: ['acme', 'globex'],
+    images: { allowedRegistries: ['registry.corp.example'] },
+    modelProviders: { allowedHosts: ['llm.corp.example'] },
+  },
+  local_model_provider: {},
+  hosted_model_provider: {},
+  airgapped_local_only: { network: { mode: 'none' } },
+  user_owned_model: {},
+};
+
+const model = (over: Partial<Extract<PolicyRequest, { gate: 'modelProviderUse' }>> = {}): PolicyRequest => ({
+  gate: 'modelProviderUse',
+  endpoint: 'https://api.example.com/v1',
+  provider: 'openai-compatible',
+  hasCredential: true,
+  owner: 'alice',
+  delegator: 'alice',
+  ...over,
+});
+
+type Case = {
+  type: ProfileType;
+  title: string;
+  request: PolicyRequest;
+  spec?: Partial<AgentMachineProfileSpec>;
+  /** undefined: everything allows; otherwise the rule expected to deny. */
+  denies?: string;
+  /** A rule that must have been evaluated (so an allow is not an allow by omission). */
+  checks?: string;
+};
+
+const CASES: Case[] = [
+  // personal
+  { type: 'personal', title: 'any registry', request: { gate: 'containerExecution', image: 'alpine:3' } },
+  { type: 'personal', title: 'privileged', request: { gate: 'containerExecution', image: 'alpine:3', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'personal', title: 'malformed image', request: { gate: 'containerExecution', image: 'Alpine Linux' }, denies: 'builtin.images.reference' },
+  { type: 'personal', title: 'open network', request: { gate: 'networkProfile', requestedMode: 'open' }, checks: 'builtin.network.open-personal-only' },
+  { type: 'personal', title: 'open asked under mode none', spec: { network: { mode: 'none' } }, request: { gate: 'networkProfile', requestedMode: 'open' }, denies: 'builtin.network.requested-within-profile' },
+  { type: 'personal', title: 'hosted endpoint', request: model() },
+  { type: 'personal', title: 'unparseable endpoint', request: model({ endpoint: 'not a url' }), denies: 'builtin.model.endpoint-url' },
+  { type: 'personal', title: 'valid tool', request: { gate: 'toolGrant', tool: 'web.search' } },
+  { type: 'personal', title: 'invalid tool name', request: { gate: 'toolGrant', tool: 'Web Search' }, denies: 'builtin.tool.name' },
+  { type: 'personal', title: 'project folder, any output', request: { gate: 'artifactAccess', hostPath: '/home/alice/project', outputs: ['/tmp/out'] } },
+  { type: 'personal', title: 'whole home', request: { gate: 'artifactAccess', hostPath: '/home/alice' }, denies: 'builtin.artifacts.host-path' },
+
+  // corporate_firewall
+  { type: 'corporate_firewall', title: 'allowlisted registry', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, checks: 'builtin.images.registry-allowlist' },
+  { type: 'corporate_firewall', title: 'other registry', request: { gate: 'containerExecution', image: 'alpine:3' }, denies: 'builtin.images.registry-allowlist' },
+  { type: 'corporate_firewall', title: 'no registry allowlist', spec: { images: {} }, request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, denies: 'builtin.firewall.registry-allowlist-required' },
+  { type: 'corporate_firewall', title: 'digest pinned', spec: { images: { allowedRegistries: ['ghcr.io'], requireDigest: true } }, request: { gate: 'containerExecution', image: `ghcr.io/acme/agent@${DIGEST}` }, checks: 'builtin.images.digest' },
+  { type: 'corporate_firewall', title: 'tag only, digest required', spec: { images: { allowedRegistries: ['ghcr.io'], requireDigest: true } }, request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, denies: 'builtin.images.digest' },
+  { type: 'corporate_firewall', title: 'gateway-only default', request: { gate: 'networkProfile' }, checks: 'builtin.network.open-personal-only' },
+  { type: 'corporate_firewall', title: 'open network', spec: { network: { mode: 'open' } }, request: { gate: 'networkProfile' }, denies: 'builtin.network.open-personal-only' },
+  { type: 'corporate_firewall', title: 'allowlisted model host', request: model({ endpoint: 'https://eu.openai.azure.com/openai' }), checks: 'builtin.firewall.model-host-allowlist' },
+  { type: 'corporate_firewall', title: 'model host not allowlisted', request: model({ endpoint: 'https://api.openai.com/v1' }), denies: 'builtin.firewall.model-host-allowlist' },
+  { type: 'corporate_firewall', title: 'valid tool', request: { gate: 'toolGrant', tool: 'mcp.github/create_issue' } },
+  { type: 'corporate_firewall', title: 'invalid tool', request: { gate: 'toolGrant', tool: '' }, denies: 'builtin.tool.name' },
+  { type: 'corporate_firewall', title: 'outputs under /workspace/out', request: { gate: 'artifactAccess', outputs: ['/workspace/out/report'] }, checks: 'builtin.firewall.output-paths' },
+  { type: 'corporate_firewall', title: 'outputs outside', request: { gate: 'artifactAccess', outputs: ['/tmp/exfil'] }, denies: 'builtin.firewall.output-paths' },
+
+  // multi_corporate_firewall
+  { type: 'multi_corporate_firewall', title: 'listed tenant', request: { gate: 'containerExecution', image: 'registry.corp.example/agent:1', tenant: 'acme' }, checks: 'builtin.multi-tenant.execution-tenant' },
+  { type: 'multi_corporate_firewall', title: 'no tenant', request: { gate: 'containerExecution', image: 'registry.corp.example/agent:1' }, denies: 'builtin.multi-tenant.execution-tenant' },
+  { type: 'multi_corporate_firewall', title: 'unlisted tenant', request: { gate: 'containerExecution', image: 'registry.corp.example/agent:1', tenant: 'initech' }, denies: 'builtin.multi-tenant.execution-tenant' },
+  { type: 'multi_corporate_firewall', title: 'allowlist egress', spec: { network: { mode: 'allowlist', egressAllowlist: ['pypi.org'] } }, request: { gate: 'networkProfile' }, checks: 'builtin.network.allowlist-nonempty' },
+  { type: 'multi_corporate_firewall', title: 'allowlist mode without hosts', spec: { network: { mode: 'allowlist' } }, request: { gate: 'networkProfile' }, denies: 'builtin.network.allowlist-nonempty' },
+  { type: 'multi_corporate_firewall', title: "own tenant's binding", request: model({ endpoint: 'https://llm.corp.example', bindingTenant: 'acme', tenant: 'acme' }), checks: 'builtin.multi-tenant.binding-tenant' },
+  { type: 'multi_corporate_firewall', title: "another tenant's binding", request: model({ endpoint: 'https://llm.corp.example', bindingTenant: 'globex', tenant: 'acme' }), denies: 'builtin.multi-tenant.binding-tenant' },
+  { type: 'multi_corporate_firewall', title: "own tenant's grant", request: { gate: 'toolGrant', tool: 'mcp.jira/create', grantTenant: 'acme', tenant: 'acme' }, checks: 'builtin.multi-tenant.grant-tenant' },
+  { type: 'multi_corporate_firewall', title: "another tenant's grant", request: { gate: 'toolGrant', tool: 'mcp.jira/create', grantTenant: 'globex', tenant: 'acme' }, denies: 'builtin.multi-tenant.grant-tenant' },
+  { type: 'multi_corporate_firewall', title: 'grant without tenant', request: { gate: 'toolGrant', tool: 'mcp.jira/create' }, denies: 'builtin.multi-tenant.grant-tenant' },
+  { type: 'multi_corporate_firewall', title: 'outputs under /out', request: { gate: 'artifactAccess', hostPath: '/srv/acme/repo', outputs: ['/out'] }, checks: 'builtin.firewall.output-paths' },
+  { type: 'multi_corporate_firewall', title: 'mount of /root', request: { gate: 'artifactAccess', hostPath: '/root' }, denies: 'builtin.artifacts.host-path' },
+
+  // local_model_provider
+  { type: 'local_model_provider', title: 'unprivileged', request: { gate: 'containerExecution', image: 'alpine' }, checks: 'builtin.container.unprivileged' },
+  { type: 'local_model_provider', title: 'privileged', request: { gate: 'containerExecution', image: 'alpine', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'local_model_provider', title: 'gateway-only default', request: { gate: 'networkProfile', requestedMode: 'none' }, checks: 'builtin.network.requested-within-profile' },
+  { type: 'local_model_provider', title: 'asks for open', request: { gate: 'networkProfile', requestedMode: 'open' }, denies: 'builtin.network.requested-within-profile' },
+  { type: 'local_model_provider', title: 'ollama on loopback', request: model({ endpoint: 'http://127.0.0.1:11434', hasCredential: false }), checks: 'builtin.local-provider.local-endpoint' },
+  { type: 'local_model_provider', title: 'vLLM in cluster', request: model({ endpoint: 'http://vllm.models.svc.cluster.local:8000/v1' }), checks: 'builtin.local-provider.local-endpoint' },
+  { type: 'local_model_provider', title: 'hosted endpoint', request: model(), denies: 'builtin.local-provider.local-endpoint' },
+  { type: 'local_model_provider', title: 'valid tool', request: { gate: 'toolGrant', tool: 'fs.read' } },
+  { type: 'local_model_provider', title: 'invalid tool', request: { gate: 'toolGrant', tool: '-bad-' }, denies: 'builtin.tool.name' },
+  { type: 'local_model_provider', title: 'project folder', request: { gate: 'artifactAccess', hostPath: '/srv/models/project' } },
+  { type: 'local_model_provider', title: '/proc', request: { gate: 'artifactAccess', hostPath: '/proc/self' }, denies: 'builtin.artifacts.host-path' },
+
+  // hosted_model_provider
+  { type: 'hosted_model_provider', title: 'unprivileged', request: { gate: 'containerExecution', image: 'ghcr.io/x/y' } },
+  { type: 'hosted_model_provider', title: 'privileged', request: { gate: 'containerExecution', image: 'ghcr.io/x/y', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'hosted_model_provider', title: 'gateway-only', request: { gate: 'networkProfile' } },
+  { type: 'hosted_model_provider', title: 'open network', spec: { network: { mode: 'open' } }, request: { gate: 'networkProfile' }, denies: 'builtin.network.open-personal-only' },
+  { type: 'hosted_model_provider', title: 'with credential over https', request: model(), checks: 'builtin.hosted.credential' },
+  { type: 'hosted_model_provider', title: 'without credential', request: model({ hasCredential: false }), denies: 'builtin.hosted.credential' },
+  { type: 'hosted_model_provider', title: 'credential over plain http', request: model({ endpoint: 'http://api.example.com/v1' }), denies: 'builtin.model.credential-tls' },
+  { type: 'hosted_model_provider', title: 'valid tool', request: { gate: 'toolGrant', tool: 'web.fetch' } },
+  { type: 'hosted_model_provider', title: 'invalid tool', request: { gate: 'toolGrant', tool: 'web fetch' }, denies: 'builtin.tool.name' },
+  { type: 'hosted_model_provider', title: 'no mount', request: { gate: 'artifactAccess' } },
+  { type: 'hosted_model_provider', title: 'docker socket', request: { gate: 'artifactAccess', hostPath: '/var/run/docker.sock' }, denies: 'builtin.artifacts.host-path' },
+
+  // airgapped_local_only
+  { type: 'airgapped_local_only', title: 'local image', request: { gate: 'containerExecution', image: 'localhost/agent:dev' } },
+  { type: 'airgapped_local_only', title: 'privileged', request: { gate: 'containerExecution', image: 'localhost/agent:dev', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'airgapped_local_only', title: 'no network', request: { gate: 'networkProfile' }, checks: 'builtin.airgapped.no-network' },
+  { type: 'airgapped_local_only', title: 'gateway-only configured', spec: { network: { mode: 'gateway-only' } }, request: { gate: 'networkProfile' }, denies: 'builtin.airgapped.no-network' },
+  { type: 'airgapped_local_only', title: 'loopback endpoint', request: model({ endpoint: 'http://localhost:8080/v1', hasCredential: false }), checks: 'builtin.airgapped.loopback-endpoint' },
+  { type: 'airgapped_local_only', title: 'LAN endpoint', request: model({ endpoint: 'http://10.0.0.5:8080/v1', hasCredential: false }), denies: 'builtin.airgapped.loopback-endpoint' },
+  { type: 'airgapped_local_only', title: 'filesystem tool', request: { gate: 'toolGrant', tool: 'fs.read' }, checks: 'builtin.airgapped.no-network-tools' },
+  { type: 'airgapped_local_only', title: 'web tool', request: { gate: 'toolGrant', tool: 'web.search' }, denies: 'builtin.airgapped.no-network-tools' },
+  { type: 'airgapped_local_only', title: 'browser tool', request: { gate: 'toolGrant', tool: 'browser.open' }, denies: 'builtin.airgapped.no-network-tools' },
+  { type: 'airgapped_local_only', title: 'outputs under /out', request: { gate: 'artifactAccess', outputs: ['/out/a', '/workspace/out'] }, checks: 'builtin.airgapped.output-paths' },
+  { type: 'airgapped_local_only', title: 'outputs elsewhere in the workspace', request: { gate: 'artifactAccess', outputs: ['/workspace/src'] }, denies: 'builtin.airgapped.output-paths' },
+
+  // user_owned_model
+  { type: 'user_owned_model', title: 'unprivileged', request: { gate: 'containerExecution', image: 'alpine' } },
+  { type: 'user_owned_model', title: 'privileged', request: { gate: 'containerExecution', image: 'alpine', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'user_owned_model', title: 'gateway-only', request: { gate: 'networkProfile', requestedMode: 'gateway-only' } },
+  { type: 'user_owned_model', title: 'asks for allowlist', request: { gate: 'networkProfile', requestedMode: 'allowlist' }, denies: 'builtin.network.requested-within-profile' },
+  { type: 'user_owned_model', title: "delegator's own model", request: model(), checks: 'builtin.user-owned.owner-is-delegator' },
+  { type: 'user_owned_model', title: "someone else's model", request: model({ owner: 'bob' }), denies: 'builtin.user-owned.owner-is-delegator' },
+  { type: 'user_owned_model', title: 'valid tool', request: { gate: 'toolGrant', tool: 'mcp.calendar/read' } },
+  { type: 'user_owned_model', title: 'invalid tool', request: { gate: 'toolGrant', tool: 'x'.repeat(254) }, denies: 'builtin.tool.name' },
+  { type: 'user_owned_model', title: 'project folder', request: { gate: 'artifactAccess', hostPath: '/Users/alice/code/app' } },
+  { type: 'user_owned_model', title: 'output path /', request: { gate: 'artifactAccess', outputs: ['/'] }, denies: 'builtin.artifacts.output-paths' },
+];
+
+for (const c of CASES) {
+  test(`${c.type} × ${c.request.gate}: ${c.title} → ${c.denies ? `denied by ${c.denies}` : 'allowed'}`, () => {
+    const decisions = evaluateBuiltinRules(profile(c.type, { ...SPECS[c.type], ...c.spec }), c.request);
+    assert.ok(decisions.length > 0, 'at least one rule is evaluated at every gate');
+    assert.ok(decisions.every((d) => d.gate === c.request.gate));
+    if (c.denies) {
+      const denial = decisions.find((d) => d.rule === c.denies);
+      assert.ok(denial, `expected a decision from ${c.denies}: ${JSON.stringify(decisions)}`);
+      assert.equal(denial.allowed, false, denial.message);
+      assert.ok(denial.message.length > 0);
+    } else {
+      assert.ok(allAllowed(decisions), JSON.stringify(decisions.filter((d) => !d.allowed)));
+      if (c.checks) assert.ok(decisions.some((d) => d.rule === c.checks), `${c.checks} was not evaluated`);
+    }
+  });
+}
+
+test('the case table covers every profile type × gate with an allow and a deny', () => {
+  for (const type of PROFILE_TYPES) {
+    for (const gate of GATES) {
+      const cases = CASES.filter((c) => c.type === type && c.request.gate === gate);
+      assert.ok(cases.some((c) => !c.denies), `${type} × ${gate}: no allow case`);
+      assert.ok(cases.some((c) => c.denies), `${type} × ${gate}: no deny case`);
+    }
+  }
+});
+
+test('every type-specific rule in the table is exercised by a deny case', () => {
+  const denied = new Set(CASES.map((c) => c.denies));
+  const untested = BUILTIN_RULES.map((r) => r.name).filter((name) => !denied.has(name));
+  assert.deepEqual(untested, []);
+});
+
+test('an unknown profile type denies every gate', () => {
+  const bogus = profile('personal');
+  (bogus.spec as { profileType: string }).profileType = 'yolo';
+  for (const gate of GATES) {
+    const decisions = evaluateBuiltinRules(bogus, { gate } as PolicyRequest);
+    assert.equal(decisions.length, 1);
+    assert.equal(decisions[0]?.rule, 'builtin.profile.type');
+    assert.equal(decisions[0]?.allowed, false);
+  }
+});
+
+test('malformed input denies instead of throwing', () => {
+  const decisions = evaluateBuiltinRules(profile('airgapped_local_only'), { gate: 'toolGrant', tool: undefined } as unknown as PolicyRequest);
+  assert.ok(decisions.some((d) => !d.allowed));
+});
+
+test('effective network mode: explicit, else the type default', () => {
+  const expected: Record<ProfileType, string> = {
+    personal: 'open',
+    corporate_firewall: 'gateway-only',
+    multi_corporate_firewall: 'gateway-only',
+    local_model_provider: 'gateway-only',
+    hosted_model_provider: 'gateway-only',
+    airgapped_local_only: 'none',
+    user_owned_model: 'gateway-only',
+  };
+  for (const type of PROFILE_TYPES) assert.equal(effectiveNetworkMode(profile(type)), expected[type], type);
+  assert.equal(effectiveNetworkMode(profile('personal', { network: { mode: 'none' } })), 'none');
+  const implied = profile('corporate_firewall', { network: { egressAllowlist: ['pypi.org'] } as AgentMachineProfileSpec['network'] });
+  assert.equal(effectiveNetworkMode(implied), 'allowlist');
+});
+
+test('describeProfileRules lists the rules in force, built-in and CEL', () => {
+  const lines = describeProfileRules(
+    profile('corporate_firewall', {
+      ...SPECS.corporate_firewall,
+      rules: [{ name: 'no-latest', gate: 'containerExecution', expression: '!request.image.endsWith(":latest")', message: 'no :latest images' }],
+    }),
+  );
+  assert.ok(lines.includes('containerExecution builtin.images.registry-allowlist: images only from [ghcr.io/acme, registry.corp.example]'), lines.join('\n'));
+  assert.ok(lines.includes('containerExecution cel.no-latest: no :latest images'));
+  assert.ok(lines.some((l) => l.startsWith('networkProfile builtin.network.open-personal-only: network mode gateway-only')));
+  assert.ok(!lines.some((l) => l.includes('builtin.images.digest')), 'digest rule is not in force without requireDigest');
+  assert.ok(!describeProfileRules(profile('personal')).some((l) => l.includes('airgapped')));
+});
