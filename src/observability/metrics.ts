@@ -1,0 +1,94 @@
+// The operator's Prometheus metrics, in one Registry per process (or per test), never the
+// prom-client global one: tests create several managers in one process, and library code that
+// registers into the global registry would clash.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OperatorMetrics {
+  readonly registry: Registry;
+  /** result: success | requeue | error */
+  readonly reconcileTotal: Counter<'kind' | 'result'>;
+  readonly reconcileErrors: Counter<'kind'>;
+  readonly reconcileDuration: Histogram<'kind'>;
+  /** Read from the registered queues at scrape time (see trackQueueDepth). */
+  readonly workqueueDepth: Gauge<'kind'>;
+  /** state: active | revoked | expired | pending ... (set by the grant reconciler) */
+  readonly toolGrants: Gauge<'state'>;
+  readonly policyDenials: Counter<'gate'>;
+  /** Reports depth() of a kind's queue on every scrape; returns an unregister function. */
+  trackQueueDepth(kind: string, depth: () => number): () => void;
+}
+
+export interface MetricsOptions {
+  /** process_* and nodejs_* collectors (default true). */
+  defaultMetrics?: boolean;
+}
+
+export const METRIC_NAMES = {
+  reconcileTotal: 'agent_machine_reconcile_total',
+  reconcileErrors: 'agent_machine_reconcile_errors_total',
+  reconcileDuration: 'agent_machine_reconcile_duration_seconds',
+  workqueueDepth: 'agent_machine_workqueue_depth',
+  toolGrants: 'agent_machine_tool_grants',
+  policyDenials: 'agent_machine_policy_denials_total',
+} as const;
+
+export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const queues = new Map<string, () => number>();
+  const workqueueDepth = new Gauge({
+    name: METRIC_NAMES.workqueueDepth,
+    help: 'Keys waiting in the work queue of a controller (not counting the ones being reconciled).',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      for (const [kind, depth] of queues) this.set({ kind }, depth());
+    },
+  });
+
+  return {
+    registry,
+    reconcileTotal: new Counter({
+      name: METRIC_NAMES.reconcileTotal,
+      help: 'Reconciles by kind and result (success, requeue, error).',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    reconcileErrors: new Counter({
+      name: METRIC_NAMES.reconcileErrors,
+      help: 'Reconciles that threw, by kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    reconcileDuration: new Histogram({
+      name: METRIC_NAMES.reconcileDuration,
+      help: 'Time one reconcile took, by kind.',
+      labelNames: ['kind'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    workqueueDepth,
+    toolGrants: new Gauge({
+      name: METRIC_NAMES.toolGrants,
+      help: 'ToolGrantRecords by state.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    policyDenials: new Counter({
+      name: METRIC_NAMES.policyDenials,
+      help: 'Policy denials by gate.',
+      labelNames: ['gate'] as const,
+      registers: [registry],
+    }),
+    trackQueueDepth(kind: string, depth: () => number): () => void {
+      queues.set(kind, depth);
+      return () => {
+        if (queues.get(kind) === depth) {
+          queues.delete(kind);
+          workqueueDepth.remove({ kind });
+        }
+      };
+    },
+  };
+}
