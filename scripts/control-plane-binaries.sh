@@ -54,8 +54,12 @@ build_etcd() {
 }
 
 build_apiserver() {
-  [[ -x "$OUT/kube-apiserver" ]] && return 0
-  log "building kube-apiserver $K8S_VERSION (first run only, several minutes, cached in $OUT)"
+  local need_apiserver=0 need_kubectl=0
+  [[ -x "$OUT/kube-apiserver" ]] || need_apiserver=1
+  # kubectl too, when the machine has none: tests and `make run` drive the API with it.
+  command -v kubectl >/dev/null || [[ -x "$OUT/kubectl" ]] || need_kubectl=1
+  (( need_apiserver || need_kubectl )) || return 0
+  log "building kube-apiserver/kubectl $K8S_VERSION (first run only, several minutes, cached in $OUT)"
   local w; w=$(mktemp -d)
   local staging="v0.${K8S_VERSION#v1.}"
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
@@ -69,9 +73,18 @@ build_apiserver() {
     grep -E '=> \./staging/' "$gomod" | awk -v s="$staging" '{print "\t" $1 " => " $1 " " s}'
     echo ")"
   } > "$w/go.mod"
-  printf '//go:build tools\npackage main\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' > "$w/tools.go"
-  (cd "$w" && go mod tidy >&2 && go build -ldflags "-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2)
-  mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"; rm -rf "$w"
+  printf '//go:build tools\npackage main\nimport (\n_ "k8s.io/kubernetes/cmd/kube-apiserver"\n_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' > "$w/tools.go"
+  local ldflags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  (cd "$w" && go mod tidy >&2)
+  if (( need_apiserver )); then
+    (cd "$w" && go build -ldflags "$ldflags" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2)
+    mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
+  fi
+  if (( need_kubectl )); then
+    (cd "$w" && go build -ldflags "$ldflags" -o "$OUT/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl >&2)
+    mv "$OUT/kubectl.tmp" "$OUT/kubectl"
+  fi
+  rm -rf "$w"
 }
 
 build_etcd

@@ -112,6 +112,9 @@ async function main(): Promise<number> {
     KUBECONFIG: cp.adminKubeconfigPath,
     DOCKER_HOST: `unix://${socketPath}`,
     CONTAINERS_CONF: conf,
+    // A kubectl built with the control plane (scripts/control-plane-binaries.sh builds one
+    // when the machine has none) is the fallback after the machine's own.
+    PATH: `${process.env.PATH ?? ''}:${binDir}`,
   };
   for (const u of TEST_USERS) env[kubeconfigEnvName(u.name)] = cp.kubeconfigPathFor(u.name);
 

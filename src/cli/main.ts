@@ -1,6 +1,8 @@
 // The `agent-machine` command. Each subcommand lives in its own file under commands/.
 import { Command } from 'commander';
+import { registerControllerCommand } from './commands/controller.ts';
 import { registerCrdsCommand } from './commands/crds.ts';
+import { registerDevCommand } from './commands/dev.ts';
 import { registerValidateCommand } from './commands/validate.ts';
 
 // `agent-machine crds | head` closes the pipe early; that is not an error worth a stack trace.
@@ -17,7 +19,9 @@ const program = new Command('agent-machine')
   .showHelpAfterError()
   .enablePositionalOptions();
 
+registerControllerCommand(program);
 registerCrdsCommand(program);
+registerDevCommand(program);
 registerValidateCommand(program);
 
 await program.parseAsync(process.argv);

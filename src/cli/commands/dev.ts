@@ -1,0 +1,65 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { startController } from '../../controller/run.ts';
+import { startDevEnvironment } from '../../dev/dev-environment.ts';
+import { createLogger } from '../../observability/logger.ts';
+import { loadKubeConfig } from '../kubeconfig.ts';
+import { addControllerOptions, type ControllerCliOptions } from './controller.ts';
+
+export function registerDevCommand(program: Command): void {
+  const cmd = program
+    .command('dev')
+    .description(
+      'Run everything on this machine (make run): the cluster of --kubeconfig/$KUBECONFIG when it answers, ' +
+        'else a local kube-apiserver + etcd; CRDs and admission policy installed; podman started unless ' +
+        '$DOCKER_HOST answers; the controller in the foreground. Ctrl-C stops what it started.',
+    )
+    .option('--data-dir <path>', 'state of the local control plane and podman socket', path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'agent-machine', 'dev'));
+  addControllerOptions(cmd, { metricsAddress: '127.0.0.1:8080', leaderElect: false, logFormat: 'dev' }).action(
+    async (opts: ControllerCliOptions & { dataDir: string }) => {
+      const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
+      const kubeconfigPath = opts.kubeconfig ?? process.env.KUBECONFIG;
+      const env = await startDevEnvironment({
+        kubeConfig: kubeconfigPath ? loadKubeConfig(kubeconfigPath) : undefined,
+        kubeconfigPath,
+        dataDir: opts.dataDir,
+        log: logger,
+      });
+      const controller = await startController({
+        kubeConfig: loadKubeConfig(env.kubeconfigPath),
+        namespace: opts.namespace,
+        metricsAddress: opts.metricsBindAddress,
+        leaderElect: opts.leaderElect,
+        leaderElectionNamespace: opts.leaderElectionNamespace,
+        auditLogPath: opts.auditLog,
+        resyncSeconds: opts.resyncPeriod,
+        logger,
+        handleSignals: false,
+      }).catch(async (err: unknown) => {
+        await env.stop();
+        throw err;
+      });
+      const kubectl = `kubectl --kubeconfig ${env.userKubeconfigPath}`;
+      process.stdout.write(
+        `\nagent-machine is running${env.local ? ' on a local control plane' : ''}. In another terminal:\n\n` +
+          `  export KUBECONFIG=${env.userKubeconfigPath}\n` +
+          `  ${kubectl} get agent-machine\n` +
+          `  ${kubectl} apply -f examples/profiles/personal.yaml\n\n` +
+          `metrics: ${controller.manager.healthUrl}/metrics   audit log: ${opts.auditLog}   Ctrl-C stops everything.\n\n`,
+      );
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        void controller
+          .stop()
+          .finally(() => env.stop())
+          .finally(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+  );
+}

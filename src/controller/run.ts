@@ -1,0 +1,107 @@
+// The controller process: builds the shared operator machinery, the governance pieces and one
+// controller per kind, and hands them to the Manager (informers, leader election, health and
+// metrics, graceful shutdown). `agent-machine controller` and `agent-machine dev` both run this.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { AgentMachineProfile, ToolGrantRecord } from '../api/types.generated.ts';
+import { RESOURCES } from '../api/resources.ts';
+import { createKubeClients } from '../operator/kube-clients.ts';
+import { Informer } from '../operator/informer.ts';
+import { Manager } from '../operator/manager.ts';
+import { StatusWriter } from '../operator/status-writer.ts';
+import { EventRecorder } from '../operator/events.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { createMetrics } from '../observability/metrics.ts';
+import { AccessReviewer } from '../governance/access-review.ts';
+import { AuditLog } from '../governance/audit-log.ts';
+import { AdmissionGuard } from '../reconcilers/admission-guard.ts';
+import { Authorizer } from '../reconcilers/authorization.ts';
+import { CommandRecorder } from '../reconcilers/command-recorder.ts';
+import type { ReconcilerDeps } from '../reconcilers/deps.ts';
+import { profileController } from '../reconcilers/profile-reconciler.ts';
+import { toolGrantController } from '../reconcilers/tool-grant-reconciler.ts';
+
+export interface ControllerConfig {
+  kubeConfig: KubeConfig;
+  /** Watch only this namespace (namespaced kinds); all namespaces when absent. */
+  namespace?: string;
+  /** host:port of /metrics, /healthz, /readyz; port 0 picks a free one. */
+  metricsAddress: string;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionName?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  auditLogPath: string;
+  resyncSeconds: number;
+  logger?: Logger;
+  /** Install SIGTERM/SIGINT handlers that shut down and exit (default true). */
+  handleSignals?: boolean;
+  exit?: (code: number) => void;
+}
+
+export interface RunningController {
+  manager: Manager;
+  audit: AuditLog;
+  stop(): Promise<void>;
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) throw new Error(`address ${address} is not host:port`);
+  return { host: m[1] === '' ? '0.0.0.0' : m[1]!, port: Number(m[2]) };
+}
+
+export async function startController(cfg: ControllerConfig): Promise<RunningController> {
+  const logger = cfg.logger ?? createLogger();
+  const clients = createKubeClients(cfg.kubeConfig);
+  const metrics = createMetrics();
+  mkdirSync(path.dirname(cfg.auditLogPath), { recursive: true });
+  const audit = await AuditLog.open(cfg.auditLogPath);
+  const resyncPeriodMs = cfg.resyncSeconds * 1000;
+
+  const deps: ReconcilerDeps = {
+    clients,
+    informers: {
+      profiles: new Informer<AgentMachineProfile>(clients, RESOURCES.AgentMachineProfile, { resyncPeriodMs, logger }),
+      grants: new Informer<ToolGrantRecord>(clients, RESOURCES.ToolGrantRecord, { namespace: cfg.namespace, resyncPeriodMs, logger }),
+    },
+    status: new StatusWriter(clients, { logger }),
+    recorder: new CommandRecorder(audit, new EventRecorder(clients, { logger })),
+    authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization)),
+    metrics,
+    logger,
+    clock: () => new Date(),
+  };
+
+  const manager = new Manager({
+    clients,
+    logger,
+    metrics,
+    health: parseAddress(cfg.metricsAddress),
+    leaderElection: cfg.leaderElect
+      ? {
+          namespace: cfg.leaderElectionNamespace,
+          name: cfg.leaderElectionName ?? 'agent-machine-controller',
+          leaseDurationMs: cfg.leaseDurationMs,
+          renewDeadlineMs: cfg.renewDeadlineMs,
+          retryPeriodMs: cfg.retryPeriodMs,
+        }
+      : false,
+    handleSignals: cfg.handleSignals,
+    exit: cfg.exit,
+  });
+  manager.add(profileController(deps)).add(toolGrantController(deps));
+  await manager.start();
+  logger.info({ metrics: manager.healthUrl, auditLog: cfg.auditLogPath, leaderElect: cfg.leaderElect }, 'agent-machine controller started');
+  return {
+    manager,
+    audit,
+    async stop() {
+      await manager.shutdown();
+      await audit.close();
+    },
+  };
+}

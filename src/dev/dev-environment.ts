@@ -1,0 +1,103 @@
+// `agent-machine dev` (make run): the embedded default. Uses the cluster of the kubeconfig when
+// it answers, otherwise starts a local control plane; installs manifests/; uses DOCKER_HOST when
+// it answers, otherwise starts a private podman service. Everything it starts, it stops.
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createKubeClients } from '../operator/kube-clients.ts';
+import type { Logger } from '../observability/logger.ts';
+import { startLocalControlPlane, type LocalControlPlane } from './local-control-plane.ts';
+import { dockerHostAnswers, socketPathFromDockerHost, startPodmanService, type PodmanService } from './podman-service.ts';
+import { MANIFESTS_DIR, kubectlBinary, runProjectScript } from './project.ts';
+
+const run = promisify(execFile);
+
+/** The user `make run` hands you a kubeconfig for: the delegator the examples name. */
+export const DEV_USER = 'alice';
+
+export interface DevEnvironment {
+  kubeconfigPath: string;
+  /** Kubeconfig to give the person at the keyboard (alice's on a local control plane). */
+  userKubeconfigPath: string;
+  kubectl: string;
+  dockerSocket: string;
+  local: boolean;
+  stop(): Promise<void>;
+}
+
+export async function clusterAnswers(kc: KubeConfig, timeoutMs = 3_000): Promise<boolean> {
+  try {
+    await createKubeClients(kc).request({ method: 'GET', path: '/version', signal: AbortSignal.timeout(timeoutMs) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubeconfigPath?: string; dataDir: string; log: Logger }): Promise<DevEnvironment> {
+  const { log } = opts;
+  let controlPlane: LocalControlPlane | undefined;
+  let podman: PodmanService | undefined;
+  const stop = async (): Promise<void> => {
+    await Promise.allSettled([podman?.stop(), controlPlane?.stop()]);
+  };
+  try {
+    let kubeconfigPath = opts.kubeconfigPath;
+    let userKubeconfigPath = opts.kubeconfigPath;
+    let binDir: string | undefined;
+    if (opts.kubeConfig && kubeconfigPath && (await clusterAnswers(opts.kubeConfig))) {
+      log.info({ server: opts.kubeConfig.getCurrentCluster()?.server }, 'using the cluster of the kubeconfig');
+    } else {
+      if (kubeconfigPath) log.warn({ kubeconfig: kubeconfigPath }, 'the kubeconfig does not answer; starting a local control plane instead');
+      binDir = runProjectScript('control-plane-binaries.sh');
+      const dataDir = path.join(opts.dataDir, 'control-plane');
+      mkdirSync(dataDir, { recursive: true });
+      controlPlane = await startLocalControlPlane({ binDir, dataDir, users: [{ name: DEV_USER }], log: (m) => log.debug(m) });
+      log.info({ version: controlPlane.version, server: controlPlane.server, ms: controlPlane.startupMs }, 'local control plane ready');
+      kubeconfigPath = controlPlane.adminKubeconfigPath;
+      userKubeconfigPath = controlPlane.kubeconfigPathFor(DEV_USER);
+    }
+    const kubectl = kubectlBinary(binDir);
+    const k = (args: string[]) => run(kubectl, ['--kubeconfig', kubeconfigPath!, ...args], { maxBuffer: 16 * 1024 * 1024 });
+    await k(['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS_DIR]);
+    await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=agent-machine']);
+    if (controlPlane) {
+      // On the local control plane, alice may delegate (manifests/rbac/delegator-clusterrole.yaml).
+      await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(delegatorBinding(DEV_USER)));
+    }
+    log.info('installed CRDs, admission policy and RBAC from manifests/');
+
+    let dockerSocket = socketPathFromDockerHost(process.env.DOCKER_HOST);
+    if (!dockerSocket || !(await dockerHostAnswers(process.env.DOCKER_HOST))) {
+      const containersConf = runProjectScript('ensure-podman.sh');
+      const socketDir = path.join(opts.dataDir, 'podman');
+      mkdirSync(socketDir, { recursive: true });
+      podman = await startPodmanService({ containersConf, socketDir });
+      dockerSocket = podman.socketPath;
+      log.info({ socket: podman.socketPath }, 'podman API service ready');
+    }
+    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, local: controlPlane !== undefined, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function delegatorBinding(user: string): object {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `agent-machine-delegator-${user}`, labels: { 'app.kubernetes.io/part-of': 'agent-machine' } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  };
+}
+
+function applyStdin(kubectl: string, kubeconfig: string, manifest: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(kubectl, ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], (err) => (err ? reject(err) : resolve()));
+    child.stdin?.end(manifest);
+  });
+}

@@ -1,0 +1,52 @@
+// "Who asked" is answered by the ValidatingAdmissionPolicy in manifests/admission: without it,
+// anyone could claim to be any delegator. The controller therefore refuses to act on a
+// delegation unless that policy and its Deny binding are installed (reason
+// AuthorityUnverifiable), and re-checks periodically so removing the policy stops the
+// controller from trusting new objects.
+import type { KubeClients } from '../operator/kube-clients.ts';
+import { describeError, isNotFound } from '../operator/kube-clients.ts';
+
+export const ADMISSION_POLICY_NAME = 'agent-machine-delegator-is-requester';
+
+export interface AdmissionCheck {
+  ok: boolean;
+  message: string;
+}
+
+export class AdmissionGuard {
+  readonly #clients: KubeClients;
+  readonly #ttlMs: number;
+  #cached: { at: number; result: AdmissionCheck } | undefined;
+  #inflight: Promise<AdmissionCheck> | undefined;
+
+  constructor(clients: KubeClients, opts: { ttlMs?: number } = {}) {
+    this.#clients = clients;
+    this.#ttlMs = opts.ttlMs ?? 10_000;
+  }
+
+  async check(now = Date.now()): Promise<AdmissionCheck> {
+    if (this.#cached && now - this.#cached.at < this.#ttlMs) return this.#cached.result;
+    this.#inflight ??= this.#lookup().finally(() => (this.#inflight = undefined));
+    const result = await this.#inflight;
+    this.#cached = { at: Date.now(), result };
+    return result;
+  }
+
+  async #lookup(): Promise<AdmissionCheck> {
+    const api = this.#clients.admissionRegistration;
+    try {
+      const policy = await api.readValidatingAdmissionPolicy({ name: ADMISSION_POLICY_NAME });
+      if (policy.spec?.failurePolicy !== 'Fail') {
+        return { ok: false, message: `admission policy ${ADMISSION_POLICY_NAME} must have failurePolicy Fail` };
+      }
+      const binding = await api.readValidatingAdmissionPolicyBinding({ name: ADMISSION_POLICY_NAME });
+      if (binding.spec?.policyName !== ADMISSION_POLICY_NAME || !binding.spec?.validationActions?.includes('Deny')) {
+        return { ok: false, message: `admission policy binding ${ADMISSION_POLICY_NAME} must bind the policy with validationActions [Deny]` };
+      }
+      return { ok: true, message: `admission policy ${ADMISSION_POLICY_NAME} is installed and enforced` };
+    } catch (err) {
+      const what = isNotFound(err) ? 'is not installed (kubectl apply -k manifests/)' : `could not be checked: ${describeError(err)}`;
+      return { ok: false, message: `admission policy ${ADMISSION_POLICY_NAME} ${what}; delegations cannot be verified` };
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// The shared "may this delegation do this?" step every reconciler runs before acting:
+//   1. the admission policy that proves who asked is installed (else AuthorityUnverifiable);
+//   2. spec.authority holds: present, unexpired, scopes cover the operation and tools;
+//   3. RBAC: the delegator may use the profile, grant the tool, ... (SubjectAccessReview).
+// Checks run in that order and stop at the first failure, so a denied object costs no
+// access reviews. Every check leaves a decision for status and the audit log.
+import type { Authority, OperationType } from '../api/types.generated.ts';
+import type { AccessRequest, AccessReviewer } from '../governance/access-review.ts';
+import { checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
+import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
+import type { AdmissionGuard } from './admission-guard.ts';
+
+export type AuthorizationReason =
+  | 'Authorized'
+  | 'AuthorityUnverifiable'
+  | 'AuthorityMissing'
+  | 'AuthorityExpired'
+  | 'ScopeNotCovered'
+  | 'PermissionDenied';
+
+export interface AuthorizationOutcome {
+  allowed: boolean;
+  reason: AuthorizationReason;
+  message: string;
+  decisions: Decision[];
+}
+
+export type Permission = Omit<AccessRequest, 'user' | 'groups'>;
+
+export interface AuthorizationRequest {
+  authority: Authority | undefined;
+  operationType: OperationType;
+  toolRefs?: string[];
+  /** What RBAC must allow the delegator. */
+  permissions: Permission[];
+  now: Date;
+}
+
+const REASON_BY_RULE: Record<string, AuthorizationReason> = {
+  'authority.missing': 'AuthorityMissing',
+  'authority.expired': 'AuthorityExpired',
+  'authority.scope': 'ScopeNotCovered',
+  'authority.tool-scope': 'ScopeNotCovered',
+};
+
+export class Authorizer {
+  readonly #guard: AdmissionGuard;
+  readonly #reviewer: AccessReviewer;
+
+  constructor(guard: AdmissionGuard, reviewer: AccessReviewer) {
+    this.#guard = guard;
+    this.#reviewer = reviewer;
+  }
+
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
+    const admission = await this.#guard.check();
+    if (!admission.ok) {
+      const d = deny(AUTHORITY_GATE, 'authority.admission-policy', admission.message);
+      return { allowed: false, reason: 'AuthorityUnverifiable', message: admission.message, decisions: [d] };
+    }
+    const decisions = checkAuthority(request.authority, request);
+    const denied = firstDenial(decisions);
+    if (denied) {
+      return { allowed: false, reason: REASON_BY_RULE[denied.rule] ?? 'AuthorityMissing', message: denied.message, decisions };
+    }
+    const delegator = request.authority!.delegator;
+    const reviews = await Promise.all(
+      request.permissions.map(async (p) => ({ p, result: await this.#reviewer.review({ ...p, user: delegator }) })),
+    );
+    for (const { p, result } of reviews) {
+      const rule = `rbac.${p.verb}.${p.resource}`;
+      decisions.push(result.allowed ? allow(AUTHORITY_GATE, rule, `${delegator} may ${p.verb} ${p.resource} ${p.name ?? ''}`.trim()) : deny(AUTHORITY_GATE, rule, result.reason));
+    }
+    const rbacDenied = firstDenial(decisions);
+    if (rbacDenied) return { allowed: false, reason: 'PermissionDenied', message: rbacDenied.message, decisions };
+    return {
+      allowed: true,
+      reason: 'Authorized',
+      message: `delegation from ${delegator} to ${request.authority!.delegate} verified`,
+      decisions,
+    };
+  }
+}

@@ -1,0 +1,23 @@
+// What reconcilers share: built once by the controller process (src/controller/run.ts).
+import type { AgentMachineProfile, ToolGrantRecord } from '../api/types.generated.ts';
+import type { Informer } from '../operator/informer.ts';
+import type { KubeClients } from '../operator/kube-clients.ts';
+import type { StatusWriter } from '../operator/status-writer.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { OperatorMetrics } from '../observability/metrics.ts';
+import type { Authorizer } from './authorization.ts';
+import type { CommandRecorder } from './command-recorder.ts';
+
+export interface ReconcilerDeps {
+  clients: KubeClients;
+  informers: {
+    profiles: Informer<AgentMachineProfile>;
+    grants: Informer<ToolGrantRecord>;
+  };
+  status: StatusWriter;
+  recorder: CommandRecorder;
+  authorizer: Authorizer;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  clock: () => Date;
+}

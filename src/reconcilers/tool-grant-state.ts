@@ -1,0 +1,88 @@
+// The ToolGrantRecord state machine, pure. The reconciler gathers facts (from caches, the
+// access reviewer and the policy engine) and asks decideGrant what they mean; when a fact is
+// still missing the answer says which one to fetch next, so an already-decided grant costs no
+// access reviews.
+//
+//   revoked ─────────────────────────────────────────────► Revoked (terminal)
+//   authority expired ───────────────────────────────────► Expired (terminal)
+//   profile missing / not Ready ─────────────────────────► Denied (re-evaluated)
+//   admission policy missing ────────────────────────────► Pending (AuthorityUnverifiable)
+//   authority / RBAC / policy denies ────────────────────► Denied (re-evaluated)
+//   everything allows ───────────────────────────────────► Active until expiresAt
+import type { ToolGrantRecord } from '../api/types.generated.ts';
+import { parseExpiry } from '../governance/authority.ts';
+import { firstDenial, type Decision } from '../governance/decision.ts';
+import type { PolicyResult } from '../governance/policy.ts';
+import type { AuthorizationOutcome } from './authorization.ts';
+
+export type GrantState = NonNullable<NonNullable<ToolGrantRecord['status']>['state']>;
+export type Tri = 'True' | 'False' | 'Unknown';
+
+export interface ProfileFact {
+  found: boolean;
+  ready: boolean;
+  message: string;
+}
+
+export interface GrantFacts {
+  grant: ToolGrantRecord;
+  now: Date;
+  profile: ProfileFact;
+  authorization?: AuthorizationOutcome;
+  policy?: PolicyResult;
+}
+
+export type GrantDecision =
+  | { need: 'authorization' | 'policy' }
+  | {
+      need?: undefined;
+      state: GrantState;
+      reason: string;
+      message: string;
+      authorized: Tri;
+      policyAllowed: Tri;
+      decisions: Decision[];
+      /** When the grant must be looked at again even without events (its expiry). */
+      requeueAfterMs?: number;
+    };
+
+const TERMINAL: ReadonlySet<GrantState> = new Set(['Revoked', 'Expired']);
+
+export function isTerminalGrantState(state: GrantState | undefined): boolean {
+  return state !== undefined && TERMINAL.has(state);
+}
+
+export function decideGrant(f: GrantFacts): GrantDecision {
+  const spec = f.grant.spec;
+  if (spec.revoked) {
+    return final('Revoked', 'Revoked', `revoked: ${spec.revocationReason ?? 'no reason given'}`, 'Unknown', 'Unknown');
+  }
+  const expiry = parseExpiry(spec.authority.expiresAt);
+  if (expiry && expiry.getTime() <= f.now.getTime()) {
+    return final('Expired', 'AuthorityExpired', `delegation expired at ${spec.authority.expiresAt}`, 'False', 'Unknown');
+  }
+  if (!f.profile.found || !f.profile.ready) {
+    return final('Denied', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, 'Unknown', 'Unknown');
+  }
+  if (!f.authorization) return { need: 'authorization' };
+  const auth = f.authorization;
+  if (!auth.allowed) {
+    const state: GrantState = auth.reason === 'AuthorityUnverifiable' ? 'Pending' : 'Denied';
+    return final(state, auth.reason, auth.message, 'False', 'Unknown', auth.decisions);
+  }
+  if (!f.policy) return { need: 'policy' };
+  const decisions = [...auth.decisions, ...f.policy.decisions];
+  if (!f.policy.allowed) {
+    const denied = firstDenial(f.policy.decisions);
+    return final('Denied', 'PolicyDenied', denied?.message ?? 'policy denied the grant', 'True', 'False', decisions);
+  }
+  const remainingMs = expiry ? expiry.getTime() - f.now.getTime() : undefined;
+  return {
+    ...final('Active', 'Active', `${spec.tool} granted to ${spec.authority.delegate}`, 'True', 'True', decisions),
+    ...(remainingMs !== undefined ? { requeueAfterMs: remainingMs } : {}),
+  };
+}
+
+function final(state: GrantState, reason: string, message: string, authorized: Tri, policyAllowed: Tri, decisions: Decision[] = []): GrantDecision {
+  return { state, reason, message, authorized, policyAllowed, decisions };
+}
