@@ -1,5 +1,6 @@
 // The `agent-machine` command. Each subcommand lives in its own file under commands/.
 import { Command } from 'commander';
+import { registerAuditCommand } from './commands/audit.ts';
 import { registerControllerCommand } from './commands/controller.ts';
 import { registerCrdsCommand } from './commands/crds.ts';
 import { registerDevCommand } from './commands/dev.ts';
@@ -19,6 +20,7 @@ const program = new Command('agent-machine')
   .showHelpAfterError()
   .enablePositionalOptions();
 
+registerAuditCommand(program);
 registerControllerCommand(program);
 registerCrdsCommand(program);
 registerDevCommand(program);

@@ -64,7 +64,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
 
       const now = deps.clock();
       const profile = profiles.get(grant.spec.profileRef.name);
-      const facts: GrantFacts = { grant, now, profile: profileFact(profile, grant.spec.profileRef.name) };
+      const facts: GrantFacts = { grant, now, previousState: grant.status?.state, profile: profileFact(profile, grant.spec.profileRef.name) };
       let d = decideGrant(facts);
       if (d.need === 'authorization') {
         facts.authorization = await deps.authorizer.authorize({

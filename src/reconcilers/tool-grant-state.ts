@@ -4,7 +4,8 @@
 // access reviews.
 //
 //   revoked ─────────────────────────────────────────────► Revoked (terminal)
-//   authority expired ───────────────────────────────────► Expired (terminal)
+//   authority expired, grant was Active ─────────────────► Expired
+//   authority expired before it ever was ────────────────► Denied (AuthorityExpired)
 //   profile missing / not Ready ─────────────────────────► Denied (re-evaluated)
 //   admission policy missing ────────────────────────────► Pending (AuthorityUnverifiable)
 //   authority / RBAC / policy denies ────────────────────► Denied (re-evaluated)
@@ -27,6 +28,8 @@ export interface ProfileFact {
 export interface GrantFacts {
   grant: ToolGrantRecord;
   now: Date;
+  /** status.state before this reconcile: expiry ends an Active grant, but denies a new one. */
+  previousState?: GrantState;
   profile: ProfileFact;
   authorization?: AuthorizationOutcome;
   policy?: PolicyResult;
@@ -46,12 +49,6 @@ export type GrantDecision =
       requeueAfterMs?: number;
     };
 
-const TERMINAL: ReadonlySet<GrantState> = new Set(['Revoked', 'Expired']);
-
-export function isTerminalGrantState(state: GrantState | undefined): boolean {
-  return state !== undefined && TERMINAL.has(state);
-}
-
 export function decideGrant(f: GrantFacts): GrantDecision {
   const spec = f.grant.spec;
   if (spec.revoked) {
@@ -59,7 +56,8 @@ export function decideGrant(f: GrantFacts): GrantDecision {
   }
   const expiry = parseExpiry(spec.authority.expiresAt);
   if (expiry && expiry.getTime() <= f.now.getTime()) {
-    return final('Expired', 'AuthorityExpired', `delegation expired at ${spec.authority.expiresAt}`, 'False', 'Unknown');
+    const wasInService = f.previousState === 'Active' || f.previousState === 'Expired';
+    return final(wasInService ? 'Expired' : 'Denied', 'AuthorityExpired', `delegation from ${spec.authority.delegator} expired at ${spec.authority.expiresAt}`, 'False', 'Unknown');
   }
   if (!f.profile.found || !f.profile.ready) {
     return final('Denied', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, 'Unknown', 'Unknown');

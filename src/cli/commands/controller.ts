@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { startController } from '../../controller/run.ts';
 import { createLogger } from '../../observability/logger.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
@@ -19,10 +19,19 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--leader-elect', 'elect a leader on a Lease so only one replica reconciles', defaults.leaderElect)
     .option('--no-leader-elect', 'reconcile without leader election (single replica)')
     .option('--leader-election-namespace <namespace>', 'namespace of the leader election Lease', 'agent-machine-system')
+    .option('--leader-elect-lease-duration <seconds>', 'how long a standby waits without a renewal before taking over', seconds, 15)
+    .option('--leader-elect-renew-deadline <seconds>', 'how long the leader retries renewing before it gives up', seconds, 10)
+    .option('--leader-elect-retry-period <seconds>', 'interval between acquire/renew attempts', seconds, 2)
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL)', defaultAuditLogPath())
-    .option('--resync-period <seconds>', 'how often every cached object is reconciled again', (v) => Number(v), 300)
+    .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'));
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return n;
 }
 
 export interface ControllerCliOptions {
@@ -31,6 +40,9 @@ export interface ControllerCliOptions {
   metricsBindAddress: string;
   leaderElect: boolean;
   leaderElectionNamespace: string;
+  leaderElectLeaseDuration: number;
+  leaderElectRenewDeadline: number;
+  leaderElectRetryPeriod: number;
   auditLog: string;
   resyncPeriod: number;
   logFormat: 'json' | 'dev';
@@ -43,15 +55,21 @@ export function registerControllerCommand(program: Command): void {
     .description('Run the controller against the cluster of the current kubeconfig (what the Deployment runs)');
   addControllerOptions(cmd, { metricsAddress: ':8080', leaderElect: true, logFormat: 'json' }).action(async (opts: ControllerCliOptions) => {
     const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
-    await startController({
-      kubeConfig: loadKubeConfig(opts.kubeconfig),
-      namespace: opts.namespace,
-      metricsAddress: opts.metricsBindAddress,
-      leaderElect: opts.leaderElect,
-      leaderElectionNamespace: opts.leaderElectionNamespace,
-      auditLogPath: opts.auditLog,
-      resyncSeconds: opts.resyncPeriod,
-      logger,
-    });
+    await startController({ ...controllerConfig(opts), kubeConfig: loadKubeConfig(opts.kubeconfig), logger });
   });
+}
+
+/** The ControllerConfig fields that come straight from the shared options. */
+export function controllerConfig(opts: ControllerCliOptions) {
+  return {
+    namespace: opts.namespace,
+    metricsAddress: opts.metricsBindAddress,
+    leaderElect: opts.leaderElect,
+    leaderElectionNamespace: opts.leaderElectionNamespace,
+    leaseDurationMs: opts.leaderElectLeaseDuration * 1000,
+    renewDeadlineMs: opts.leaderElectRenewDeadline * 1000,
+    retryPeriodMs: opts.leaderElectRetryPeriod * 1000,
+    auditLogPath: opts.auditLog,
+    resyncSeconds: opts.resyncPeriod,
+  };
 }

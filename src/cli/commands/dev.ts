@@ -5,7 +5,7 @@ import { startController } from '../../controller/run.ts';
 import { startDevEnvironment } from '../../dev/dev-environment.ts';
 import { createLogger } from '../../observability/logger.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
-import { addControllerOptions, type ControllerCliOptions } from './controller.ts';
+import { addControllerOptions, controllerConfig, type ControllerCliOptions } from './controller.ts';
 
 export function registerDevCommand(program: Command): void {
   const cmd = program
@@ -27,13 +27,8 @@ export function registerDevCommand(program: Command): void {
         log: logger,
       });
       const controller = await startController({
+        ...controllerConfig(opts),
         kubeConfig: loadKubeConfig(env.kubeconfigPath),
-        namespace: opts.namespace,
-        metricsAddress: opts.metricsBindAddress,
-        leaderElect: opts.leaderElect,
-        leaderElectionNamespace: opts.leaderElectionNamespace,
-        auditLogPath: opts.auditLog,
-        resyncSeconds: opts.resyncPeriod,
         logger,
         handleSignals: false,
       }).catch(async (err: unknown) => {

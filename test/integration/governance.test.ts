@@ -1,0 +1,197 @@
+// No ambient authority, end to end: the real controller (CLI, child process) against the real
+// API server, with the admission policy, RBAC users and the audit log.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { installApi, grantEditorRole } from '../support/install.ts';
+import { kubectl } from '../support/integration-env.ts';
+import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
+import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+
+const run = promisify(execFile);
+const BIN = fileURLToPath(new URL('../../bin/agent-machine.js', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'am-governance-'));
+const auditLog = path.join(dir, 'audit.jsonl');
+const id = suffix();
+const PROFILE = `gov-personal-${id}`;
+const TOOL = `mcp.github-${id}`;
+let ns = '';
+let controller: ControllerProcess;
+
+function profile(name: string) {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'AgentMachineProfile',
+    metadata: { name },
+    spec: {
+      profileType: 'personal',
+      authority: authority('alice', ['agent_machine.profile.create']),
+      budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 60, localDiskBytes: 1 << 20, sandboxMemoryBytes: 1 << 28, wallClockSeconds: 60, agentConcurrency: 2 },
+      network: { mode: 'open' },
+    },
+  };
+}
+
+function grant(name: string, delegator: string, opts: { tool?: string; profile?: string; expiresAt?: string } = {}) {
+  const tool = opts.tool ?? TOOL;
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'ToolGrantRecord',
+    metadata: { name, namespace: ns },
+    spec: {
+      profileRef: { name: opts.profile ?? PROFILE },
+      tool,
+      authority: authority(delegator, ['agent_machine.tool_grant.apply', `tool:${tool}`], opts.expiresAt),
+    },
+  };
+}
+
+const grantState = async (name: string): Promise<any> => (await getObject('ToolGrantRecord', name, ns))?.status;
+const waitState = (name: string, state: string, timeoutMs = 15_000) =>
+  eventually(`${name} ${state}`, async () => ((await grantState(name))?.state === state ? grantState(name) : undefined), timeoutMs);
+const readyCondition = (status: any) => status?.conditions?.find((c: any) => c.type === 'Ready');
+const auditEntries = () => readFileSync(auditLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+before(async () => {
+  await installApi();
+  ns = await createNamespace('governance');
+  for (const user of ['alice', 'bob', 'gitops-broker']) await grantEditorRole(user);
+  // alice may use the profile and grant the tool; bob may do neither.
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: `gov-delegator-${id}` },
+    rules: [
+      { apiGroups: ['agentmachine.sourceos.dev'], resources: ['agentmachineprofiles'], verbs: ['use'] },
+      { apiGroups: ['agentmachine.sourceos.dev'], resources: ['tools'], verbs: ['grant'], resourceNames: [TOOL] },
+    ],
+  };
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `gov-delegator-${id}` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
+  };
+  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [role, binding] }) });
+  controller = await startControllerProcess({ auditLogPath: auditLog });
+  assert.equal((await createAs('alice', profile(PROFILE))).code, 0);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`]);
+});
+
+after(async () => {
+  await controller?.kill('SIGTERM');
+});
+
+test('a delegator without RBAC for the tool: the grant ends Denied, naming the missing permission', async () => {
+  assert.equal((await createAs('bob', grant('bob-grant', 'bob'))).code, 0);
+  const status = await waitState('bob-grant', 'Denied');
+  const ready = readyCondition(status);
+  assert.equal(ready.reason, 'PermissionDenied');
+  assert.match(ready.message, /user "bob" may not use agentmachineprofiles/);
+  assert.equal(status.conditions.find((c: any) => c.type === 'Authorized').status, 'False');
+});
+
+test('a delegator with RBAC: the grant becomes Active, with its apply command audited', async () => {
+  assert.equal((await createAs('alice', grant('alice-grant', 'alice'))).code, 0);
+  const status = await waitState('alice-grant', 'Active');
+  assert.equal(readyCondition(status).status, 'True');
+  assert.equal(status.operation.operationType, 'agent_machine.tool_grant.apply');
+  assert.equal(status.operation.state, 'completed');
+  const uid = (await getObject('ToolGrantRecord', 'alice-grant', ns)).metadata.uid;
+  assert.ok(auditEntries().some((e) => e.object.uid === uid && e.operationType === 'agent_machine.tool_grant.apply' && e.outcome === 'allowed'));
+  const { stdout } = await kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=alice-grant`, '-o', 'json']);
+  assert.ok(JSON.parse(stdout).items.some((e: any) => e.reason === 'Activated'), 'an Activated event');
+});
+
+test('a delegator mismatch is rejected at admission', async () => {
+  const result = await createAs('bob', grant('impostor', 'alice'));
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, /spec\.authority\.delegator "alice" must be the requesting user "bob"/);
+  assert.equal(await getObject('ToolGrantRecord', 'impostor', ns), undefined);
+});
+
+test('a broker group member may apply on behalf of a delegator', async () => {
+  assert.equal((await createAs('gitops-broker', grant('brokered', 'alice'))).code, 0);
+  await waitState('brokered', 'Active');
+});
+
+test('an already expired delegation: Denied with AuthorityExpired', async () => {
+  assert.equal((await createAs('alice', grant('expired', 'alice', { expiresAt: '2020-01-01T00:00:00Z' }))).code, 0);
+  const status = await waitState('expired', 'Denied');
+  assert.equal(readyCondition(status).reason, 'AuthorityExpired');
+});
+
+test('revocation: Revoked within 2 s, audited as agent_machine.tool_grant.revoke', async () => {
+  await waitState('alice-grant', 'Active');
+  const started = Date.now();
+  await kubectl(['patch', 'toolgrantrecord', 'alice-grant', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { revoked: true, revocationReason: 'test revocation' } })], { user: 'alice' });
+  const status = await waitState('alice-grant', 'Revoked', 2_000);
+  const ms = Date.now() - started;
+  assert.ok(ms <= 2_000, `took ${ms} ms`);
+  assert.equal(status.operation.operationType, 'agent_machine.tool_grant.revoke');
+  assert.ok(status.revokedAt);
+  const uid = (await getObject('ToolGrantRecord', 'alice-grant', ns)).metadata.uid;
+  assert.ok(auditEntries().some((e) => e.object.uid === uid && e.operationType === 'agent_machine.tool_grant.revoke' && e.outcome === 'revoked'));
+  // un-revoking is refused by the API server
+  const undo = await kubectl(['patch', 'toolgrantrecord', 'alice-grant', '-n', ns, '--type=merge', '-p', '{"spec":{"revoked":false}}'], { user: 'alice', check: false });
+  assert.notEqual(undo.code, 0);
+  assert.match(undo.stderr, /cannot be un-revoked/);
+});
+
+test('deleting a grant is audited as a revocation before the object goes', async () => {
+  assert.equal((await createAs('alice', grant('to-delete', 'alice'))).code, 0);
+  await waitState('to-delete', 'Active');
+  const uid = (await getObject('ToolGrantRecord', 'to-delete', ns)).metadata.uid;
+  await kubectl(['delete', 'toolgrantrecord', 'to-delete', '-n', ns, '--timeout=15s'], { user: 'alice' });
+  assert.equal(await getObject('ToolGrantRecord', 'to-delete', ns), undefined);
+  assert.ok(auditEntries().some((e) => e.object.uid === uid && e.operationType === 'agent_machine.tool_grant.revoke'));
+});
+
+test('a profile deleted under active grants: the grants fail closed', async () => {
+  const other = `gov-other-${id}`;
+  assert.equal((await createAs('alice', profile(other))).code, 0);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${other}`]);
+  assert.equal((await createAs('alice', grant('orphan', 'alice', { profile: other }))).code, 0);
+  await waitState('orphan', 'Active');
+  await kubectl(['delete', 'agentmachineprofile', other], { user: 'alice' });
+  const status = await waitState('orphan', 'Denied');
+  assert.equal(readyCondition(status).reason, 'ProfileNotFound');
+});
+
+test('the metrics endpoint exposes the operator series', async () => {
+  const text = await (await fetch(controller.metricsUrl)).text();
+  for (const name of [
+    'agent_machine_reconcile_total',
+    'agent_machine_reconcile_errors_total',
+    'agent_machine_reconcile_duration_seconds',
+    'agent_machine_workqueue_depth',
+    'agent_machine_tool_grants',
+    'agent_machine_policy_denials_total',
+  ]) {
+    assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
+  }
+  assert.match(text, /^agent_machine_tool_grants\{state="Denied"\} [1-9]/m);
+  assert.match(text, /^agent_machine_policy_denials_total\{gate="authority"\} [1-9]/m);
+});
+
+test('the audit chain verifies with the CLI, and a tampered line is detected', async () => {
+  const ok = await run(process.execPath, [BIN, 'audit', 'verify', '--file', auditLog]);
+  assert.match(ok.stdout, /chain intact, \d+ entries/);
+  const lines = readFileSync(auditLog, 'utf8').split('\n');
+  lines[1] = lines[1]!.replace(/"actor":"[^"]+"/, '"actor":"mallory"');
+  const tampered = path.join(dir, 'tampered.jsonl');
+  writeFileSync(tampered, lines.join('\n'));
+  const bad = await run(process.execPath, [BIN, 'audit', 'verify', '--file', tampered]).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  assert.ok(bad, 'verify must fail on a tampered log');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /BROKEN at line 2/);
+});
