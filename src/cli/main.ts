@@ -1,6 +1,7 @@
 // The `agent-machine` command. Each subcommand lives in its own file under commands/.
 import { Command } from 'commander';
 import { registerAuditCommand } from './commands/audit.ts';
+import { registerContractCommand } from './commands/contract.ts';
 import { registerControllerCommand } from './commands/controller.ts';
 import { registerCrdsCommand } from './commands/crds.ts';
 import { registerDevCommand } from './commands/dev.ts';
@@ -21,6 +22,7 @@ const program = new Command('agent-machine')
   .enablePositionalOptions();
 
 registerAuditCommand(program);
+registerContractCommand(program);
 registerControllerCommand(program);
 registerCrdsCommand(program);
 registerDevCommand(program);

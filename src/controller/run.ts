@@ -59,7 +59,10 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const clients = createKubeClients(cfg.kubeConfig);
   const metrics = createMetrics();
   mkdirSync(path.dirname(cfg.auditLogPath), { recursive: true });
-  const audit = await AuditLog.open(cfg.auditLogPath);
+  const audit = await AuditLog.open(cfg.auditLogPath, {
+    recoverTornTail: true,
+    onRecovered: (fragment) => logger.warn({ fragment }, 'audit log ended in a torn line (a crash mid-write); it was never acknowledged and was moved aside'),
+  });
   const resyncPeriodMs = cfg.resyncSeconds * 1000;
 
   const deps: ReconcilerDeps = {

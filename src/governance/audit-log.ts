@@ -15,7 +15,7 @@
 // text; reasons are bounded by sanitizeReason.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OperationType } from '../api/types.generated.ts';
 import type { Decision } from './decision.ts';
@@ -113,6 +113,15 @@ function entryFor(record: AuditRecord, head: AuditHead, at: Date): AuditEntry {
 type Pending = { line: string; entry: AuditEntry; resolve: (e: AuditEntry) => void; reject: (e: Error) => void };
 
 export type AuditLogOptions = {
+  /**
+   * Move a torn last line (no newline: the process died mid-write) to PATH.torn-<time> and
+   * continue the chain from the last complete line. Safe because append() resolves only once
+   * a whole line is durable: a torn fragment was never acknowledged to anyone. An edited or
+   * otherwise invalid last line is still refused.
+   */
+  recoverTornTail?: boolean;
+  /** Told about a recovered torn tail (where the fragment went). */
+  onRecovered?: (fragmentPath: string) => void;
   /** `fdatasync` (default): an append resolves once durable. `none`: once written to the OS. */
   durability?: 'fdatasync' | 'none';
   clock?: () => Date;
@@ -146,6 +155,10 @@ export class AuditLog {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const file = await open(path, 'a+', 0o600);
     try {
+      if (options.recoverTornTail) {
+        const moved = await moveTornTailAside(file, path);
+        if (moved) options.onRecovered?.(moved);
+      }
       const head = await readHead(file, path);
       return new AuditLog(path, file, head, options);
     } catch (error) {
@@ -247,6 +260,34 @@ async function readHead(file: FileHandle, path: string): Promise<AuditHead> {
   }
   const entry = parsed.entry;
   return { seq: entry.seq, hash: entry.hash };
+}
+
+/** Cuts an incomplete last line off the file, keeping it in a side file; returns that path. */
+async function moveTornTailAside(file: FileHandle, path: string): Promise<string | undefined> {
+  const { size } = await file.stat();
+  if (size === 0) return undefined;
+  const last = Buffer.alloc(1);
+  await file.read(last, 0, 1, size - 1);
+  if (last[0] === 0x0a) return undefined;
+  let keep = 0;
+  for (let pos = size; pos > 0; ) {
+    const start = Math.max(0, pos - TAIL_CHUNK);
+    const chunk = Buffer.alloc(pos - start);
+    await file.read(chunk, 0, chunk.length, start);
+    const newline = chunk.lastIndexOf(0x0a);
+    if (newline >= 0) {
+      keep = start + newline + 1;
+      break;
+    }
+    pos = start;
+  }
+  const fragment = Buffer.alloc(size - keep);
+  await file.read(fragment, 0, fragment.length, keep);
+  const fragmentPath = `${path}.torn-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await writeFile(fragmentPath, fragment, { mode: 0o600 });
+  await file.truncate(keep);
+  await file.sync();
+  return fragmentPath;
 }
 
 async function countLines(path: string): Promise<number> {

@@ -244,3 +244,23 @@ test('verify reports an unreadable file instead of throwing', async () => {
   assert.equal(result.ok, false);
   assert.match(result.problem ?? '', /cannot read/);
 });
+
+test('recoverTornTail moves an unacknowledged torn fragment aside and continues the chain', async () => {
+  const { readFile, appendFile, readdir } = await import('node:fs/promises');
+  const dir = mkdtempSync(path.join(tmpdir(), 'audit-torn-'));
+  const file = path.join(dir, 'audit.jsonl');
+  const log = await AuditLog.open(file);
+  for (let i = 0; i < 3; i++) await log.append(record(i));
+  await log.close();
+  await appendFile(file, '{"actor":"alice","at":"2026-');
+  await assert.rejects(AuditLog.open(file), /incomplete/);
+  let moved = '';
+  const reopened = await AuditLog.open(file, { recoverTornTail: true, onRecovered: (p) => (moved = p) });
+  await reopened.append(record(3));
+  await reopened.close();
+  assert.match(moved, /audit\.jsonl\.torn-/);
+  assert.equal(await readFile(moved, 'utf8'), '{"actor":"alice","at":"2026-');
+  assert.ok((await readdir(dir)).some((f) => f.startsWith('audit.jsonl.torn-')));
+  const verified = await verifyAuditLog(file);
+  assert.deepEqual([verified.ok, verified.entries], [true, 4]);
+});
