@@ -63,6 +63,9 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
     const k = (args: string[]) => run(kubectl, ['--kubeconfig', kubeconfigPath!, ...args], { maxBuffer: 16 * 1024 * 1024 });
     await k(['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS_DIR]);
     await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=agent-machine']);
+    // kubectl caches discovery per server (shared by every user); the install above cached it
+    // before the CRDs existed, and the user's first `kubectl get agent-machine` would fail.
+    await k(['api-resources', '-o', 'name']);
     if (controlPlane) {
       // On the local control plane, alice may delegate (manifests/rbac/delegator-clusterrole.yaml).
       await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(delegatorBinding(DEV_USER)));

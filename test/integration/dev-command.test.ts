@@ -1,0 +1,51 @@
+// `make run` (agent-machine dev) from the user's side: with no cluster configured it starts its
+// own control plane and podman, prints a kubectl line that works, accepts every example, reconciles
+// them, and Ctrl-C stops everything it started.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { eventually } from '../support/objects.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+test('agent-machine dev: local control plane, kubectl line, examples applied and reconciled, Ctrl-C cleans up', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'am-dev-'));
+  const env = { ...process.env };
+  // No cluster and no engine configured: the embedded default must provide both.
+  delete env.KUBECONFIG;
+  delete env.DOCKER_HOST;
+  const child = spawn(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'dev', '--data-dir', dataDir, '--metrics-bind-address', '127.0.0.1:0', '--audit-log', path.join(dataDir, 'audit.jsonl')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const kubeconfig = await eventually('the kubectl line', async () => /export KUBECONFIG=(\S+)/.exec(out)?.[1], 60_000, 200);
+    assert.match(kubeconfig, /alice\.kubeconfig$/);
+    const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: root });
+    const get = await kubectl('get', 'agent-machine');
+    assert.doesNotMatch(get.stderr, /error/i);
+    const applied = await kubectl('apply', '-R', '-f', 'examples/');
+    assert.equal(applied.stdout.trim().split('\n').length, 20, applied.stdout);
+    await kubectl('wait', '--for=condition=Ready', '--timeout=30s', 'agentmachineprofile', '--all');
+    await kubectl('wait', '--for=condition=Ready', '--timeout=30s', '-n', 'default', 'toolgrantrecord/issue-triage-github');
+    const listed = (await kubectl('get', 'agent-machine', '-A')).stdout;
+    assert.match(listed, /personal\s+personal\s+open\s+Ready\s+True/);
+  } finally {
+    child.kill('SIGINT');
+  }
+  assert.equal(await exited, 0, out.slice(-2000));
+  // Everything it started is gone: no process still uses its data dir.
+  const { stdout: ps } = await run('ps', ['-eo', 'args']);
+  assert.ok(!ps.split('\n').some((l) => l.includes(dataDir)), `left running:\n${ps.split('\n').filter((l) => l.includes(dataDir)).join('\n')}`);
+  assert.ok(existsSync(path.join(dataDir, 'control-plane')), 'state kept for the next run');
+});
