@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds typecheck test test-unit test-integration run bench
+.PHONY: help deps control-plane podman crds typecheck test test-unit test-integration run bench bench-containers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,11 @@ test-integration: deps control-plane podman ## integration tests on a real kube-
 	node test/run-integration.ts $(TEST_FILES)
 
 test: typecheck test-unit test-integration ## everything CI runs
+
+bench-containers: deps control-plane podman ## benchmark: controller overhead per container vs podman run, and burst throughput
+	node test/run-integration.ts --bench test/bench/containers.bench.ts
+
+bench: bench-containers ## every benchmark (prints figures; asserts nothing)
 
 run: deps control-plane podman ## run the controller on a local control plane + podman (or KUBECONFIG's cluster)
 	node bin/agent-machine.js dev

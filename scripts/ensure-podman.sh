@@ -39,11 +39,15 @@ CONFEOF
 mv "$CONF.tmp" "$CONF"
 export CONTAINERS_CONF="$CONF"
 
-if ! podman image exists "$IMAGE"; then
+# Bump when the recipe below changes, so machines that built an older image rebuild it.
+RECIPE=2
+have=$(podman image inspect --format '{{index .Labels "agentmachine.sourceos.dev/sandbox-recipe"}}' "$IMAGE" 2>/dev/null || true)
+if [[ "$have" != "$RECIPE" ]]; then
   log "building $IMAGE from busybox-static"
   bb=$(command -v busybox || echo /bin/busybox)
   root=$(mktemp -d)
   mkdir -p "$root/bin" "$root/tmp" "$root/workspace" "$root/etc"
+  chmod 1777 "$root/tmp"
   cp "$bb" "$root/bin/busybox"
   for t in sh echo sleep cat env ls head tail id wc true false yes dd printf grep sed awk \
            mkdir rm touch seq date wget nc od tr sort uniq base64 sha256sum kill ps timeout test; do
@@ -51,7 +55,8 @@ if ! podman image exists "$IMAGE"; then
   done
   printf 'root:x:0:0:root:/root:/bin/sh\nagent:x:65532:65532:agent:/workspace:/bin/sh\n' > "$root/etc/passwd"
   printf 'root:x:0:\nagent:x:65532:\n' > "$root/etc/group"
-  tar -C "$root" -c . | podman import --change 'ENV PATH=/bin' --change 'USER 65532' - "$IMAGE" >&2
+  tar -C "$root" -c . | podman import --change 'ENV PATH=/bin' --change 'USER 65532' \
+    --change "LABEL agentmachine.sourceos.dev/sandbox-recipe=$RECIPE" - "$IMAGE" >&2
   rm -rf "$root"
 fi
 echo "$CONF"

@@ -4,6 +4,7 @@
 // keeps a run fast; --test-concurrency=1 keeps files from fighting over shared cluster state.
 //
 //   node test/run-integration.ts [test files or globs]   (default: test/integration/**/*.test.ts)
+//   node test/run-integration.ts --bench test/bench/x.bench.ts ...   (benchmark scripts, same environment)
 //
 // Everything started here is torn down on every path out: success, failure, SIGINT/SIGTERM.
 import { execFileSync, spawn } from 'node:child_process';
@@ -78,6 +79,18 @@ async function engineSocket(conf: string): Promise<string> {
   return podman.socketPath;
 }
 
+async function runBenchmarks(files: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  for (const file of files) {
+    say(`benchmark ${file}`);
+    const [command, argv] = withParentDeathSignal(process.execPath, [file]);
+    tests = spawn(command, argv, { cwd: root, env, stdio: 'inherit' });
+    const child = tests;
+    const code = await new Promise<number>((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+    if (code !== 0) return code;
+  }
+  return 0;
+}
+
 async function main(): Promise<number> {
   const binDir = controlPlaneBinaries();
   const conf = containersConf();
@@ -118,7 +131,11 @@ async function main(): Promise<number> {
   };
   for (const u of TEST_USERS) env[kubeconfigEnvName(u.name)] = cp.kubeconfigPathFor(u.name);
 
-  const files = process.argv.slice(2);
+  // --bench FILE...: the same environment for benchmark scripts, which print figures and are
+  // run one after the other as plain programs, not as tests.
+  const bench = process.argv[2] === '--bench';
+  const files = process.argv.slice(bench ? 3 : 2);
+  if (bench) return runBenchmarks(files, env);
   const args = ['--test', '--test-concurrency=1', '--test-reporter=spec', ...(files.length ? files : ['test/integration/**/*.test.ts'])];
   // With a parent-death signal, a SIGKILLed runner does not leave tests running against a
   // control plane that is gone.

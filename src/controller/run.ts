@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { AgentMachineProfile, ToolGrantRecord } from '../api/types.generated.ts';
+import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { createKubeClients } from '../operator/kube-clients.ts';
 import { Informer } from '../operator/informer.ts';
@@ -21,6 +21,11 @@ import { CommandRecorder } from '../reconcilers/command-recorder.ts';
 import type { ReconcilerDeps } from '../reconcilers/deps.ts';
 import { profileController } from '../reconcilers/profile-reconciler.ts';
 import { toolGrantController } from '../reconcilers/tool-grant-reconciler.ts';
+import { containerController } from '../reconcilers/container-reconciler.ts';
+import { executionController } from '../reconcilers/execution-reconciler.ts';
+import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
+import { DockerRuntime } from '../runtimes/docker-runtime.ts';
+import { KubernetesRuntime } from '../runtimes/kubernetes-runtime.ts';
 
 export interface ControllerConfig {
   kubeConfig: KubeConfig;
@@ -36,6 +41,10 @@ export interface ControllerConfig {
   retryPeriodMs?: number;
   auditLogPath: string;
   resyncSeconds: number;
+  /** Where containers run unless a record names a runtime. */
+  runtime: ContainerRuntime['kind'];
+  /** unix socket of the Docker-compatible engine (podman or dockerd) for the docker runtime. */
+  dockerSocket?: string;
   logger?: Logger;
   /** Install SIGTERM/SIGINT handlers that shut down and exit (default true). */
   handleSignals?: boolean;
@@ -70,7 +79,14 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     informers: {
       profiles: new Informer<AgentMachineProfile>(clients, RESOURCES.AgentMachineProfile, { resyncPeriodMs, logger }),
       grants: new Informer<ToolGrantRecord>(clients, RESOURCES.ToolGrantRecord, { namespace: cfg.namespace, resyncPeriodMs, logger }),
+      containers: new Informer<ContainerExecutionRecord>(clients, RESOURCES.ContainerExecutionRecord, { namespace: cfg.namespace, resyncPeriodMs, logger }),
+      executions: new Informer<LocalAgentExecution>(clients, RESOURCES.LocalAgentExecution, { namespace: cfg.namespace, resyncPeriodMs, logger }),
     },
+    runtimes: {
+      docker: new DockerRuntime({ ...(cfg.dockerSocket ? { socketPath: cfg.dockerSocket } : {}), logger }),
+      kubernetes: new KubernetesRuntime({ clients, logger }),
+    },
+    defaultRuntime: cfg.runtime,
     status: new StatusWriter(clients, { logger }),
     recorder: new CommandRecorder(audit, new EventRecorder(clients, { logger })),
     authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization)),
@@ -96,7 +112,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     handleSignals: cfg.handleSignals,
     exit: cfg.exit,
   });
-  manager.add(profileController(deps)).add(toolGrantController(deps));
+  manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps));
   await manager.start();
   logger.info({ metrics: manager.healthUrl, auditLog: cfg.auditLogPath, leaderElect: cfg.leaderElect }, 'agent-machine controller started');
   return {

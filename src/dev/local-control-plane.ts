@@ -54,8 +54,13 @@ export interface LocalControlPlane {
   stop(): Promise<void>;
 }
 
-/** The admin identity: a member of system:masters, which RBAC always allows. */
+/**
+ * The admin identity: a member of system:masters, which RBAC always allows. The controller runs
+ * as this user on a local control plane, so it is also a broker (agent-machine:brokers): it
+ * creates an execution's container records on the delegator's behalf.
+ */
 export const LOCAL_ADMIN_USER = 'agent-machine-admin';
+export const LOCAL_ADMIN_GROUPS = ['system:masters', 'agent-machine:brokers'];
 
 const MAX_PORT_ATTEMPTS = 3;
 
@@ -81,7 +86,7 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
       throw new Error(`control plane: no ${bin} in ${opts.binDir} (scripts/control-plane-binaries.sh builds or locates it)`);
     }
   }
-  const users: LocalUser[] = [{ name: LOCAL_ADMIN_USER, groups: ['system:masters'] }, ...(opts.users ?? [])];
+  const users: LocalUser[] = [{ name: LOCAL_ADMIN_USER, groups: LOCAL_ADMIN_GROUPS }, ...(opts.users ?? [])];
   const names = new Set<string>();
   for (const u of users) {
     if (names.has(u.name)) throw new Error(`control plane: user ${u.name} configured twice`);

@@ -1,5 +1,6 @@
 // What reconcilers share: built once by the controller process (src/controller/run.ts).
-import type { AgentMachineProfile, ToolGrantRecord } from '../api/types.generated.ts';
+import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
+import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import type { StatusWriter } from '../operator/status-writer.ts';
@@ -13,7 +14,12 @@ export interface ReconcilerDeps {
   informers: {
     profiles: Informer<AgentMachineProfile>;
     grants: Informer<ToolGrantRecord>;
+    containers: Informer<ContainerExecutionRecord>;
+    executions: Informer<LocalAgentExecution>;
   };
+  /** The runtimes this controller can drive; records name one or get the default. */
+  runtimes: Partial<Record<ContainerRuntime['kind'], ContainerRuntime>>;
+  defaultRuntime: ContainerRuntime['kind'];
   status: StatusWriter;
   recorder: CommandRecorder;
   authorizer: Authorizer;

@@ -2,12 +2,11 @@
 // the delegator's RBAC (use the profile, grant the tool) and the profile's toolGrant policy
 // pass. Revocation (spec.revoked or deletion) and expiry take it out of service; a finalizer
 // keeps a deleted grant until its revocation is audited.
-import type { AgentMachineProfile, ToolGrantRecord, ToolGrantRecordStatus } from '../api/types.generated.ts';
+import type { ToolGrantRecord, ToolGrantRecordStatus } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { nextOperation, type OperationEventType, type OperationState } from '../api/operation.ts';
 import { Controller } from '../operator/controller.ts';
 import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../operator/finalizers.ts';
-import { isTrue } from '../operator/conditions.ts';
 import { objectKey } from '../operator/resource.ts';
 import { metaTime } from '../operator/time.ts';
 import { permissions } from '../governance/access-review.ts';
@@ -16,7 +15,8 @@ import { toolGrantRequest } from '../governance/requests.ts';
 import { firstDenial } from '../governance/decision.ts';
 import type { AuditOutcome } from '../governance/audit-log.ts';
 import type { ReconcilerDeps } from './deps.ts';
-import { decideGrant, type GrantFacts, type GrantState, type ProfileFact } from './tool-grant-state.ts';
+import { decideGrant, type GrantFacts, type GrantState } from './tool-grant-state.ts';
+import { profileFact } from './profile-fact.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 
 const APPLY = 'agent_machine.tool_grant.apply';
@@ -124,14 +124,6 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
       return undefined;
     },
   });
-}
-
-function profileFact(profile: AgentMachineProfile | undefined, name: string): ProfileFact {
-  if (!profile) return { found: false, ready: false, message: `profile ${name} not found: grants under it fail closed` };
-  if (!isTrue(profile.status?.conditions, 'Ready') || profile.status?.observedGeneration !== profile.metadata.generation) {
-    return { found: true, ready: false, message: `profile ${name} is not Ready (${profile.status?.phase ?? 'not yet reconciled'})` };
-  }
-  return { found: true, ready: true, message: `profile ${name} is Ready` };
 }
 
 /** A deleted grant is a revocation: audit it, then let it go. */

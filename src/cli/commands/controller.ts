@@ -22,6 +22,8 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--leader-elect-lease-duration <seconds>', 'how long a standby waits without a renewal before taking over', seconds, 15)
     .option('--leader-elect-renew-deadline <seconds>', 'how long the leader retries renewing before it gives up', seconds, 10)
     .option('--leader-elect-retry-period <seconds>', 'interval between acquire/renew attempts', seconds, 2)
+    .addOption(new Option('--runtime <runtime>', 'where containers run unless a record names a runtime').choices(['docker', 'kubernetes']).default('docker'))
+    .option('--docker-host <unix://path>', 'Docker-compatible engine API (podman or dockerd) for the docker runtime', process.env.DOCKER_HOST)
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL)', defaultAuditLogPath())
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
@@ -45,6 +47,8 @@ export interface ControllerCliOptions {
   leaderElectRetryPeriod: number;
   auditLog: string;
   resyncPeriod: number;
+  runtime: 'docker' | 'kubernetes';
+  dockerHost?: string;
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -71,5 +75,7 @@ export function controllerConfig(opts: ControllerCliOptions) {
     retryPeriodMs: opts.leaderElectRetryPeriod * 1000,
     auditLogPath: opts.auditLog,
     resyncSeconds: opts.resyncPeriod,
+    runtime: opts.runtime,
+    ...(opts.dockerHost ? { dockerSocket: opts.dockerHost.replace(/^unix:\/\//, '') } : {}),
   };
 }

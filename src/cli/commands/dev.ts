@@ -28,6 +28,7 @@ export function registerDevCommand(program: Command): void {
       });
       const controller = await startController({
         ...controllerConfig(opts),
+        dockerSocket: env.dockerSocket,
         kubeConfig: loadKubeConfig(env.kubeconfigPath),
         logger,
         handleSignals: false,

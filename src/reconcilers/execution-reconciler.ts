@@ -1,0 +1,342 @@
+// LocalAgentExecution (agent_machine.execution.start / .cancel): admits the run (profile,
+// authority and RBAC, budget, every container's policy, an Active grant for every tool), waits
+// in creation order for one of the profile's agentConcurrency slots, then owns one
+// ContainerExecutionRecord per container per attempt and adds their outcomes up: retries within
+// retryPolicy, cancels at the wall-clock deadline (DeadlineExceeded) or on spec.cancel.
+import type { ContainerExecutionRecord, LocalAgentExecution, LocalAgentExecutionStatus } from '../api/types.generated.ts';
+import { API_VERSION } from '../api/group.ts';
+import { RESOURCES } from '../api/resources.ts';
+import { nextOperation, type OperationEventType, type OperationState } from '../api/operation.ts';
+import { Controller, ownerKeys } from '../operator/controller.ts';
+import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../operator/finalizers.ts';
+import { isConflict, isNotFound, MERGE_PATCH } from '../operator/kube-clients.ts';
+import { objectKey } from '../operator/resource.ts';
+import { metaTime } from '../operator/time.ts';
+import { permissions } from '../governance/access-review.ts';
+import { checkAuthority } from '../governance/authority.ts';
+import { fitBudget, type FullBudget } from '../governance/budget.ts';
+import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
+import { evaluatePolicy } from '../governance/policy.ts';
+import { containerRequests } from '../governance/requests.ts';
+import type { AuditOutcome } from '../governance/audit-log.ts';
+import type { ReconcilerDeps } from './deps.ts';
+import { admitContainer, type AdmissionFacts } from './container-state.ts';
+import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
+import { profileFact } from './profile-fact.ts';
+import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import type { Tri } from './tool-grant-state.ts';
+
+const START = 'agent_machine.execution.start';
+const CANCEL = 'agent_machine.execution.cancel';
+const EXECUTION_UID_LABEL = 'agentmachine.sourceos.dev/execution-uid';
+
+const PROJECTION: Record<ExecutionPhase, { state: OperationState; event: OperationEventType; outcome: AuditOutcome }> = {
+  Pending: { state: 'queued', event: 'progress', outcome: 'queued' },
+  Queued: { state: 'queued', event: 'progress', outcome: 'queued' },
+  Running: { state: 'running', event: 'start', outcome: 'started' },
+  Retrying: { state: 'retrying', event: 'retry', outcome: 'started' },
+  Succeeded: { state: 'completed', event: 'complete', outcome: 'completed' },
+  Failed: { state: 'failed', event: 'failure', outcome: 'failed' },
+  Cancelled: { state: 'cancelled', event: 'cancel', outcome: 'cancelled' },
+  Denied: { state: 'failed', event: 'failure', outcome: 'denied' },
+};
+
+interface Outcome {
+  phase: ExecutionPhase;
+  reason: string;
+  message: string;
+  requeueAfterMs?: number;
+}
+
+export function executionController(deps: ReconcilerDeps): Controller {
+  const { executions, containers, profiles } = deps.informers;
+  // Slots taken in this process whose Running status has not come back through the cache yet:
+  // decided and reserved synchronously, so two reconciles can never both take the last slot.
+  const reserved = new Map<string, Set<string>>();
+
+  const waitingUnder = (profile: string) =>
+    executions.list().filter((e) => e.spec.profileRef.name === profile && !isTerminalExecutionPhase(e.status?.phase) && !holdsSlot(e.status?.phase));
+
+  return new Controller({
+    kind: 'LocalAgentExecution',
+    informer: executions,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    concurrency: 4,
+    watches: [
+      { informer: containers, map: ownerKeys('LocalAgentExecution', true) },
+      { informer: profiles, map: (p) => executions.list().filter((e) => e.spec.profileRef.name === p.metadata?.name && !isTerminalExecutionPhase(e.status?.phase)).map(objectKey) },
+      // A finished (or deleted) execution frees a slot: wake the ones waiting under its profile.
+      { informer: executions, map: (e) => (holdsSlot((e as LocalAgentExecution).status?.phase) ? [] : waitingUnder((e as LocalAgentExecution).spec.profileRef.name).map(objectKey)) },
+    ],
+    reconcile: async (key) => {
+      let ex = executions.get(key);
+      if (!ex) {
+        for (const set of reserved.values()) set.delete(key);
+        return;
+      }
+      const owned = containers.list().filter((c) => c.metadata.ownerReferences?.some((r) => r.uid === ex!.metadata.uid));
+      if (isBeingDeleted(ex)) {
+        if (!hasFinalizer(ex)) return;
+        if (!isTerminalExecutionPhase(ex.status?.phase)) await recordCommand(deps, ex, CANCEL, 'cancelled', 'Deleted', 'execution deleted while it was not finished: its containers are removed', false);
+        // No garbage collector can be assumed (a bare control plane has none): delete what we own.
+        await Promise.all(owned.map((c) => deleteRecord(deps, c)));
+        await removeFinalizer(deps.clients, RESOURCES.LocalAgentExecution, ex);
+        for (const set of reserved.values()) set.delete(key);
+        return;
+      }
+      if (!hasFinalizer(ex)) {
+        const r = await ensureFinalizer(deps.clients, RESOURCES.LocalAgentExecution, ex);
+        if (r.outcome === 'gone') return;
+        ex = r.object;
+      }
+      const prev = ex.status;
+      const profileName = ex.spec.profileRef.name;
+      if (isTerminalExecutionPhase(prev?.phase)) {
+        reserved.get(profileName)?.delete(key);
+        return;
+      }
+      const now = deps.clock();
+      const profile = profiles.get(profileName);
+      const tri = { authorized: 'True' as Tri, policyAllowed: 'True' as Tri, budgetAvailable: 'True' as Tri };
+      let decisions: Decision[] = prev?.decisions ?? [];
+      let effective: FullBudget | undefined = prev?.budget?.effective as FullBudget | undefined;
+
+      if (!holdsSlot(prev?.phase)) {
+        if (ex.spec.cancel) return finish(deps, ex, { phase: 'Cancelled', reason: 'Cancelled', message: 'cancelled before it started' }, tri, decisions, undefined, now, CANCEL);
+        const a = await admit(deps, ex, now);
+        if (!a.admitted) {
+          return finish(deps, ex, { phase: 'Denied', reason: a.reason, message: a.message }, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, undefined, now);
+        }
+        decisions = a.decisions;
+        effective = a.effective;
+        const limit = profile!.spec.budgetCeilings.agentConcurrency;
+        const slots = reserved.get(profileName) ?? new Set<string>();
+        reserved.set(profileName, slots);
+        const holders = new Set([...executions.list().filter((e) => e.spec.profileRef.name === profileName && holdsSlot(e.status?.phase)).map(objectKey), ...slots]);
+        holders.delete(key);
+        const waiting = waitingUnder(profileName).map((e) => ({ key: objectKey(e), createdAt: e.metadata.creationTimestamp ? new Date(e.metadata.creationTimestamp).toISOString() : '' }));
+        if (!mayTakeSlot(key, limit, holders.size, waiting)) {
+          return finish(deps, ex, { phase: 'Queued', reason: 'WaitingForSlot', message: `${holders.size} of ${limit} agentConcurrency slots of profile ${profileName} are taken; queued in creation order` }, tri, decisions, effective, now);
+        }
+        slots.add(key);
+        await createAttempt(deps, ex, 0, owned);
+        return finish(deps, ex, { phase: 'Running', reason: 'Running', message: `started ${ex.spec.containers.length} container(s)`, requeueAfterMs: effective.wallClockSeconds * 1000 }, tri, decisions, effective, now, START, { startedAt: metaTime(now), deadline: metaTime(new Date(now.getTime() + effective.wallClockSeconds * 1000)), attempts: 0 });
+      }
+
+      // Started: drive and add up the current attempt.
+      effective ??= profile ? fitBudget(ex.spec.budget, profile.spec.budgetCeilings as FullBudget).effective : undefined;
+      const attempt = prev?.attempts ?? 0;
+      const names = new Set(ex.spec.containers.map((c) => recordNameFor(ex!.metadata.name!, c.name!, attempt)));
+      const current = owned.filter((c) => names.has(c.metadata.name!));
+      const deadline = prev?.deadline ? new Date(prev.deadline) : undefined;
+      const pastDeadline = deadline !== undefined && now.getTime() >= deadline.getTime();
+      const stopping = ex.spec.cancel || pastDeadline || !profile;
+      if (stopping) {
+        const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : 'ProfileNotFound';
+        await Promise.all(current.filter((c) => !c.spec.cancel).map((c) => cancelRecord(deps, c)));
+        const outcome = attemptOutcome(names.size, current);
+        if (outcome === 'running') {
+          return finish(deps, ex, { phase: prev!.phase!, reason: 'Cancelling', message: `${reason}: stopping the containers`, requeueAfterMs: 1_000 }, tri, decisions, effective, now, undefined, containersStatus(ex, current, attempt));
+        }
+        const message = reason === 'DeadlineExceeded' ? `ran past its wallClockSeconds budget of ${effective?.wallClockSeconds} s` : reason === 'Cancelled' ? 'cancelled; every container stopped' : `profile ${profileName} was deleted`;
+        return finish(deps, ex, { phase: 'Cancelled', reason, message }, tri, decisions, effective, now, CANCEL, containersStatus(ex, current, attempt));
+      }
+      if (prev?.phase === 'Retrying' && current.length === 0) {
+        await createAttempt(deps, ex, attempt, owned);
+        return finish(deps, ex, { phase: 'Running', reason: 'Running', message: `attempt ${attempt + 1} started`, requeueAfterMs: untilDeadline(deadline, now) }, tri, decisions, effective, now);
+      }
+      const outcome = attemptOutcome(names.size, current);
+      const status = containersStatus(ex, current, attempt);
+      if (outcome === 'succeeded') return finish(deps, ex, { phase: 'Succeeded', reason: 'Succeeded', message: 'every container exited 0' }, tri, decisions, effective, now, START, status);
+      if (outcome === 'cancelled') return finish(deps, ex, { phase: 'Cancelled', reason: 'ContainerCancelled', message: 'a container was cancelled' }, tri, decisions, effective, now, CANCEL, status);
+      if (outcome === 'failed') {
+        const failed = current.find((c) => c.status?.phase === 'Failed' || c.status?.phase === 'Denied');
+        const why = `container record ${failed?.metadata.name} ${failed?.status?.phase}: ${failed?.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? ''}`;
+        const maxRetries = ex.spec.retryPolicy?.maxRetries ?? 0;
+        if (attempt < maxRetries) {
+          const backoff = (ex.spec.retryPolicy?.backoffSeconds ?? 10) * 1000;
+          return finish(deps, ex, { phase: 'Retrying', reason: 'Retrying', message: `${why}; retry ${attempt + 1} of ${maxRetries} in ${backoff / 1000} s`, requeueAfterMs: backoff }, tri, decisions, effective, now, undefined, { ...status, attempts: attempt + 1 });
+        }
+        return finish(deps, ex, { phase: 'Failed', reason: failed?.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? 'Failed', message: why }, tri, decisions, effective, now, START, status);
+      }
+      return finish(deps, ex, { phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: untilDeadline(deadline, now) }, tri, decisions, effective, now, undefined, status);
+    },
+  });
+
+  async function finish(
+    deps: ReconcilerDeps,
+    ex: LocalAgentExecution,
+    o: Outcome,
+    gates: { authorized: Tri; policyAllowed: Tri; budgetAvailable: Tri },
+    decisions: Decision[],
+    effective: FullBudget | undefined,
+    now: Date,
+    operationType: typeof START | typeof CANCEL = START,
+    extra: Partial<LocalAgentExecutionStatus> = {},
+  ) {
+    const prev = ex.status;
+    const p = PROJECTION[o.phase];
+    if (prev?.phase !== o.phase) {
+      await recordCommand(deps, ex, operationType, p.outcome, o.phase === 'Running' ? 'Started' : o.reason, o.message, o.phase === 'Failed' || o.phase === 'Denied', decisions);
+      if (o.phase === 'Denied') {
+        const denied = firstDenial(decisions);
+        if (denied) deps.metrics.policyDenials.inc({ gate: denied.gate });
+      }
+    }
+    if (isTerminalExecutionPhase(o.phase)) reserved.get(ex.spec.profileRef.name)?.delete(objectKey(ex));
+    const used = (extra.containers ?? prev?.containers) ? sumCpu(deps, ex) : undefined;
+    const startedAt = extra.startedAt ?? prev?.startedAt;
+    const status: LocalAgentExecutionStatus = {
+      ...prev,
+      ...extra,
+      phase: o.phase,
+      ...(effective ? { budget: { effective, used: { ...(used !== undefined ? { cpuGpuComputeSeconds: used } : {}), ...(startedAt ? { wallClockSeconds: Math.max(0, Math.round((now.getTime() - new Date(startedAt).getTime()) / 1000)) } : {}) } } } : {}),
+      ...(isTerminalExecutionPhase(o.phase) && !prev?.finishedAt ? { finishedAt: metaTime(now) } : {}),
+      conditions: gateConditions(prev?.conditions, ex.metadata.generation, now, {
+        authorized: gates.authorized,
+        authorizedReason: o.reason,
+        policyAllowed: gates.policyAllowed,
+        ready: o.phase === 'Succeeded',
+        reason: o.reason,
+        message: o.message,
+      }, [{ type: 'BudgetAvailable', status: gates.budgetAvailable, reason: gates.budgetAvailable === 'False' ? 'BudgetExceeded' : gates.budgetAvailable === 'True' ? 'WithinBudget' : 'NotEvaluated', message: gates.budgetAvailable === 'False' ? o.message : '' }]),
+      decisions: boundedDecisions(decisions),
+      operation: nextOperation(prev?.operation, ex.metadata.uid!, { operationType: o.phase === 'Cancelled' ? CANCEL : START, state: p.state, event: { eventType: p.event, details: o.message } }, now),
+    };
+    await deps.status.write(RESOURCES.LocalAgentExecution, ex, status as Record<string, unknown>);
+    return requeueAfter(o.requeueAfterMs);
+  }
+
+  function sumCpu(deps: ReconcilerDeps, ex: LocalAgentExecution): number {
+    return containers
+      .list()
+      .filter((c) => c.metadata.ownerReferences?.some((r) => r.uid === ex.metadata.uid))
+      .reduce((sum, c) => sum + (c.status?.cpuGpuComputeSecondsUsed ?? 0), 0);
+  }
+}
+
+interface ExecutionAdmission {
+  admitted: boolean;
+  reason: string;
+  message: string;
+  authorized: Tri;
+  policyAllowed: Tri;
+  budgetAvailable: Tri;
+  decisions: Decision[];
+  effective: FullBudget;
+}
+
+/** The container admission for each container, plus what only an execution has: its tools. */
+async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): Promise<ExecutionAdmission> {
+  const profile = deps.informers.profiles.get(ex.spec.profileRef.name);
+  const tools = ex.spec.tools ?? [];
+  const facts: AdmissionFacts = { profile: profileFact(profile, ex.spec.profileRef.name) };
+  let a = admitContainer(facts);
+  if (a.need === 'authorization') {
+    const auth = await deps.authorizer.authorize({ authority: ex.spec.authority, operationType: START, toolRefs: tools, permissions: [permissions.useProfile(ex.spec.profileRef.name)], now });
+    // The execution's containers run under the same delegation: it must cover container.run too.
+    const runScope = auth.allowed ? checkAuthority(ex.spec.authority, { operationType: 'agent_machine.container.run', now }) : [];
+    const scopeDenied = firstDenial(runScope);
+    facts.authorization = scopeDenied ? { allowed: false, reason: 'ScopeNotCovered', message: scopeDenied.message, decisions: [...auth.decisions, ...runScope] } : auth;
+    a = admitContainer(facts);
+  }
+  if (a.need === 'budget') {
+    facts.budget = fitBudget(ex.spec.budget, profile!.spec.budgetCeilings as FullBudget);
+    a = admitContainer(facts);
+  }
+  if (a.need === 'policy') {
+    const results = ex.spec.containers.flatMap((c) => containerRequests(c, ex.spec.tenant)).map((req) => evaluatePolicy(profile, req));
+    const toolDecisions = tools.flatMap((tool) => {
+      const grant = deps.informers.grants
+        .list()
+        .find((g) => g.metadata.namespace === ex.metadata.namespace && g.spec.tool === tool && g.status?.state === 'Active' && g.spec.authority.delegate === ex.spec.authority.delegate);
+      const granted = grant
+        ? allow('toolGrant', 'grant.active', `tool ${tool} granted to ${ex.spec.authority.delegate} by ${grant.metadata.name}`)
+        : deny('toolGrant', 'grant.active', `no Active ToolGrantRecord in ${ex.metadata.namespace} grants tool ${tool} to ${ex.spec.authority.delegate}`);
+      return [granted, ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }).decisions];
+    });
+    const all = [...results.flatMap((r) => r.decisions), ...toolDecisions];
+    facts.policy = { allowed: all.every((d) => d.allowed), decisions: all };
+    a = admitContainer(facts);
+  }
+  if (a.need) throw new Error(`admission still needs ${a.need}`);
+  if (!a.admitted) return { ...a, effective: undefined as unknown as FullBudget };
+  return { admitted: true, reason: 'Admitted', message: 'admitted', authorized: 'True', policyAllowed: 'True', budgetAvailable: 'True', decisions: a.decisions, effective: a.effective };
+}
+
+/** One record per container, owned by the execution; an existing one (restart) is kept. */
+async function createAttempt(deps: ReconcilerDeps, ex: LocalAgentExecution, attempt: number, owned: ContainerExecutionRecord[]): Promise<void> {
+  const ownedNames = new Set(owned.map((c) => c.metadata.name));
+  for (const container of ex.spec.containers) {
+    const name = recordNameFor(ex.metadata.name!, container.name!, attempt);
+    if (ownedNames.has(name)) continue;
+    const record: ContainerExecutionRecord = {
+      apiVersion: API_VERSION,
+      kind: 'ContainerExecutionRecord',
+      metadata: {
+        name,
+        namespace: ex.metadata.namespace,
+        labels: { [EXECUTION_UID_LABEL]: ex.metadata.uid!, 'agentmachine.sourceos.dev/execution': ex.metadata.name! },
+        ownerReferences: [{ apiVersion: API_VERSION, kind: 'LocalAgentExecution', name: ex.metadata.name!, uid: ex.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: {
+        profileRef: ex.spec.profileRef,
+        authority: ex.spec.authority,
+        executionRef: { name: ex.metadata.name! },
+        ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}),
+        ...(ex.spec.runtime ? { runtime: ex.spec.runtime } : {}),
+        container,
+        ...(ex.spec.budget ? { budget: ex.spec.budget } : {}),
+      },
+    };
+    try {
+      await deps.clients.request({ method: 'POST', path: RESOURCES.ContainerExecutionRecord.apiPath(ex.metadata.namespace), body: record });
+    } catch (err) {
+      if (!isConflict(err)) throw err; // 409 AlreadyExists: created by an earlier reconcile
+    }
+  }
+}
+
+async function cancelRecord(deps: ReconcilerDeps, c: ContainerExecutionRecord): Promise<void> {
+  try {
+    await deps.clients.customObjects.patchNamespacedCustomObject(
+      { group: RESOURCES.ContainerExecutionRecord.group, version: RESOURCES.ContainerExecutionRecord.version, namespace: c.metadata.namespace!, plural: RESOURCES.ContainerExecutionRecord.plural, name: c.metadata.name!, body: { spec: { cancel: true } } },
+      MERGE_PATCH,
+    );
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+async function deleteRecord(deps: ReconcilerDeps, c: ContainerExecutionRecord): Promise<void> {
+  try {
+    await deps.clients.request({ method: 'DELETE', path: RESOURCES.ContainerExecutionRecord.apiPath(c.metadata.namespace, c.metadata.name) });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+function containersStatus(ex: LocalAgentExecution, current: ContainerExecutionRecord[], attempt: number): Partial<LocalAgentExecutionStatus> {
+  return {
+    containers: ex.spec.containers.map((c) => {
+      const recordName = recordNameFor(ex.metadata.name!, c.name!, attempt);
+      const rec = current.find((r) => r.metadata.name === recordName);
+      return {
+        name: c.name!,
+        recordName,
+        ...(rec?.status?.phase ? { phase: rec.status.phase } : {}),
+        ...(rec?.status?.exitCode !== undefined ? { exitCode: rec.status.exitCode } : {}),
+      };
+    }),
+  };
+}
+
+function untilDeadline(deadline: Date | undefined, now: Date): number | undefined {
+  return deadline ? Math.max(50, deadline.getTime() - now.getTime()) : undefined;
+}
+
+async function recordCommand(deps: ReconcilerDeps, ex: LocalAgentExecution, operationType: typeof START | typeof CANCEL, outcome: AuditOutcome, reason: string, message: string, warning: boolean, decisions?: Decision[]) {
+  await deps.recorder.record(ex, { operationType, outcome, reason, message, warning, actor: ex.spec.authority.delegator, delegate: ex.spec.authority.delegate, ...(decisions ? { decisions } : {}) });
+}
+

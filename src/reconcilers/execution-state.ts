@@ -1,0 +1,53 @@
+// LocalAgentExecution decisions, pure: names of the container records an attempt owns, how
+// their phases add up to the execution's, and whether a queued execution may take a slot.
+import { createHash } from 'node:crypto';
+import type { ContainerExecutionRecord, LocalAgentExecution } from '../api/types.generated.ts';
+import { isTerminalContainerPhase } from './container-state.ts';
+
+export type ExecutionPhase = NonNullable<NonNullable<LocalAgentExecution['status']>['phase']>;
+
+const TERMINAL: ReadonlySet<ExecutionPhase> = new Set(['Succeeded', 'Failed', 'Cancelled', 'Denied']);
+export function isTerminalExecutionPhase(phase: ExecutionPhase | undefined): boolean {
+  return phase !== undefined && TERMINAL.has(phase);
+}
+
+/** Phases in which an execution holds one of its profile's agentConcurrency slots. */
+export function holdsSlot(phase: ExecutionPhase | undefined): boolean {
+  return phase === 'Running' || phase === 'Retrying';
+}
+
+/** Deterministic (so a restart finds them) and within the 63 characters names may have. */
+export function recordNameFor(execution: string, container: string, attempt: number): string {
+  const base = `${execution}-${container}${attempt > 0 ? `-r${attempt}` : ''}`;
+  if (base.length <= 63) return base;
+  const hash = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${base.slice(0, 54).replace(/-+$/, '')}-${hash}`;
+}
+
+export type AttemptOutcome = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** One attempt = one record per container. Missing records count as still to come (running). */
+export function attemptOutcome(expected: number, records: readonly ContainerExecutionRecord[]): AttemptOutcome {
+  const phases = records.map((r) => r.status?.phase);
+  if (records.length < expected || phases.some((p) => !isTerminalContainerPhase(p))) return 'running';
+  if (phases.every((p) => p === 'Succeeded')) return 'succeeded';
+  if (phases.some((p) => p === 'Cancelled') && !phases.some((p) => p === 'Failed' || p === 'Denied')) return 'cancelled';
+  return 'failed';
+}
+
+export interface SlotCandidate {
+  key: string;
+  createdAt: string;
+}
+
+/**
+ * May `key` start now? Executions wait in creation order: only the first (limit - held)
+ * waiting executions may take the free slots.
+ */
+export function mayTakeSlot(key: string, limit: number, held: number, waiting: readonly SlotCandidate[]): boolean {
+  const free = limit - held;
+  if (free <= 0) return false;
+  const order = [...waiting].sort((a, b) => (a.createdAt === b.createdAt ? a.key.localeCompare(b.key) : a.createdAt.localeCompare(b.createdAt)));
+  const rank = order.findIndex((c) => c.key === key);
+  return rank >= 0 && rank < free;
+}

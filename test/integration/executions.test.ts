@@ -1,0 +1,217 @@
+// LocalAgentExecutions driving real podman containers through the real controller (CLI child
+// process) on the real API server: success, failure, OOM, deadline, cancel, concurrency, denial,
+// a controller SIGKILL mid-run, and the podman service going away mid-run.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { installApi, grantEditorRole } from '../support/install.ts';
+import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
+import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
+import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { startPodmanService } from '../../src/dev/podman-service.ts';
+import { RECORD_UID_LABEL, MANAGED_BY_LABEL, MANAGED_BY } from '../../src/runtimes/container-runtime.ts';
+import { runProjectScript } from '../../src/dev/project.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'am-exec-'));
+const id = suffix();
+const PROFILE = `exec-personal-${id}`;
+let ns = '';
+let controller: ControllerProcess;
+const extra: ControllerProcess[] = [];
+
+const MiB = 1024 * 1024;
+
+function execution(name: string, command: string, opts: { budget?: object; cancel?: boolean; tools?: string[]; profile?: string; retries?: number } = {}) {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'LocalAgentExecution',
+    metadata: { name, namespace: ns },
+    spec: {
+      profileRef: { name: opts.profile ?? PROFILE },
+      authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run', 'tool:*']),
+      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', command] }],
+      budget: { wallClockSeconds: 60, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 60, ...opts.budget },
+      ...(opts.tools ? { tools: opts.tools } : {}),
+      ...(opts.retries !== undefined ? { retryPolicy: { maxRetries: opts.retries, backoffSeconds: 1 } } : {}),
+    },
+  };
+}
+
+const exStatus = async (name: string): Promise<any> => (await getObject('LocalAgentExecution', name, ns))?.status;
+const waitPhase = (name: string, phase: string, timeoutMs = 30_000) =>
+  eventually(`${name} ${phase}`, async () => {
+    const s = await exStatus(name);
+    if (s?.phase === phase) return s;
+    if (s?.phase && ['Succeeded', 'Failed', 'Cancelled', 'Denied'].includes(s.phase) && s.phase !== phase) throw new Error(`${name} ended ${s.phase}: ${JSON.stringify(s.conditions)}`);
+    return undefined;
+  }, timeoutMs);
+const recordOf = async (name: string) => getObject<any>('ContainerExecutionRecord', `${name}-agent`, ns);
+const managedContainers = (engine: Docker = docker()) => engine.listContainers({ all: true, filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`] } });
+
+before(async () => {
+  await installApi();
+  ns = await createNamespace('executions');
+  await grantEditorRole('alice');
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `exec-delegator-${id}` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
+  };
+  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(role) });
+  const profile = {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'AgentMachineProfile',
+    metadata: { name: PROFILE },
+    spec: {
+      profileType: 'personal',
+      authority: authority('alice', ['agent_machine.profile.create']),
+      budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 120, localDiskBytes: 256 * MiB, sandboxMemoryBytes: 256 * MiB, wallClockSeconds: 120, agentConcurrency: 2 },
+      network: { mode: 'none' },
+      images: { allowedRegistries: ['localhost'] },
+    },
+  };
+  assert.equal((await createAs('alice', profile)).code, 0);
+  controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`]);
+});
+
+after(async () => {
+  await Promise.all([controller?.kill('SIGTERM'), ...extra.map((c) => c.kill('SIGKILL'))]);
+});
+
+test('exit 0: the execution completes, Ready, with the container record Succeeded and its log tail', async () => {
+  assert.equal((await createAs('alice', execution('ok', 'echo hello from an agent'))).code, 0);
+  const s = await waitPhase('ok', 'Succeeded');
+  assert.equal(s.operation.state, 'completed');
+  assert.equal(s.conditions.find((c: any) => c.type === 'Ready').status, 'True');
+  const rec = await recordOf('ok');
+  assert.equal(rec.status.exitCode, 0);
+  assert.match(rec.status.logTail, /hello from an agent/);
+  assert.match(rec.status.containerId, /^[0-9a-f]{12,}/);
+  assert.ok(rec.status.startedAt && rec.status.finishedAt);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=5s', '-n', ns, 'localagentexecution/ok']);
+});
+
+test('exit 3: the execution fails and the exit code is recorded', async () => {
+  assert.equal((await createAs('alice', execution('fails', 'echo about to fail; exit 3'))).code, 0);
+  const s = await waitPhase('fails', 'Failed');
+  assert.equal(s.operation.state, 'failed');
+  assert.equal(s.containers[0].exitCode, 3);
+  assert.equal((await recordOf('fails')).status.exitCode, 3);
+});
+
+test('memory over sandboxMemoryBytes: OOM killed and reported so', async () => {
+  // tmpfs pages are charged to the container's memory cgroup: filling /tmp past the limit OOMs.
+  assert.equal((await createAs('alice', execution('oom', 'dd if=/dev/zero of=/tmp/fill bs=1M count=120', { budget: { sandboxMemoryBytes: 16 * MiB, localDiskBytes: 200 * MiB } }))).code, 0);
+  const s = await waitPhase('oom', 'Failed');
+  const rec = await recordOf('oom');
+  assert.equal(rec.status.oomKilled, true, JSON.stringify(rec.status));
+  assert.equal(s.conditions.find((c: any) => c.type === 'Ready').reason, 'OOMKilled');
+});
+
+test('past wallClockSeconds: cancelled with reason DeadlineExceeded', async () => {
+  assert.equal((await createAs('alice', execution('slow', 'sleep 60', { budget: { wallClockSeconds: 2 } }))).code, 0);
+  const s = await waitPhase('slow', 'Cancelled', 20_000);
+  assert.equal(s.conditions.find((c: any) => c.type === 'Ready').reason, 'DeadlineExceeded');
+});
+
+test('cancel mid-run: an execution.cancel command, the container gone within 5 s, state cancelled', async () => {
+  assert.equal((await createAs('alice', execution('cancel-me', 'sleep 60'))).code, 0);
+  await waitPhase('cancel-me', 'Running');
+  const rec = await eventually('container running', async () => ((await recordOf('cancel-me'))?.status?.phase === 'Running' ? recordOf('cancel-me') : undefined));
+  const started = Date.now();
+  await kubectl(['patch', 'localagentexecution', 'cancel-me', '-n', ns, '--type=merge', '-p', '{"spec":{"cancel":true}}'], { user: 'alice' });
+  await eventually('container gone', async () => (await managedContainers()).every((c) => c.Labels[RECORD_UID_LABEL] !== rec.metadata.uid), 5_000);
+  const ms = Date.now() - started;
+  const s = await waitPhase('cancel-me', 'Cancelled');
+  assert.equal(s.operation.operationType, 'agent_machine.execution.cancel');
+  assert.equal(s.operation.state, 'cancelled');
+  assert.ok(ms <= 5_000, `container gone after ${ms} ms`);
+});
+
+test('agentConcurrency 2 with 4 executions: never more than 2 containers at once, all 4 complete in order', async () => {
+  const names = ['conc-1', 'conc-2', 'conc-3', 'conc-4'];
+  for (const n of names) assert.equal((await createAs('alice', execution(n, 'sleep 1'))).code, 0);
+  let maxRunning = 0;
+  let sawQueued = false;
+  await eventually('all 4 Succeeded', async () => {
+    const running = (await docker().listContainers({ filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`], status: ['running'] } })).length;
+    maxRunning = Math.max(maxRunning, running);
+    const phases = await Promise.all(names.map(async (n) => (await exStatus(n))?.phase));
+    sawQueued ||= phases.includes('Queued');
+    return phases.every((p) => p === 'Succeeded');
+  }, 60_000, 50);
+  assert.ok(maxRunning <= 2, `saw ${maxRunning} containers running at once`);
+  assert.ok(sawQueued, 'executions beyond the limit wait in Queued');
+  const starts = await Promise.all(names.map(async (n) => new Date((await exStatus(n)).startedAt).getTime()));
+  assert.ok(starts[2]! >= Math.min(starts[0]!, starts[1]!), 'the third started after the first two');
+});
+
+test('a denied execution never creates a container', async () => {
+  // Names a tool no grant covers: the toolGrant gate denies.
+  assert.equal((await createAs('alice', execution('denied', 'echo should never run', { tools: ['mcp.nothing-granted'] }))).code, 0);
+  const s = await waitPhase('denied', 'Denied');
+  assert.match(s.conditions.find((c: any) => c.type === 'Ready').message, /no Active ToolGrantRecord/);
+  assert.equal(await recordOf('denied'), undefined);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await recordOf('denied'), undefined, 'still no container record');
+});
+
+test('controller SIGKILLed mid-run and restarted: the container is adopted, the execution completes, one container ever', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  assert.equal((await createAs('alice', execution('adopt', 'sleep 3; echo done'))).code, 0);
+  const rec = await eventually('container running', async () => ((await recordOf('adopt'))?.status?.phase === 'Running' ? recordOf('adopt') : undefined));
+  await controller.kill('SIGKILL');
+  controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
+  const s = await waitPhase('adopt', 'Succeeded');
+  assert.equal(s.containers[0].exitCode, 0);
+  const after = await recordOf('adopt');
+  assert.equal(after.status.containerId, rec.status.containerId, 'the same container was adopted');
+  const stream = await docker().getEvents({ since, until: Math.floor(Date.now() / 1000) + 1, filters: { type: ['container'], event: ['create'], label: [`${RECORD_UID_LABEL}=${rec.metadata.uid}`] } });
+  const text = await new Promise<string>((resolve) => {
+    let t = '';
+    stream.on('data', (c: Buffer) => (t += c.toString()));
+    stream.on('end', () => resolve(t));
+  });
+  const creates = text.split('\n').filter((l) => l.includes('"create"') || l.includes('"Action":"create"'));
+  assert.equal(creates.length, 1, `create events:\n${text}`);
+});
+
+test('podman service stopped mid-run: RuntimeReady=False, then recovery without intervention', async () => {
+  const conf = runProjectScript('ensure-podman.sh');
+  const socketDir = mkdtempSync(path.join(tmpdir(), 'am-podman-flaky-'));
+  let podman = await startPodmanService({ containersConf: conf, socketDir });
+  const own = await startControllerProcess({ auditLogPath: path.join(dir, 'flaky.jsonl'), args: ['--docker-host', `unix://${podman.socketPath}`, '-n', ns] });
+  extra.push(own);
+  // The shared controller watches this namespace too; keep it off these objects' runtime.
+  await controller.kill('SIGTERM');
+  try {
+    assert.equal((await createAs('alice', execution('flaky', 'sleep 4; echo survived'))).code, 0);
+    await eventually('flaky running', async () => (await recordOf('flaky'))?.status?.phase === 'Running');
+    await podman.stop();
+    const down = await eventually('RuntimeReady False', async () => {
+      const r = await recordOf('flaky');
+      return r?.status?.conditions?.find((c: any) => c.type === 'RuntimeReady' && c.status === 'False');
+    }, 30_000);
+    assert.match(down.reason, /RuntimeUnavailable/);
+    podman = await startPodmanService({ containersConf: conf, socketDir });
+    await eventually('RuntimeReady True again', async () => {
+      const r = await recordOf('flaky');
+      return r?.status?.conditions?.find((c: any) => c.type === 'RuntimeReady' && c.status === 'True');
+    }, 60_000);
+    const s = await eventually('flaky finished', async () => {
+      const st = await exStatus('flaky');
+      return ['Succeeded', 'Failed'].includes(st?.phase) ? st : undefined;
+    }, 60_000);
+    assert.equal(s.phase, 'Succeeded', JSON.stringify(s.conditions));
+  } finally {
+    await own.kill('SIGTERM');
+    await podman.stop();
+    controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
+  }
+});
