@@ -139,6 +139,10 @@ export class DockerRuntime implements ContainerRuntime {
   #gateway: Promise<{ network: string; host: string }> | undefined;
   /** Record UIDs this process stopped: their exit 137 is not an OOM. */
   readonly #stoppedByUs = new Set<string>();
+  // Exit notification without the engine's event latency (podman polls its event file: 20 to
+  // 250 ms late): an attach stream opened before start ends the moment the process exits.
+  readonly #exitListeners = new Set<(recordUid: string) => void>();
+  readonly #attached = new Map<string, NodeJS.ReadableStream>();
   /** OOM verdict per exited container id (an exited container's state no longer changes). */
   readonly #oomVerdicts = new Map<string, boolean>();
   readonly #digests = new Map<string, string>();
@@ -165,11 +169,14 @@ export class DockerRuntime implements ContainerRuntime {
 
   async ping(): Promise<string> {
     try {
-      // Always a round trip (the cached engine info is for building requests).
-      this.#engine = undefined;
+      // Always a round trip, but the cheap one: podman answers /version in ~350 ms (it gathers
+      // host information), /_ping in ~1 ms, and reconcilers ping on every pass. The version is
+      // read again only after the engine was unreachable (it may have been replaced).
+      await this.#docker.ping();
       const info = await this.#engineInfo();
       return `${info.kind} ${info.version}`;
     } catch (err) {
+      this.#engine = undefined;
       if (err instanceof RuntimeUnavailableError) throw err;
       throw new RuntimeUnavailableError(`container engine at ${this.endpoint} did not answer: ${errorText(err)}`, { cause: err });
     }
@@ -371,7 +378,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   watch(onChange: (recordUid: string) => void): () => void {
-    return subscribeEngineEvents({
+    this.#exitListeners.add(onChange);
+    const unsubscribe = subscribeEngineEvents({
       docker: this.#docker,
       // Only a label filter on the engine side: podman matches `event` filters against its own
       // names ('died', 'remove'), Docker against 'die', 'destroy'. Actions are picked below.
@@ -384,6 +392,10 @@ export class DockerRuntime implements ContainerRuntime {
         if (uid) onChange(uid);
       },
     });
+    return () => {
+      this.#exitListeners.delete(onChange);
+      unsubscribe();
+    };
   }
 
   // --- internals -------------------------------------------------------------------------
@@ -391,6 +403,7 @@ export class DockerRuntime implements ContainerRuntime {
   async #adopt(id: string, uid: string): Promise<ContainerObservation> {
     let info = await this.#inspectById(id);
     if (!info) throw new Error(`container ${id.slice(0, 12)} of record ${uid} disappeared while being adopted`);
+    if (mapState(info.State.Status) !== 'exited') await this.#watchExit(id, uid);
     // A record this process stopped (cancelled) is never started afterwards.
     if (mapState(info.State.Status) === 'created' && !this.#stoppedByUs.has(uid)) {
       try {
@@ -403,6 +416,32 @@ export class DockerRuntime implements ContainerRuntime {
       if (!info) throw new Error(`container ${id.slice(0, 12)} of record ${uid} disappeared after start`);
     }
     return this.#observe(info, uid);
+  }
+
+  /**
+   * Attaches to the container's output and tells the watchers when the stream ends, which is
+   * when the process exits (or the engine goes away: either way the record must be looked at).
+   * The output itself is discarded here (the engine's log keeps it) but must be read, or a
+   * chatty agent would block on a full pipe. One connection per running container.
+   */
+  async #watchExit(id: string, uid: string): Promise<void> {
+    if (this.#exitListeners.size === 0 || this.#attached.has(uid)) return;
+    try {
+      const stream = (await this.#docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true, logs: false })) as NodeJS.ReadableStream;
+      this.#attached.set(uid, stream);
+      const ended = (): void => {
+        if (this.#attached.get(uid) !== stream) return;
+        this.#attached.delete(uid);
+        for (const listener of this.#exitListeners) listener(uid);
+      };
+      stream.on('end', ended);
+      stream.on('close', ended);
+      stream.on('error', ended);
+      stream.resume();
+    } catch (err) {
+      // Not fatal: the engine's die event still reports the exit, only later.
+      this.#log.debug({ recordUid: uid, err: errorText(err) }, 'attach for exit notification failed');
+    }
   }
 
   async #observe(info: ContainerInspectInfo, uid: string): Promise<ContainerObservation> {

@@ -11,10 +11,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { installApi } from '../support/install.ts';
-import { kubectl, sandboxImage } from '../support/integration-env.ts';
+import { grantEditorRole, installApi } from '../support/install.ts';
+import { createKubeClients } from '../../src/operator/kube-clients.ts';
+import { kubeConfigFor, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess } from '../support/controller-process.ts';
-import { admin, authority, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { authority, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
 import { RESOURCES } from '../../src/api/resources.ts';
 
 const run = promisify(execFile);
@@ -31,6 +32,10 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   await installApi();
   const ns = await createNamespace('bench');
+  // Everything is applied by a delegator with the agent-machine-delegator role, as a user would.
+  await grantEditorRole('alice');
+  await kubectl(['create', 'clusterrolebinding', `bench-delegator-alice`, '--clusterrole=agent-machine-delegator', '--user=alice'], { check: false });
+  const alice = createKubeClients(kubeConfigFor('alice'));
   const id = suffix();
   const profileName = (c: number) => `bench-${c}-${id}`;
   for (const concurrency of [64, 4]) {
@@ -40,12 +45,12 @@ async function main(): Promise<void> {
       metadata: { name: profileName(concurrency) },
       spec: {
         profileType: 'personal',
-        authority: authority('agent-machine-admin', ['agent_machine.profile.create']),
+        authority: authority('alice', ['agent_machine.profile.create']),
         budgetCeilings: { modelCalls: 0, tokens: 0, connectorCalls: 0, cpuGpuComputeSeconds: 60, localDiskBytes: 16 * MiB, sandboxMemoryBytes: 64 * MiB, wallClockSeconds: 120, agentConcurrency: concurrency },
         network: { mode: 'none' },
       },
     };
-    await admin.request({ method: 'POST', path: RESOURCES.AgentMachineProfile.apiPath(), body: profile });
+    await alice.request({ method: 'POST', path: RESOURCES.AgentMachineProfile.apiPath(), body: profile });
   }
   const controller = await startControllerProcess({ auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-bench-')), 'audit.jsonl') });
   try {
@@ -59,14 +64,18 @@ async function main(): Promise<void> {
       metadata: { name, namespace: ns },
       spec: {
         profileRef: { name: profileName(64) },
-        authority: authority('agent-machine-admin', ['agent_machine.container.run']),
+        authority: authority('alice', ['agent_machine.container.run']),
         container: { image, command: ['true'] },
       },
     });
     const timeRecord = async (name: string): Promise<number> => {
       const start = performance.now();
-      await admin.request({ method: 'POST', path: RESOURCES.ContainerExecutionRecord.apiPath(ns), body: record(name) });
-      await eventually(`${name} Succeeded`, async () => (await getObject<any>('ContainerExecutionRecord', name, ns))?.status?.phase === 'Succeeded', 60_000, 10);
+      await alice.request({ method: 'POST', path: RESOURCES.ContainerExecutionRecord.apiPath(ns), body: record(name) });
+      await eventually(`${name} Succeeded`, async () => {
+        const phase = (await getObject<any>('ContainerExecutionRecord', name, ns))?.status?.phase;
+        if (phase && phase !== 'Succeeded' && !['Pending', 'Creating', 'Running'].includes(phase)) throw new Error(`${name} ended ${phase}`);
+        return phase === 'Succeeded';
+      }, 60_000, 10);
       return performance.now() - start;
     };
     await timeRecord(`warm-${id}`);
@@ -89,14 +98,14 @@ async function main(): Promise<void> {
       metadata: { name: `burst-${i}-${id}`, namespace: ns },
       spec: {
         profileRef: { name: profileName(4) },
-        authority: authority('agent-machine-admin', ['agent_machine.execution.start', 'agent_machine.container.run']),
+        authority: authority('alice', ['agent_machine.execution.start', 'agent_machine.container.run']),
         containers: [{ name: 'agent', image, command: ['true'] }],
       },
     });
     const started = performance.now();
-    await Promise.all(Array.from({ length: BURST }, (_, i) => admin.request({ method: 'POST', path: RESOURCES.LocalAgentExecution.apiPath(ns), body: execution(i) })));
+    await Promise.all(Array.from({ length: BURST }, (_, i) => alice.request({ method: 'POST', path: RESOURCES.LocalAgentExecution.apiPath(ns), body: execution(i) })));
     await eventually(`${BURST} executions Succeeded`, async () => {
-      const list = await admin.request<any>({ method: 'GET', path: RESOURCES.LocalAgentExecution.apiPath(ns) });
+      const list = await alice.request<any>({ method: 'GET', path: RESOURCES.LocalAgentExecution.apiPath(ns) });
       const done = list.items.filter((e: any) => e.metadata.name.startsWith('burst-') && e.status?.phase === 'Succeeded').length;
       return done === BURST;
     }, 600_000, 200);
