@@ -2,7 +2,7 @@
 // CRDs are generated from, so `agent-machine validate` and the API server agree.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { createRequire } from 'node:module';
-import { loadAllSchemas, loadKindContracts } from './contracts.ts';
+import { CONTRACT_SCHEMA_FILE, loadAllSchemas, loadKindContracts } from './contracts.ts';
 import { isKindName, API_VERSION, type KindName } from './group.ts';
 
 // ajv-formats is CommonJS whose typings describe an ES default export; require() sidesteps the mismatch.
@@ -32,6 +32,7 @@ export interface ValidationResult {
 
 export class ContractValidator {
   readonly #validators = new Map<KindName, ValidateFunction>();
+  readonly #contract: ValidateFunction;
 
   constructor() {
     const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
@@ -42,6 +43,12 @@ export class ContractValidator {
     for (const { kind, file } of loadKindContracts(schemas)) {
       this.#validators.set(kind, ajv.getSchema(file) as ValidateFunction);
     }
+    this.#contract = ajv.getSchema(CONTRACT_SCHEMA_FILE) as ValidateFunction;
+  }
+
+  /** Checks a WorkspaceOperationContract document (what `agent-machine contract` prints). */
+  validateContract(doc: unknown): ValidationIssue[] {
+    return this.#contract(doc) ? [] : (this.#contract.errors ?? []).map(toIssue);
   }
 
   validate(object: unknown): ValidationResult {

@@ -6,20 +6,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import yaml from 'js-yaml';
-import { CONTRACT_SCHEMA_FILE, loadAllSchemas } from '../../src/api/contracts.ts';
+
 import { KINDS, type KindName } from '../../src/api/group.ts';
 import { operationIds } from '../../src/api/operation.ts';
 import { contractIdFor, isDeclaredEvent, primaryOperationType, type WorkspaceOperationContract } from '../../src/api/workspace-operation-contract.ts';
 import { grantEditorRole, installApi } from '../support/install.ts';
 import { kubeconfigPath, kubectl } from '../support/integration-env.ts';
 import { suffix } from '../support/objects.ts';
-import { readUpstreamSchema, upstreamContractsDir, UPSTREAM_MISSING } from '../support/upstream.ts';
+import { upstreamContractsDir, UPSTREAM_MISSING, validateUpstreamContract } from '../support/upstream.ts';
+import { ContractValidator } from '../../src/api/validation.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = path.join(ROOT, 'bin/agent-machine.js');
@@ -46,26 +45,7 @@ function example(file: string): any {
   return yaml.load(readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
 }
 
-const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv2020) => Ajv2020;
-let ours: ValidateFunction | undefined;
-function validateOurs(doc: unknown): string[] {
-  if (!ours) {
-    const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
-    addFormats(ajv);
-    const schemas = loadAllSchemas();
-    const keywords = new Set(JSON.stringify([...schemas.values()]).match(/"x-kubernetes-[a-z-]+"/g)?.map((k) => k.slice(1, -1)));
-    ajv.addVocabulary([...keywords]);
-    for (const [file, schema] of schemas) ajv.addSchema(schema, file);
-    ours = ajv.getSchema(CONTRACT_SCHEMA_FILE) as ValidateFunction;
-  }
-  return ours(doc) ? [] : (ours.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
-}
 
-let upstream: ValidateFunction | undefined;
-function validateUpstream(dir: string, doc: unknown): string[] {
-  upstream ??= new Ajv2020({ allErrors: true, strict: true }).compile(readUpstreamSchema(dir));
-  return upstream(doc) ? [] : (upstream.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
-}
 
 interface CliResult {
   code: number;
@@ -204,3 +184,9 @@ test('unknown kinds, missing objects and malformed refs exit 1 with a clear mess
   assert.equal(noName.code, 1);
   assert.match(noName.stderr, /expected KIND\/NAME/);
 });
+
+const contractValidator = new ContractValidator();
+function validateOurs(doc: unknown): string[] {
+  return contractValidator.validateContract(doc).map((i) => `${i.path} ${i.message}`);
+}
+const validateUpstream = validateUpstreamContract;

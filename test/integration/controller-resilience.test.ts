@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { admin, authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { verifyAuditLog } from '../../src/governance/audit-log.ts';
 import { ADMISSION_POLICY_NAME } from '../../src/reconcilers/admission-guard.ts';
 
@@ -41,33 +41,8 @@ before(async () => {
   await installApi();
   ns = await createNamespace('resilience');
   await grantEditorRole('alice');
-  const role = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRole',
-    metadata: { name: `res-delegator-${id}` },
-    rules: [
-      { apiGroups: ['agentmachine.sourceos.dev'], resources: ['agentmachineprofiles'], verbs: ['use'] },
-      { apiGroups: ['agentmachine.sourceos.dev'], resources: ['tools'], verbs: ['grant'] },
-    ],
-  };
-  const binding = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: `res-delegator-${id}` },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-  };
-  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [role, binding] }) });
-  const profile = {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'AgentMachineProfile',
-    metadata: { name: PROFILE },
-    spec: {
-      profileType: 'personal',
-      authority: authority('alice', ['agent_machine.profile.create']),
-      budgetCeilings: { modelCalls: 1, tokens: 1, connectorCalls: 1, cpuGpuComputeSeconds: 1, localDiskBytes: 1, sandboxMemoryBytes: 1 << 24, wallClockSeconds: 1, agentConcurrency: 1 },
-    },
-  };
+  await bindDelegatorRole('alice');
+  const profile = testProfile(PROFILE);
   assert.equal((await createAs('alice', profile)).code, 0);
 });
 

@@ -8,10 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PatchStrategy } from '@kubernetes/client-node';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { admin, authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { PODS } from '../../src/operator/resource.ts';
 import { NETWORK_POLICIES } from '../../src/runtimes/kubernetes-runtime.ts';
 import { CONTAINER_NAME } from '../../src/runtimes/kubernetes-pod.ts';
@@ -28,19 +28,12 @@ before(async () => {
   await installApi();
   ns = await createNamespace('exec-k8s');
   await grantEditorRole('alice');
-  await kubectl(['create', 'clusterrolebinding', `k8s-delegator-${id}`, '--clusterrole=agent-machine-delegator', '--user=alice']);
-  const profile = {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'AgentMachineProfile',
-    metadata: { name: PROFILE },
-    spec: {
-      profileType: 'airgapped_local_only',
-      authority: authority('alice', ['agent_machine.profile.create']),
-      budgetCeilings: { modelCalls: 0, tokens: 0, connectorCalls: 0, cpuGpuComputeSeconds: 60, localDiskBytes: 32 * MiB, sandboxMemoryBytes: 128 * MiB, wallClockSeconds: 300, agentConcurrency: 2 },
-      network: { mode: 'none' },
-      images: { allowedRegistries: ['registry.example.com'] },
-    },
-  };
+  await bindDelegatorRole('alice');
+  const profile = testProfile(PROFILE, {
+    profileType: 'airgapped_local_only',
+    budgetCeilings: { modelCalls: 0, tokens: 0, connectorCalls: 0, cpuGpuComputeSeconds: 60, localDiskBytes: 32 * MiB, sandboxMemoryBytes: 128 * MiB, wallClockSeconds: 300, agentConcurrency: 2 },
+    images: { allowedRegistries: ['registry.example.com'] },
+  });
   assert.equal((await createAs('alice', profile)).code, 0);
   controller = await startControllerProcess({ auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-k8s-')), 'audit.jsonl'), args: ['-n', ns] });
   await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`]);

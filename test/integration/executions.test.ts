@@ -7,10 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { startPodmanService } from '../../src/dev/podman-service.ts';
 import { RECORD_UID_LABEL, MANAGED_BY_LABEL, MANAGED_BY } from '../../src/runtimes/container-runtime.ts';
 import { runProjectScript } from '../../src/dev/project.ts';
@@ -55,27 +55,8 @@ before(async () => {
   await installApi();
   ns = await createNamespace('executions');
   await grantEditorRole('alice');
-  const role = {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: `exec-delegator-${id}` },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-  };
-  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(role) });
-  const profile = {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'AgentMachineProfile',
-    metadata: { name: PROFILE },
-    spec: {
-      profileType: 'personal',
-      authority: authority('alice', ['agent_machine.profile.create']),
-      budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 120, localDiskBytes: 256 * MiB, sandboxMemoryBytes: 256 * MiB, wallClockSeconds: 120, agentConcurrency: 2 },
-      network: { mode: 'none' },
-      images: { allowedRegistries: ['localhost'] },
-    },
-  };
-  assert.equal((await createAs('alice', profile)).code, 0);
+  await bindDelegatorRole('alice');
+  assert.equal((await createAs('alice', testProfile(PROFILE, { images: { allowedRegistries: ['localhost'] } }))).code, 0);
   controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
   await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`]);
 });

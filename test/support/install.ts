@@ -36,3 +36,15 @@ export async function grantEditorRole(user: string): Promise<void> {
   };
   await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(manifest) });
 }
+
+/** Binds the agent-machine-delegator ClusterRole (manifests/rbac) to a test user: may use profiles, grant tools, ... */
+export async function bindDelegatorRole(user: string): Promise<void> {
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `agent-machine-delegator-${user}` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+  };
+  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(binding) });
+}

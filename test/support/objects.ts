@@ -51,3 +51,21 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+const MiB = 1024 * 1024;
+
+/** A profile alice delegates under, with roomy ceilings; override any spec field. */
+export function testProfile(name: string, spec: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'AgentMachineProfile',
+    metadata: { name },
+    spec: {
+      profileType: 'personal',
+      authority: authority('alice', ['agent_machine.profile.create']),
+      budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 120, localDiskBytes: 256 * MiB, sandboxMemoryBytes: 256 * MiB, wallClockSeconds: 300, agentConcurrency: 2 },
+      network: { mode: 'none' },
+      ...spec,
+    },
+  };
+}

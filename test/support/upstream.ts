@@ -2,6 +2,7 @@
 // in place (never copied into the project): ../shared/reference next to the clone, or
 // UPSTREAM_CONTRACTS_DIR.
 import { existsSync, readFileSync } from 'node:fs';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,4 +19,16 @@ export const UPSTREAM_MISSING =
 
 export function readUpstreamSchema(dir: string): Record<string, any> {
   return JSON.parse(readFileSync(path.join(dir, 'workspace-operation-contract.schema.json'), 'utf8'));
+}
+
+const upstreamValidators = new Map<string, ValidateFunction>();
+
+/** Problems the upstream WorkspaceOperationContract schema finds in doc (empty: valid). */
+export function validateUpstreamContract(dir: string, doc: unknown): string[] {
+  let validate = upstreamValidators.get(dir);
+  if (!validate) {
+    validate = new Ajv2020({ allErrors: true, strict: true }).compile(readUpstreamSchema(dir));
+    upstreamValidators.set(dir, validate);
+  }
+  return validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
 }

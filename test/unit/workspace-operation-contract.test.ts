@@ -4,12 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import yaml from 'js-yaml';
-import { CONTRACT_SCHEMA_FILE, COMMON_SCHEMA_FILE, loadAllSchemas, readSchemaFile } from '../../src/api/contracts.ts';
+import { COMMON_SCHEMA_FILE, readSchemaFile } from '../../src/api/contracts.ts';
 import { KINDS, type KindName } from '../../src/api/group.ts';
 import { operationIds, nextOperation } from '../../src/api/operation.ts';
 import type { AgentMachineProfile, Operation, OperationEvent } from '../../src/api/types.generated.ts';
@@ -25,44 +23,16 @@ import {
   type AgentMachineObject,
   type WorkspaceOperationContract,
 } from '../../src/api/workspace-operation-contract.ts';
-import { readUpstreamSchema, upstreamContractsDir, UPSTREAM_MISSING } from '../support/upstream.ts';
+import { upstreamContractsDir, UPSTREAM_MISSING, validateUpstreamContract } from '../support/upstream.ts';
+import { ContractValidator } from '../../src/api/validation.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const NOW = new Date('2026-05-07T12:00:00.000Z');
 const AT = '2026-05-07T12:00:00Z';
 
-const addFormats = createRequire(import.meta.url)('ajv-formats') as (ajv: Ajv2020) => Ajv2020;
 
-function kubernetesKeywords(node: unknown, found = new Set<string>()): Set<string> {
-  if (Array.isArray(node)) for (const v of node) kubernetesKeywords(v, found);
-  else if (node && typeof node === 'object') {
-    for (const [k, v] of Object.entries(node)) {
-      if (k.startsWith('x-kubernetes-')) found.add(k);
-      kubernetesKeywords(v, found);
-    }
-  }
-  return found;
-}
 
-let ours: ValidateFunction | undefined;
-function validateOurs(doc: unknown): string[] {
-  if (!ours) {
-    // The same strict settings the ContractValidator compiles contracts/ with.
-    const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
-    addFormats(ajv);
-    const schemas = loadAllSchemas();
-    ajv.addVocabulary([...kubernetesKeywords([...schemas.values()])]);
-    for (const [file, schema] of schemas) ajv.addSchema(schema, file);
-    ours = ajv.getSchema(CONTRACT_SCHEMA_FILE) as ValidateFunction;
-  }
-  return ours(doc) ? [] : (ours.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
-}
 
-let upstream: ValidateFunction | undefined;
-function validateUpstream(dir: string, doc: unknown): string[] {
-  upstream ??= new Ajv2020({ allErrors: true, strict: true }).compile(readUpstreamSchema(dir));
-  return upstream(doc) ? [] : (upstream.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
-}
 
 function example(file: string): any {
   return yaml.load(readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
@@ -352,3 +322,9 @@ test('a contract needs a UID and the profile the object references', () => {
   const wrong = withUid(example('profiles/personal.yaml')) as AgentMachineProfile;
   assert.throws(() => build(objectOf('ToolGrantRecord'), wrong), /references profile local-model-provider, not personal/);
 });
+
+const contractValidator = new ContractValidator();
+function validateOurs(doc: unknown): string[] {
+  return contractValidator.validateContract(doc).map((i) => `${i.path} ${i.message}`);
+}
+const validateUpstream = validateUpstreamContract;
