@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds typecheck test test-unit test-integration run bench bench-containers
+.PHONY: help deps control-plane podman crds typecheck test test-unit test-integration run bench bench-containers bench-gateway
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,7 +45,10 @@ test: typecheck test-unit test-integration ## everything CI runs
 bench-containers: deps control-plane podman ## benchmark: controller overhead per container vs podman run, and burst throughput
 	node test/run-integration.ts --bench test/bench/containers.bench.ts
 
-bench: bench-containers ## every benchmark (prints figures; asserts nothing)
+bench-gateway: deps control-plane podman ## benchmark: gateway added latency (p50/p99) and throughput vs direct calls to the same upstream
+	node test/run-integration.ts --bench test/bench/gateway.bench.ts
+
+bench: bench-containers bench-gateway ## every benchmark (prints figures; asserts nothing)
 
 run: deps control-plane podman ## run the controller on a local control plane + podman (or KUBECONFIG's cluster)
 	node bin/agent-machine.js dev

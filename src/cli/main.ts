@@ -5,6 +5,7 @@ import { registerContractCommand } from './commands/contract.ts';
 import { registerControllerCommand } from './commands/controller.ts';
 import { registerCrdsCommand } from './commands/crds.ts';
 import { registerDevCommand } from './commands/dev.ts';
+import { registerDiagnosticsCommand } from './commands/diagnostics.ts';
 import { registerValidateCommand } from './commands/validate.ts';
 
 // `agent-machine crds | head` closes the pipe early; that is not an error worth a stack trace.
@@ -26,6 +27,7 @@ registerContractCommand(program);
 registerControllerCommand(program);
 registerCrdsCommand(program);
 registerDevCommand(program);
+registerDiagnosticsCommand(program);
 registerValidateCommand(program);
 
 await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
+import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { createKubeClients } from '../operator/kube-clients.ts';
 import { Informer } from '../operator/informer.ts';
@@ -22,7 +22,13 @@ import type { ReconcilerDeps } from '../reconcilers/deps.ts';
 import { profileController } from '../reconcilers/profile-reconciler.ts';
 import { toolGrantController } from '../reconcilers/tool-grant-reconciler.ts';
 import { containerController } from '../reconcilers/container-reconciler.ts';
+import { orphanSweeper } from '../reconcilers/orphan-sweeper.ts';
 import { executionController } from '../reconcilers/execution-reconciler.ts';
+import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
+import { diagnosticBundleController } from '../reconcilers/diagnostic-bundle-reconciler.ts';
+import { modelBindingController } from '../reconcilers/model-binding-reconciler.ts';
+import { CredentialCache } from '../gateway/credentials.ts';
+import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import { DockerRuntime } from '../runtimes/docker-runtime.ts';
 import { KubernetesRuntime } from '../runtimes/kubernetes-runtime.ts';
@@ -45,6 +51,12 @@ export interface ControllerConfig {
   runtime: ContainerRuntime['kind'];
   /** unix socket of the Docker-compatible engine (podman or dockerd) for the docker runtime. */
   dockerSocket?: string;
+  /** host:port the model gateway listens on (port 0 picks a free one); no gateway when absent. */
+  gatewayAddress?: string;
+  /** Internal podman/Docker network gateway-only containers join to reach the gateway (docker runtime). */
+  gatewayNetwork?: string;
+  /** The gateway URL containers are given, when the default (per runtime and network) does not reach it. */
+  gatewayAdvertiseUrl?: string;
   logger?: Logger;
   /** Install SIGTERM/SIGINT handlers that shut down and exit (default true). */
   handleSignals?: boolean;
@@ -54,6 +66,7 @@ export interface ControllerConfig {
 export interface RunningController {
   manager: Manager;
   audit: AuditLog;
+  gateway?: RunningGateway;
   stop(): Promise<void>;
 }
 
@@ -81,9 +94,11 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       grants: new Informer<ToolGrantRecord>(clients, RESOURCES.ToolGrantRecord, { namespace: cfg.namespace, resyncPeriodMs, logger }),
       containers: new Informer<ContainerExecutionRecord>(clients, RESOURCES.ContainerExecutionRecord, { namespace: cfg.namespace, resyncPeriodMs, logger }),
       executions: new Informer<LocalAgentExecution>(clients, RESOURCES.LocalAgentExecution, { namespace: cfg.namespace, resyncPeriodMs, logger }),
+      bundles: new Informer<AgentMachineDiagnosticBundle>(clients, RESOURCES.AgentMachineDiagnosticBundle, { namespace: cfg.namespace, resyncPeriodMs, logger }),
+      bindings: new Informer<ModelProviderBinding>(clients, RESOURCES.ModelProviderBinding, { namespace: cfg.namespace, resyncPeriodMs, logger }),
     },
     runtimes: {
-      docker: new DockerRuntime({ ...(cfg.dockerSocket ? { socketPath: cfg.dockerSocket } : {}), logger }),
+      docker: new DockerRuntime({ ...(cfg.dockerSocket ? { socketPath: cfg.dockerSocket } : {}), ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}), logger }),
       kubernetes: new KubernetesRuntime({ clients, logger }),
     },
     defaultRuntime: cfg.runtime,
@@ -112,12 +127,34 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     handleSignals: cfg.handleSignals,
     exit: cfg.exit,
   });
-  manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps));
+  const credentials = new CredentialCache(clients);
+  manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps)).add(modelBindingController(deps, { credentials }));
+  manager.addRunnable(orphanSweeper(deps));
+  manager.add(diagnosticBundleController(deps, { auditLogPath: cfg.auditLogPath, controllerConfig: { ...cfg } }));
+  let gateway: RunningGateway | undefined;
+  if (cfg.gatewayAddress !== undefined && cfg.gatewayAddress !== '') {
+    const { host, port } = parseAddress(cfg.gatewayAddress);
+    gateway = await startGateway({
+      clients,
+      informers: { executions: deps.informers.executions, bindings: deps.informers.bindings, profiles: deps.informers.profiles, grants: deps.informers.grants },
+      logger,
+      metrics,
+      host,
+      port,
+      namespace: cfg.namespace,
+      resyncPeriodMs,
+      credentials,
+      ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}),
+      ...(cfg.gatewayAdvertiseUrl ? { advertiseUrl: cfg.gatewayAdvertiseUrl } : {}),
+    });
+    manager.add(gateway.controller);
+  }
   await manager.start();
   logger.info({ metrics: manager.healthUrl, auditLog: cfg.auditLogPath, leaderElect: cfg.leaderElect }, 'agent-machine controller started');
   return {
     manager,
     audit,
+    ...(gateway ? { gateway } : {}),
     async stop() {
       await manager.shutdown();
       await audit.close();

@@ -44,11 +44,22 @@ export interface ManagerOptions {
   exit?: (code: number) => void;
 }
 
+/**
+ * Work that is not a controller but must run only where controllers run (the leader, caches
+ * synced) and stop with them: controller-runtime's leader-election Runnable.
+ */
+export interface Runnable {
+  name: string;
+  start(): void;
+  shutdown(timeoutMs: number): Promise<boolean>;
+}
+
 export class Manager {
   readonly metrics: OperatorMetrics;
   readonly #opts: ManagerOptions;
   readonly #log: Logger;
   readonly #controllers: Controller[] = [];
+  readonly #runnables: Runnable[] = [];
   readonly #informers = new Set<Informer>();
   #elector: LeaderElector | undefined;
   #server: HealthServer | undefined;
@@ -67,6 +78,11 @@ export class Manager {
   add(controller: Controller): this {
     this.#controllers.push(controller);
     for (const inf of controller.informers()) this.#informers.add(inf);
+    return this;
+  }
+
+  addRunnable(runnable: Runnable): this {
+    this.#runnables.push(runnable);
     return this;
   }
 
@@ -148,7 +164,7 @@ export class Manager {
     const started = Date.now();
     this.#log.info('shutting down');
     const timeout = this.#opts.shutdownTimeoutMs ?? 30_000;
-    const drained = await Promise.all(this.#controllers.map((c) => c.shutdown(timeout)));
+    const drained = await Promise.all([...this.#controllers, ...this.#runnables].map((c) => c.shutdown(timeout)));
     // Release only after our reconciles ended, so the next leader never overlaps with them.
     await this.#elector?.stop({ release: true });
     await Promise.all([...this.#informers].map((i) => i.stop()));
@@ -161,14 +177,15 @@ export class Manager {
     if (this.#controllersStarted || this.#shuttingDown) return;
     this.#controllersStarted = true;
     for (const c of this.#controllers) c.start();
-    this.#log.info({ controllers: this.#controllers.map((c) => c.kind) }, 'controllers started');
+    for (const r of this.#runnables) r.start();
+    this.#log.info({ controllers: this.#controllers.map((c) => c.kind), runnables: this.#runnables.map((r) => r.name) }, 'controllers started');
   }
 
   #onLostLeadership(): void {
     this.#fatal = true;
     this.#log.error('leader election lost, exiting so this replica restarts as a standby');
     // No drain and no release: the lease is someone else's, and so may be the work.
-    for (const c of this.#controllers) void c.shutdown(0);
+    for (const c of [...this.#controllers, ...this.#runnables]) void c.shutdown(0);
     this.#exit(1);
   }
 

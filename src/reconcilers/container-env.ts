@@ -1,6 +1,6 @@
 // Resolves a container's environment, reading Secret values for valueFrom.secretKeyRef. The
-// values are handed to the runtime only; the list of secret values is kept so the log tail
-// can be scrubbed of them before it reaches status.
+// values are handed to the runtime only; the list of secret values is kept so the redactor
+// can take them out of the log tail before it reaches status.
 import type { ContainerSpec } from '../api/types.generated.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import { isNotFound } from '../operator/kube-clients.ts';
@@ -41,16 +41,4 @@ export async function resolveEnv(clients: KubeClients, namespace: string, contai
     if (value) secretValues.push(value);
   }
   return { env, secretValues };
-}
-
-const REDACTED = '[REDACTED]';
-
-/** Replaces every occurrence of a known secret value (and its base64 form) in text. */
-export function scrubValues(text: string, values: readonly string[]): string {
-  let out = text;
-  for (const v of values) {
-    if (v.length < 4) continue; // too short to scrub without destroying the text
-    for (const form of [v, Buffer.from(v).toString('base64')]) out = out.split(form).join(REDACTED);
-  }
-  return out;
 }

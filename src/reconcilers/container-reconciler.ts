@@ -21,7 +21,9 @@ import { RuntimeUnavailableError, type ContainerObservation, type ContainerRunSp
 import { ImageNotPresentError } from '../runtimes/docker-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, decideRun, isTerminalContainerPhase, limitsFor, type AdmissionFacts, type ContainerPhase, type RunDecision } from './container-state.ts';
-import { MissingSecretError, resolveEnv, scrubValues } from './container-env.ts';
+import { MissingSecretError, resolveEnv } from './container-env.ts';
+import { redact } from '../diagnostics/redactor.ts';
+import { gatewayEnv } from '../gateway/injection.ts';
 import { profileFact } from './profile-fact.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 import type { Tri } from './tool-grant-state.ts';
@@ -162,7 +164,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
     gates.runtimeMessage = version;
     const observation = await runtime.inspect(uid);
     const cpuSeconds = observation ? await runtime.cpuSeconds(uid) : undefined;
-    const d = decideRun({
+    let d = decideRun({
       record,
       now,
       startedAt: prev?.startedAt ? new Date(prev.startedAt) : undefined,
@@ -191,13 +193,21 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
         await writeStatus(deps, record, { phase: 'Pending', reason: 'ImageNotPresent', message: err.message, action: 'none' }, gates, decisions, extra, now);
         return requeueAfter(30_000);
       }
-      const runningNow: RunDecision = { phase: 'Running', reason: 'Running', message: 'the container is running', action: 'none', requeueAfterMs: 1_000 };
-      return writeStatus(deps, record, obs.state === 'exited' ? decideRun({ record, now, effective, observation: obs, started: true }) : runningNow, gates, decisions, { ...extra, ...observed(obs, now) }, now);
+      if (obs.state !== 'exited') {
+        const runningNow: RunDecision = { phase: 'Running', reason: 'Running', message: 'the container is running', action: 'none', requeueAfterMs: 1_000 };
+        return writeStatus(deps, record, runningNow, gates, decisions, { ...extra, ...observed(obs, now) }, now);
+      }
+      // Exited before ensure() returned (a quick agent): finish it like any exited container,
+      // log tail included.
+      d = decideRun({ record, now, effective, observation: obs, started: true });
     }
     if (d.action === 'stop') await runtime.stop(uid, STOP_GRACE_SECONDS);
     if (isTerminalContainerPhase(d.phase) && obs) {
       const { secretValues } = await resolveEnv(deps.clients, record.metadata.namespace!, record.spec.container).catch(() => ({ secretValues: [] as string[] }));
-      const tail = scrubValues(await runtime.logTail(uid, LOG_TAIL_READ_BYTES), secretValues);
+      // Secret values in any encoding, tokens, keys and prompt text out before it reaches
+      // status; if the redactor cannot vouch for the tail, no tail is kept (fail closed).
+      const redacted = redact(await runtime.logTail(uid, LOG_TAIL_READ_BYTES), { secretValues });
+      const tail = redacted.ok ? redacted.text : '';
       extra.logTail = tail.length > LOG_TAIL_KEEP_CHARS ? tail.slice(tail.length - LOG_TAIL_KEEP_CHARS) : tail;
     }
     const result = await writeStatus(deps, record, d, gates, decisions, { ...extra, ...(obs ? observed(obs, now, prev?.startedAt) : {}) }, now);
@@ -229,6 +239,9 @@ function observed(obs: ContainerObservation, now: Date, previousStartedAt?: stri
 async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord, profile: AgentMachineProfile, effective: FullBudget): Promise<ContainerRunSpec> {
   const c = record.spec.container;
   const { env } = await resolveEnv(deps.clients, record.metadata.namespace!, c);
+  const networkMode = effectiveNetworkMode(profile);
+  // The execution's gateway token and URL (OPENAI_BASE_URL, OPENAI_API_KEY, ...); they win over the spec's env.
+  Object.assign(env, await gatewayEnv(record, { networkMode, runtime: record.spec.runtime ?? deps.defaultRuntime }));
   return {
     recordUid: record.metadata.uid!,
     recordNamespace: record.metadata.namespace!,
@@ -240,7 +253,7 @@ async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord
     ...(c.workingDir ? { workingDir: c.workingDir } : {}),
     limits: limitsFor(record, effective),
     network: {
-      mode: effectiveNetworkMode(profile),
+      mode: networkMode,
       ...(profile.spec.network?.proxy ? { proxy: profile.spec.network.proxy } : {}),
       ...(profile.spec.network?.egressAllowlist ? { egressAllowlist: profile.spec.network.egressAllowlist } : {}),
     },

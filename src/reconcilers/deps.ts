@@ -1,5 +1,6 @@
 // What reconcilers share: built once by the controller process (src/controller/run.ts).
-import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
+import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
+import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
@@ -16,6 +17,8 @@ export interface ReconcilerDeps {
     grants: Informer<ToolGrantRecord>;
     containers: Informer<ContainerExecutionRecord>;
     executions: Informer<LocalAgentExecution>;
+    bundles: Informer<AgentMachineDiagnosticBundle>;
+    bindings: Informer<ModelProviderBinding>;
   };
   /** The runtimes this controller can drive; records name one or get the default. */
   runtimes: Partial<Record<ContainerRuntime['kind'], ContainerRuntime>>;

@@ -19,6 +19,7 @@ import { allow, deny, firstDenial, type Decision } from '../governance/decision.
 import { evaluatePolicy } from '../governance/policy.ts';
 import { containerRequests } from '../governance/requests.ts';
 import type { AuditOutcome } from '../governance/audit-log.ts';
+import { gatewayCounts } from '../gateway/ledger.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type AdmissionFacts } from './container-state.ts';
 import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
@@ -191,7 +192,9 @@ export function executionController(deps: ReconcilerDeps): Controller {
       ...prev,
       ...extra,
       phase: o.phase,
-      ...(effective ? { budget: { effective, used: { ...(used !== undefined ? { cpuGpuComputeSeconds: used } : {}), ...(startedAt ? { wallClockSeconds: Math.max(0, Math.round((now.getTime() - new Date(startedAt).getTime()) / 1000)) } : {}) } } } : {}),
+      // The gateway counts modelCalls, tokens and connectorCalls into status.budget.used: keep
+      // them, or every status write here would hand the agent a fresh budget.
+      ...(effective ? { budget: { effective, used: { ...gatewayCounts(prev?.budget?.used), ...(used !== undefined ? { cpuGpuComputeSeconds: used } : {}), ...(startedAt ? { wallClockSeconds: Math.max(0, Math.round((now.getTime() - new Date(startedAt).getTime()) / 1000)) } : {}) } } } : {}),
       ...(isTerminalExecutionPhase(o.phase) && !prev?.finishedAt ? { finishedAt: metaTime(now) } : {}),
       conditions: gateConditions(prev?.conditions, ex.metadata.generation, now, {
         authorized: gates.authorized,

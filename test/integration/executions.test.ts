@@ -196,3 +196,27 @@ test('podman service stopped mid-run: RuntimeReady=False, then recovery without 
     controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
   }
 });
+
+test('a container whose record is gone is removed when the controller starts (orphan sweep)', async () => {
+  const { DockerRuntime } = await import('../../src/runtimes/docker-runtime.ts');
+  const { randomUUID } = await import('node:crypto');
+  const { dockerSocket } = await import('../support/integration-env.ts');
+  const uid = randomUUID();
+  // A container the runtime labelled for a record that no longer exists.
+  await new DockerRuntime({ socketPath: dockerSocket() }).ensure({
+    recordUid: uid,
+    recordNamespace: ns,
+    recordName: 'vanished',
+    image: sandboxImage(),
+    command: ['sleep', '60'],
+    env: {},
+    limits: { memoryBytes: 32 * MiB, cpuMillis: 500, pidsLimit: 32, scratchBytes: MiB },
+    network: { mode: 'none' },
+    outputs: [],
+  });
+  assert.ok((await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid));
+  await controller.kill('SIGTERM');
+  controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
+  await eventually('orphan removed', async () => !(await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid), 20_000);
+  await controller.waitForLog((l) => l.msg === 'removed an orphaned container (its record is gone)' && l.recordUid === uid);
+});

@@ -17,7 +17,7 @@
 // request's Authorization / x-api-key header and JSON body are recorded (unless record: false).
 // Wrong or missing credentials get a 401 whose message does not echo the key.
 //
-// Standalone (benchmarks): node test/support/openai-test-server.ts [--port N] [--api-key K]
+// Standalone (benchmarks): node test/support/openai-test-server.ts [--port N] [--api-key K] [--delay-ms D]
 // prints {"url": ...} on stdout and serves until killed.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +38,8 @@ export interface OpenAiTestServerOptions {
   port?: number;
   /** Keep every request (default true). */
   record?: boolean;
+  /** Answer each model call this much later, like a provider that takes time to generate (default 0). */
+  delayMs?: number;
 }
 
 export interface OpenAiTestServer {
@@ -88,10 +90,12 @@ export async function startOpenAiTestServer(opts: OpenAiTestServerOptions = {}):
   const record = opts.record !== false;
   let seq = 0;
 
+  const delay = opts.delayMs ?? 0;
   const server = http.createServer({ keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', () => (delay > 0 && req.method === 'POST' ? setTimeout(answer, delay) : answer()));
+    const answer = () => {
       const path = (req.url ?? '/').split('?')[0]!;
       const raw = Buffer.concat(chunks).toString('utf8');
       let body: any;
@@ -200,7 +204,7 @@ export async function startOpenAiTestServer(opts: OpenAiTestServerOptions = {}):
         return json(res, 200, message);
       }
       return json(res, 404, { error: { message: `no route ${path}`, type: 'invalid_request_error', code: null, param: null } });
-    });
+    };
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -233,7 +237,7 @@ if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).
     const i = process.argv.indexOf(name);
     return i >= 0 ? process.argv[i + 1] : undefined;
   };
-  const s = await startOpenAiTestServer({ port: Number(arg('--port') ?? 0), record: false, ...(arg('--api-key') ? { apiKey: arg('--api-key')! } : {}), ...(arg('--models') ? { models: arg('--models')!.split(',') } : {}) });
+  const s = await startOpenAiTestServer({ port: Number(arg('--port') ?? 0), record: false, ...(arg('--api-key') ? { apiKey: arg('--api-key')! } : {}), ...(arg('--models') ? { models: arg('--models')!.split(',') } : {}), delayMs: Number(arg('--delay-ms') ?? 0) });
   process.stdout.write(`${JSON.stringify({ url: s.url })}\n`);
   process.on('SIGTERM', () => void s.close().then(() => process.exit(0)));
 }

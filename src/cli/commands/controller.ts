@@ -24,6 +24,9 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--leader-elect-retry-period <seconds>', 'interval between acquire/renew attempts', seconds, 2)
     .addOption(new Option('--runtime <runtime>', 'where containers run unless a record names a runtime').choices(['docker', 'kubernetes']).default('docker'))
     .option('--docker-host <unix://path>', 'Docker-compatible engine API (podman or dockerd) for the docker runtime', process.env.DOCKER_HOST)
+    .option('--gateway-bind-address <host:port>', 'address of the model gateway and tool decision endpoint (port 0 picks a free one; "" turns it off)', ':0')
+    .option('--gateway-network <name>', 'internal podman/Docker network gateway-only containers join to reach the gateway (docker runtime)')
+    .option('--gateway-advertise-url <url>', 'gateway URL given to containers when the default for their runtime and network does not reach it')
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL)', defaultAuditLogPath())
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
@@ -49,6 +52,9 @@ export interface ControllerCliOptions {
   resyncPeriod: number;
   runtime: 'docker' | 'kubernetes';
   dockerHost?: string;
+  gatewayBindAddress: string;
+  gatewayNetwork?: string;
+  gatewayAdvertiseUrl?: string;
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -77,5 +83,8 @@ export function controllerConfig(opts: ControllerCliOptions) {
     resyncSeconds: opts.resyncPeriod,
     runtime: opts.runtime,
     ...(opts.dockerHost ? { dockerSocket: opts.dockerHost.replace(/^unix:\/\//, '') } : {}),
+    gatewayAddress: opts.gatewayBindAddress,
+    ...(opts.gatewayNetwork ? { gatewayNetwork: opts.gatewayNetwork } : {}),
+    ...(opts.gatewayAdvertiseUrl ? { gatewayAdvertiseUrl: opts.gatewayAdvertiseUrl } : {}),
   };
 }

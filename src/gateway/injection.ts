@@ -1,0 +1,84 @@
+// How an execution's containers learn where the gateway is and which token to present: the
+// container reconciler asks gatewayEnv() for extra environment when it builds a run spec.
+//
+//   OPENAI_BASE_URL        <gateway>/v1          (when the execution names a modelProviderRef)
+//   OPENAI_API_KEY         the execution's token
+//   ANTHROPIC_BASE_URL     <gateway>             (Anthropic bindings)
+//   ANTHROPIC_API_KEY      the execution's token
+//   AGENT_MACHINE_GATEWAY_URL / AGENT_MACHINE_GATEWAY_TOKEN   (always, for /v1/tools/authorize)
+//
+// Where the gateway is, as seen from inside a container, depends on the runtime and network:
+//   docker, gateway-only/allowlist with a gateway network   http://agent-machine-gateway:PORT
+//       (the runtime maps that name to the host's address on the internal network)
+//   docker, open (podman's default bridge)                  http://host.containers.internal:PORT
+//       (podman adds that name; Docker Engine does not, set an advertised URL there)
+//   docker, none                                            nothing reaches the gateway
+//   kubernetes                                              only with an advertised URL
+// An advertised URL (--gateway-advertise-url) overrides all of these.
+//
+// The controller process registers one source (startGateway); without one (gateway disabled)
+// nothing is added.
+import type { ContainerExecutionRecord } from '../api/types.generated.ts';
+import type { NetworkMode } from '../runtimes/container-runtime.ts';
+
+export const GATEWAY_HOST_ALIAS = 'agent-machine-gateway';
+export const PODMAN_HOST_ALIAS = 'host.containers.internal';
+
+export interface ContainerPlacement {
+  networkMode: NetworkMode;
+  runtime: 'docker' | 'kubernetes';
+}
+
+export interface GatewayEnvSource {
+  envFor(record: ContainerExecutionRecord, placement: ContainerPlacement): Promise<Record<string, string>>;
+}
+
+let source: GatewayEnvSource | undefined;
+
+export function setGatewayEnvSource(s: GatewayEnvSource | undefined): void {
+  source = s;
+}
+
+/** The hook the container reconciler calls: extra env for the record's container (may be empty). */
+export function gatewayEnv(record: ContainerExecutionRecord, placement: ContainerPlacement): Promise<Record<string, string>> {
+  return source ? source.envFor(record, placement) : Promise.resolve({});
+}
+
+export interface GatewayAddressing {
+  /** The port the gateway listens on. */
+  port: number;
+  /** Overrides everything: the URL containers use (no trailing /v1). */
+  advertiseUrl?: string;
+  /** Set when the docker runtime attaches gateway-only containers to an internal network. */
+  gatewayNetwork?: string;
+}
+
+/** The gateway's root URL as seen from a container placed so, or undefined when it cannot reach it. */
+export function gatewayRootUrl(a: GatewayAddressing, placement: ContainerPlacement): string | undefined {
+  if (a.advertiseUrl) return a.advertiseUrl.replace(/\/+$/, '');
+  if (placement.runtime === 'kubernetes') return undefined;
+  switch (placement.networkMode) {
+    case 'open':
+      return `http://${PODMAN_HOST_ALIAS}:${a.port}`;
+    case 'gateway-only':
+    case 'allowlist':
+      return a.gatewayNetwork ? `http://${GATEWAY_HOST_ALIAS}:${a.port}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The environment for a container, given its gateway root URL and token. */
+export function gatewayEnvVars(root: string | undefined, token: string, opts: { model: boolean; anthropic: boolean }): Record<string, string> {
+  const env: Record<string, string> = { AGENT_MACHINE_GATEWAY_TOKEN: token };
+  if (root) env.AGENT_MACHINE_GATEWAY_URL = root;
+  if (opts.model) {
+    env.OPENAI_API_KEY = token;
+    if (root) env.OPENAI_BASE_URL = `${root}/v1`;
+    if (opts.anthropic) {
+      env.ANTHROPIC_API_KEY = token;
+      if (root) env.ANTHROPIC_BASE_URL = root;
+    }
+  }
+  return env;
+}

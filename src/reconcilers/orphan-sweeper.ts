@@ -1,0 +1,55 @@
+// Removes containers no ContainerExecutionRecord owns any more: a record deleted while the
+// controller was away with its finalizer forced off, or an interrupted remove(). Runs on the
+// leader only (a Manager runnable), once the caches are synced and then periodically, so it
+// never mistakes a record the cache has not seen yet for a missing one.
+import type { Runnable } from '../operator/manager.ts';
+import type { ReconcilerDeps } from './deps.ts';
+
+export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number } = {}): Runnable {
+  const interval = opts.intervalMs ?? 5 * 60_000;
+  const log = deps.logger.child({ component: 'orphan-sweeper' });
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+
+  async function sweep(): Promise<void> {
+    if (!deps.informers.containers.hasSynced()) return;
+    const known = new Set(deps.informers.containers.list().map((c) => c.metadata.uid));
+    for (const [kind, runtime] of Object.entries(deps.runtimes)) {
+      let uids: string[];
+      try {
+        uids = await runtime!.listRecordUids();
+      } catch (err) {
+        log.debug({ runtime: kind, err: String(err) }, 'runtime not reachable: sweep skipped');
+        continue;
+      }
+      for (const uid of uids) {
+        // Re-check against the cache right before removing: a record may have just arrived.
+        if (known.has(uid) || deps.informers.containers.list().some((c) => c.metadata.uid === uid)) continue;
+        await runtime!.remove(uid).then(
+          () => log.info({ runtime: kind, recordUid: uid }, 'removed an orphaned container (its record is gone)'),
+          (err: unknown) => log.warn({ runtime: kind, recordUid: uid, err: String(err) }, 'could not remove an orphaned container'),
+        );
+      }
+    }
+  }
+
+  const loop = (): void => {
+    if (stopped) return;
+    running = sweep().finally(() => {
+      running = undefined;
+      if (!stopped) timer = setTimeout(loop, interval).unref();
+    });
+  };
+
+  return {
+    name: 'orphan-sweeper',
+    start: loop,
+    async shutdown(timeoutMs: number): Promise<boolean> {
+      stopped = true;
+      clearTimeout(timer);
+      if (!running) return true;
+      return Promise.race([running.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// Objects for the gateway unit tests, as the informer caches hold them.
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
+import type { Informer, InformerHandlers } from '../../../src/operator/informer.ts';
+import { objectKey } from '../../../src/operator/resource.ts';
+
+export const NOW = new Date('2026-06-01T00:00:00Z');
+const LATER = '2030-01-01T00:00:00Z';
+
+export function profile(spec: Partial<AgentMachineProfile['spec']> = {}, name = 'local'): AgentMachineProfile {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'AgentMachineProfile',
+    metadata: { name, uid: `p-${name}`, generation: 1, resourceVersion: '1' },
+    spec: {
+      profileType: 'local_model_provider',
+      authority: { delegator: 'alice', delegate: 'agent:x', scopes: ['agent_machine.profile.create'], expiresAt: LATER, purpose: 'p' },
+      budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 60, localDiskBytes: 1, sandboxMemoryBytes: 1, wallClockSeconds: 60, agentConcurrency: 1 },
+      ...spec,
+    } as AgentMachineProfile['spec'],
+    status: { observedGeneration: 1, phase: 'Ready', conditions: [{ type: 'Ready', status: 'True', reason: 'Valid', message: '', lastTransitionTime: LATER }] } as AgentMachineProfile['status'],
+  };
+}
+
+export function binding(spec: Partial<ModelProviderBinding['spec']> = {}, status: Partial<NonNullable<ModelProviderBinding['status']>> | null = {}, name = 'llm'): ModelProviderBinding {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'ModelProviderBinding',
+    metadata: { name, namespace: 'ns', uid: `b-${name}`, generation: 1, resourceVersion: '1' },
+    spec: {
+      profileRef: { name: 'local' },
+      provider: 'openai-compatible',
+      endpoint: 'http://127.0.0.1:9999',
+      model: 'test-model',
+      owner: 'alice',
+      authority: { delegator: 'alice', delegate: 'agent:x', scopes: ['agent_machine.model_provider.bind'], expiresAt: LATER, purpose: 'p' },
+      ...spec,
+    },
+    ...(status === null
+      ? {}
+      : { status: { observedGeneration: 1, phase: 'Ready', conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'ok', lastTransitionTime: LATER }], ...status } }),
+  };
+}
+
+export function execution(spec: Partial<LocalAgentExecution['spec']> = {}, status: Partial<NonNullable<LocalAgentExecution['status']>> = {}, name = 'run'): LocalAgentExecution {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'LocalAgentExecution',
+    metadata: { name, namespace: 'ns', uid: `e-${name}`, generation: 1, resourceVersion: '1' },
+    spec: {
+      profileRef: { name: 'local' },
+      authority: { delegator: 'alice', delegate: 'agent:x', scopes: ['agent_machine.execution.start', 'tool:*'], expiresAt: LATER, purpose: 'p' },
+      containers: [{ name: 'agent', image: 'localhost/agent-sandbox:dev' }],
+      modelProviderRef: { name: 'llm' },
+      ...spec,
+    },
+    status: {
+      phase: 'Running',
+      budget: { effective: { modelCalls: 3, tokens: 100, connectorCalls: 2, cpuGpuComputeSeconds: 60, localDiskBytes: 1, sandboxMemoryBytes: 1, wallClockSeconds: 60, agentConcurrency: 1 } },
+      ...status,
+    },
+  };
+}
+
+export function grant(spec: Partial<ToolGrantRecord['spec']> = {}, state: NonNullable<ToolGrantRecord['status']>['state'] = 'Active', name = 'g1'): ToolGrantRecord {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'ToolGrantRecord',
+    metadata: { name, namespace: 'ns', uid: `g-${name}`, generation: 1, resourceVersion: '1' },
+    spec: {
+      profileRef: { name: 'local' },
+      tool: 'mcp.github/create_issue',
+      authority: { delegator: 'alice', delegate: 'agent:x', scopes: ['agent_machine.tool_grant.apply', 'tool:mcp.github/create_issue'], expiresAt: LATER, purpose: 'p' },
+      ...spec,
+    },
+    status: { state },
+  };
+}
+
+/** Enough of an Informer for the gateway: a cache with handlers, fed by the test. */
+export class FakeInformer<T extends KubernetesObject> {
+  readonly #cache = new Map<string, T>();
+  readonly #handlers = new Set<InformerHandlers<T>>();
+
+  static of<T extends KubernetesObject>(...objs: T[]): Informer<T> & FakeInformer<T> {
+    const f = new FakeInformer<T>();
+    for (const o of objs) f.set(o);
+    return f as unknown as Informer<T> & FakeInformer<T>;
+  }
+
+  on(h: InformerHandlers<T>): () => void {
+    this.#handlers.add(h);
+    return () => void this.#handlers.delete(h);
+  }
+
+  get(key: string): T | undefined {
+    return this.#cache.get(key);
+  }
+
+  list(): T[] {
+    return [...this.#cache.values()];
+  }
+
+  keys(): string[] {
+    return [...this.#cache.keys()];
+  }
+
+  set(obj: T): void {
+    const key = objectKey(obj);
+    const old = this.#cache.get(key);
+    this.#cache.set(key, obj);
+    for (const h of this.#handlers) old ? h.update?.(obj, old) : h.add?.(obj);
+  }
+
+  remove(obj: T): void {
+    this.#cache.delete(objectKey(obj));
+    for (const h of this.#handlers) h.delete?.(obj);
+  }
+}

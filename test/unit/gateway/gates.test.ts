@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkExecution, checkModelUse, checkToolUse } from '../../../src/gateway/gates.ts';
+import { evaluatePolicy } from '../../../src/governance/policy.ts';
+import { modelProviderUseRequest, toolGrantRequest } from '../../../src/governance/requests.ts';
+import { NOW, binding, execution, grant, profile } from './fixtures.ts';
+
+const id = { namespace: 'ns', execution: 'run', executionUid: 'e-run' };
+const modelPolicy = (p: any, b: any) => evaluatePolicy(p, modelProviderUseRequest(b.spec));
+
+test('token → execution: unknown token, another UID, finished, deleted, expired delegation, not admitted', () => {
+  assert.equal(checkExecution(undefined, execution(), NOW).ok, false);
+  const r = (ex: any, i = id) => {
+    const c = checkExecution(i, ex, NOW);
+    return c.ok ? 'ok' : `${c.refusal.status} ${c.refusal.code}`;
+  };
+  assert.equal(r(execution()), 'ok');
+  assert.equal(r(undefined), '401 token_expired');
+  assert.equal(r(execution(), { ...id, executionUid: 'e-older-run-with-the-same-name' }), '401 token_expired');
+  for (const phase of ['Succeeded', 'Failed', 'Cancelled', 'Denied'] as const) assert.equal(r(execution({}, { phase })), '401 token_expired', phase);
+  const deleting = execution();
+  deleting.metadata.deletionTimestamp = NOW;
+  assert.equal(r(deleting), '401 token_expired');
+  assert.equal(r(execution({ authority: { ...execution().spec.authority, expiresAt: '2026-05-31T00:00:00Z' } })), '403 authority_expired');
+  assert.equal(r(execution({}, { budget: {} })), '403 not_admitted');
+});
+
+test('model use: binding missing, Denied, not Ready, stale, profile not Ready, policy denies', () => {
+  const p = profile();
+  const r = (ex: any, b: any, prof: any = p, policy = modelPolicy) => {
+    const c = checkModelUse(ex, b, prof ?? undefined, policy);
+    return c.ok ? 'ok' : `${c.refusal.status} ${c.refusal.code}`;
+  };
+  assert.equal(r(execution(), binding()), 'ok');
+  assert.equal(r(execution({ modelProviderRef: undefined }), binding()), '403 no_model_provider');
+  assert.equal(r(execution(), undefined), '403 binding_not_found');
+  assert.equal(r(execution(), binding({}, { phase: 'Denied' })), '403 binding_denied');
+  assert.equal(r(execution(), binding({}, { phase: 'Unreachable', conditions: [] })), '503 binding_not_ready');
+  assert.equal(r(execution(), binding({}, { observedGeneration: 0 })), '503 binding_not_ready', 'a spec change not yet re-checked');
+  assert.equal(r(execution(), binding(), null), '403 profile_not_ready');
+  // The execution's profile is airgapped: a hosted endpoint is refused even if the binding is Ready under another profile.
+  const airgapped = profile({ profileType: 'airgapped_local_only' }, 'local');
+  assert.equal(r(execution(), binding({ endpoint: 'https://api.openai.com/v1', credentialsSecretRef: { name: 's', key: 'k' } }), airgapped), '403 policy_denied');
+});
+
+test('tool use: Active grant for the delegate and tool, actions cover, revoked/expired/other delegate deny', () => {
+  const p = profile();
+  const policy = (g: any) => evaluatePolicy(p, toolGrantRequest(g.spec));
+  const r = (grants: any[], tool: unknown = 'mcp.github/create_issue', action: unknown = 'create', ex = execution()) => {
+    const c = checkToolUse(ex, tool, action, grants, NOW, policy);
+    return c.ok ? `ok ${c.grant.metadata.name}` : `${c.refusal.status} ${c.refusal.code}`;
+  };
+  assert.equal(r([grant()]), 'ok g1');
+  assert.equal(r([grant({ actions: ['create', 'comment'] })]), 'ok g1');
+  assert.equal(r([grant({ actions: ['comment'] })]), '403 action_not_granted');
+  assert.equal(r([grant({}, 'Revoked')]), '403 no_active_grant');
+  assert.equal(r([grant({ revoked: true })]), '403 no_active_grant', 'spec.revoked denies before the status catches up');
+  assert.equal(r([grant({ authority: { ...grant().spec.authority, expiresAt: '2026-05-31T00:00:00Z' } })]), '403 no_active_grant', 'expired by the clock');
+  assert.equal(r([grant({ authority: { ...grant().spec.authority, delegate: 'agent:someone-else' } })]), '403 no_active_grant');
+  const other = grant();
+  other.metadata.namespace = 'elsewhere';
+  assert.equal(r([other]), '403 no_active_grant');
+  assert.equal(r([grant()], 'mcp.other/tool'), '403 no_active_grant');
+  assert.equal(r([grant()], 'Not A Tool'), '400 invalid_tool');
+  assert.equal(r([grant()], 'mcp.github/create_issue', 42), '400 invalid_action');
+  // The execution's delegation must cover the tool too.
+  const narrow = execution({ authority: { ...execution().spec.authority, scopes: ['agent_machine.execution.start', 'tool:mcp.slack/*'] } });
+  assert.equal(r([grant()], 'mcp.github/create_issue', 'create', narrow), '403 scope_not_covered');
+  // One revoked and one active grant: the active one answers.
+  assert.equal(r([grant({ revoked: true }, 'Revoked', 'old'), grant({}, 'Active', 'new')]), 'ok new');
+});
