@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
+import Docker from 'dockerode';
 import { createKubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startLocalControlPlane, type LocalControlPlane } from './local-control-plane.ts';
@@ -23,6 +24,8 @@ export interface DevEnvironment {
   userKubeconfigPath: string;
   kubectl: string;
   dockerSocket: string;
+  /** Internal network gateway-only containers join to reach the gateway (created if missing). */
+  gatewayNetwork?: string;
   local: boolean;
   stop(): Promise<void>;
 }
@@ -81,11 +84,34 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
       dockerSocket = podman.socketPath;
       log.info({ socket: podman.socketPath }, 'podman API service ready');
     }
-    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, local: controlPlane !== undefined, stop };
+    const gatewayNetwork = await ensureGatewayNetwork(dockerSocket, log);
+    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, ...(gatewayNetwork ? { gatewayNetwork } : {}), local: controlPlane !== undefined, stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+export const DEV_GATEWAY_NETWORK = 'agent-machine-gateway';
+
+/**
+ * gateway-only agents have no egress but must reach the model gateway: an internal network
+ * (no route out) whose bridge address is the host's. Best effort: without it those agents
+ * simply cannot call the gateway, which fails closed.
+ */
+async function ensureGatewayNetwork(socketPath: string, log: Logger): Promise<string | undefined> {
+  const docker = new Docker({ socketPath });
+  try {
+    await docker.createNetwork({ Name: DEV_GATEWAY_NETWORK, Internal: true, Driver: 'bridge' });
+  } catch (err) {
+    const code = (err as { statusCode?: number }).statusCode;
+    // podman answers 500 "already exists" where Docker answers 409.
+    if (code !== 409 && !/exists/i.test(String((err as Error).message))) {
+      log.warn({ err: String(err) }, 'could not create the gateway network: gateway-only agents cannot reach the gateway');
+      return undefined;
+    }
+  }
+  return DEV_GATEWAY_NETWORK;
 }
 
 function delegatorBinding(user: string): object {

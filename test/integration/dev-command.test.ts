@@ -38,6 +38,9 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     assert.equal(applied.stdout.trim().split('\n').length, 20, applied.stdout);
     await kubectl('wait', '--for=condition=Ready', '--timeout=30s', 'agentmachineprofile', '--all');
     await kubectl('wait', '--for=condition=Ready', '--timeout=30s', '-n', 'default', 'toolgrantrecord/issue-triage-github');
+    // gateway-only agents reach the model gateway over an internal network make run prepares.
+    const network = JSON.parse((await run('podman', ['network', 'inspect', 'agent-machine-gateway'])).stdout)[0];
+    assert.equal(network.internal, true);
     const listed = (await kubectl('get', 'agent-machine', '-A')).stdout;
     assert.match(listed, /personal\s+personal\s+open\s+Ready\s+True/);
   } finally {

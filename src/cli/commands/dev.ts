@@ -29,6 +29,7 @@ export function registerDevCommand(program: Command): void {
       const controller = await startController({
         ...controllerConfig(opts),
         dockerSocket: env.dockerSocket,
+        ...(!opts.gatewayNetwork && env.gatewayNetwork ? { gatewayNetwork: env.gatewayNetwork } : {}),
         kubeConfig: loadKubeConfig(env.kubeconfigPath),
         logger,
         handleSignals: false,
