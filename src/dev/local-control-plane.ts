@@ -6,7 +6,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import yaml from 'js-yaml';
@@ -186,15 +186,15 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
         if (!existsSync(servingCert)) return false;
         ca = await readFile(servingCert, 'utf8');
       }
-      const ready = await httpsGet(`${server}/readyz`, ca, adminToken);
+      const ready = await httpGet(`${server}/readyz`, { ca, token: adminToken });
       if (ready.status !== 200) return false;
       // "default" and "kube-system" come from the apiserver's own bootstrap controller (there
       // is no controller-manager); tests and the dev command expect them.
-      const ns = await httpsGet(`${server}/api/v1/namespaces/default`, ca, adminToken);
+      const ns = await httpGet(`${server}/api/v1/namespaces/default`, { ca, token: adminToken });
       return ns.status === 200;
     });
     const caPem = ca as string;
-    const versionRes = await httpsGet(`${server}/version`, caPem, adminToken);
+    const versionRes = await httpGet(`${server}/version`, { ca: caPem, token: adminToken });
     const version = String((JSON.parse(versionRes.body) as { gitVersion?: unknown }).gitVersion);
     const startupMs = Math.round(performance.now() - started);
     log(`control plane: kube-apiserver ${version} ready at ${server} after ${startupMs} ms`);
@@ -311,30 +311,19 @@ interface HttpResult {
   body: string;
 }
 
-function httpsGet(url: string, ca: string, token: string): Promise<HttpResult> {
+/** GET with a bounded wait: https (with the CA and a bearer token) for the apiserver, http for etcd. */
+function httpGet(url: string, tls?: { ca: string; token: string }): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 5_000 }, (res) => {
+    const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: GET ${url}`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function httpGet(url: string): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: 5_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    };
+    const req = tls
+      ? request(url, { ca: tls.ca, headers: { authorization: `Bearer ${tls.token}` }, timeout: 5_000 }, onResponse)
+      : httpRequest(url, { timeout: 5_000 }, onResponse);
     req.on('timeout', () => req.destroy(new Error(`timeout: GET ${url}`)));
     req.on('error', reject);
     req.end();

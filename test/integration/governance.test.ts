@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { installApi, grantEditorRole } from '../support/install.ts';
 import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/agent-machine.js', import.meta.url));
@@ -23,19 +23,7 @@ const TOOL = `mcp.github-${id}`;
 let ns = '';
 let controller: ControllerProcess;
 
-function profile(name: string) {
-  return {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'AgentMachineProfile',
-    metadata: { name },
-    spec: {
-      profileType: 'personal',
-      authority: authority('alice', ['agent_machine.profile.create']),
-      budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 60, localDiskBytes: 1 << 20, sandboxMemoryBytes: 1 << 28, wallClockSeconds: 60, agentConcurrency: 2 },
-      network: { mode: 'open' },
-    },
-  };
-}
+const profile = (name: string) => testProfile(name, { network: { mode: 'open' } });
 
 function grant(name: string, delegator: string, opts: { tool?: string; profile?: string; expiresAt?: string } = {}) {
   const tool = opts.tool ?? TOOL;
