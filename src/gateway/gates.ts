@@ -21,6 +21,7 @@ import { isBeingDeleted } from '../operator/finalizers.ts';
 import { isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import { profileFact } from '../reconcilers/profile-fact.ts';
 import type { TokenIdentity } from './tokens.ts';
+import { getCondition } from '../operator/conditions.ts';
 
 export interface Refusal {
   status: number;
@@ -95,7 +96,7 @@ export function checkModelUse(
 }
 
 function readyMessage(binding: ModelProviderBinding): string {
-  return binding.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? 'no Ready condition';
+  return getCondition(binding.status?.conditions, 'Ready')?.message ?? 'no Ready condition';
 }
 
 export type ToolCheck = { ok: true; grant: ToolGrantRecord } | { ok: false; refusal: Refusal };

@@ -25,7 +25,8 @@ import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
 import { gatewayEnv } from '../gateway/injection.ts';
 import { profileFact } from './profile-fact.ts';
-import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
+import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
 
 const RUN = 'agent_machine.container.run';
@@ -172,7 +173,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
       observation,
       cpuSeconds,
       started,
-      previousReason: prev?.conditions?.find((c) => c.type === 'Ready')?.reason,
+      previousReason: getCondition(prev?.conditions, 'Ready')?.reason,
     });
     const extra: Partial<ContainerExecutionRecordStatus> = { runtime: runtimeKind, ...(cpuSeconds !== undefined ? { cpuGpuComputeSecondsUsed: Math.ceil(cpuSeconds) } : {}) };
     let obs = observation;
@@ -300,7 +301,7 @@ async function writeStatus(
       now,
       { authorized: gates.authorized, authorizedReason: d.reason, policyAllowed: gates.policyAllowed, ready: d.phase === 'Succeeded', reason: d.reason, message: d.message },
       [
-        { type: 'BudgetAvailable', status: gates.budgetAvailable, reason: gates.budgetAvailable === 'False' ? 'BudgetExceeded' : gates.budgetAvailable === 'True' ? 'WithinBudget' : 'NotEvaluated', message: gates.budgetAvailable === 'False' ? d.message : '' },
+        budgetCondition(gates.budgetAvailable, d.message),
         { type: 'RuntimeReady', status: gates.runtimeReady, reason: gates.runtimeReason, message: gates.runtimeMessage },
       ],
     ),

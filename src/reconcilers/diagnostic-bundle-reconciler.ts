@@ -23,6 +23,7 @@ import { recordRuntimes } from '../diagnostics/gather.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideBundle, type BundleFacts, type BundlePhase, type ExportFact } from './diagnostic-bundle-state.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { getCondition } from '../operator/conditions.ts';
 
 const EXPORT = 'agent_machine.diagnostics.export_redacted';
 
@@ -107,7 +108,7 @@ export function diagnosticBundleController(deps: ReconcilerDeps, opts: Diagnosti
       }
       const prev = bundle.status;
       const p = PROJECTION[d.phase];
-      if (prev?.phase !== d.phase || readyReason(bundle) !== d.reason || prev?.observedGeneration !== bundle.metadata.generation) {
+      if (prev?.phase !== d.phase || getCondition(bundle.status?.conditions, 'Ready')?.reason !== d.reason || prev?.observedGeneration !== bundle.metadata.generation) {
         await deps.recorder.record(bundle, {
           operationType: EXPORT,
           outcome: p.outcome,
@@ -217,6 +218,3 @@ async function runtimeInfo(deps: ReconcilerDeps, objects: KubernetesObject[]): P
   return { defaultRuntime: deps.defaultRuntime, runtimes, records: recordRuntimes(objects) };
 }
 
-function readyReason(bundle: AgentMachineDiagnosticBundle): string | undefined {
-  return bundle.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
-}

@@ -24,7 +24,8 @@ import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type AdmissionFacts } from './container-state.ts';
 import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import { profileFact } from './profile-fact.ts';
-import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
+import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
 
 const START = 'agent_machine.execution.start';
@@ -153,13 +154,14 @@ export function executionController(deps: ReconcilerDeps): Controller {
       if (outcome === 'cancelled') return finish(deps, ex, { phase: 'Cancelled', reason: 'ContainerCancelled', message: 'a container was cancelled' }, tri, decisions, effective, now, CANCEL, status);
       if (outcome === 'failed') {
         const failed = current.find((c) => c.status?.phase === 'Failed' || c.status?.phase === 'Denied');
-        const why = `container record ${failed?.metadata.name} ${failed?.status?.phase}: ${failed?.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? ''}`;
+        const failedReady = getCondition(failed?.status?.conditions, 'Ready');
+        const why = `container record ${failed?.metadata.name} ${failed?.status?.phase}: ${failedReady?.message ?? ''}`;
         const maxRetries = ex.spec.retryPolicy?.maxRetries ?? 0;
         if (attempt < maxRetries) {
           const backoff = (ex.spec.retryPolicy?.backoffSeconds ?? 10) * 1000;
           return finish(deps, ex, { phase: 'Retrying', reason: 'Retrying', message: `${why}; retry ${attempt + 1} of ${maxRetries} in ${backoff / 1000} s`, requeueAfterMs: backoff }, tri, decisions, effective, now, undefined, { ...status, attempts: attempt + 1 });
         }
-        return finish(deps, ex, { phase: 'Failed', reason: failed?.status?.conditions?.find((c) => c.type === 'Ready')?.reason ?? 'Failed', message: why }, tri, decisions, effective, now, START, status);
+        return finish(deps, ex, { phase: 'Failed', reason: failedReady?.reason ?? 'Failed', message: why }, tri, decisions, effective, now, START, status);
       }
       return finish(deps, ex, { phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: untilDeadline(deadline, now) }, tri, decisions, effective, now, undefined, status);
     },
@@ -186,7 +188,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
       }
     }
     if (isTerminalExecutionPhase(o.phase)) reserved.get(ex.spec.profileRef.name)?.delete(objectKey(ex));
-    const used = (extra.containers ?? prev?.containers) ? sumCpu(deps, ex) : undefined;
+    const used = (extra.containers ?? prev?.containers) ? sumCpu(ex) : undefined;
     const startedAt = extra.startedAt ?? prev?.startedAt;
     const status: LocalAgentExecutionStatus = {
       ...prev,
@@ -203,7 +205,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
         ready: o.phase === 'Succeeded',
         reason: o.reason,
         message: o.message,
-      }, [{ type: 'BudgetAvailable', status: gates.budgetAvailable, reason: gates.budgetAvailable === 'False' ? 'BudgetExceeded' : gates.budgetAvailable === 'True' ? 'WithinBudget' : 'NotEvaluated', message: gates.budgetAvailable === 'False' ? o.message : '' }]),
+      }, [budgetCondition(gates.budgetAvailable, o.message)]),
       decisions: boundedDecisions(decisions),
       operation: nextOperation(prev?.operation, ex.metadata.uid!, { operationType: o.phase === 'Cancelled' ? CANCEL : START, state: p.state, event: { eventType: p.event, details: o.message } }, now),
     };
@@ -211,7 +213,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
     return requeueAfter(o.requeueAfterMs);
   }
 
-  function sumCpu(deps: ReconcilerDeps, ex: LocalAgentExecution): number {
+  function sumCpu(ex: LocalAgentExecution): number {
     return containers
       .list()
       .filter((c) => c.metadata.ownerReferences?.some((r) => r.uid === ex.metadata.uid))

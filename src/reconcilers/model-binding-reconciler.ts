@@ -26,6 +26,7 @@ import type { ReconcilerDeps } from './deps.ts';
 import { decideBinding, type BindingFacts, type BindingPhase } from './model-binding-state.ts';
 import { profileFact } from './profile-fact.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { getCondition } from '../operator/conditions.ts';
 
 const BIND = 'agent_machine.model_provider.bind';
 
@@ -110,7 +111,7 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
 
       const prev = binding.status;
       const p = PROJECTION[d.phase];
-      if (prev?.phase !== d.phase || readyReason(binding) !== d.reason) {
+      if (prev?.phase !== d.phase || getCondition(binding.status?.conditions, 'Ready')?.reason !== d.reason) {
         await deps.recorder.record(binding, {
           operationType: BIND,
           outcome: p.outcome,
@@ -152,6 +153,3 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
   });
 }
 
-function readyReason(binding: ModelProviderBinding): string | undefined {
-  return binding.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
-}

@@ -11,6 +11,7 @@ import { firstDenial } from '../governance/decision.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideProfile, type ProfilePhase } from './profile-state.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { getCondition } from '../operator/conditions.ts';
 
 const OPERATION = 'agent_machine.profile.create';
 const STATE_BY_PHASE: Record<ProfilePhase, OperationState> = { Pending: 'queued', Ready: 'completed', Invalid: 'failed' };
@@ -38,7 +39,7 @@ export function profileController(deps: ReconcilerDeps): Controller {
       const d = decideProfile({ profile, now, authorization, ruleChecks });
 
       const prev = profile.status;
-      if (prev?.phase !== d.phase || readyReason(profile) !== d.reason) {
+      if (prev?.phase !== d.phase || getCondition(profile.status?.conditions, 'Ready')?.reason !== d.reason) {
         const ready = d.phase === 'Ready';
         await deps.recorder.record(profile, {
           operationType: OPERATION,
@@ -78,6 +79,3 @@ export function profileController(deps: ReconcilerDeps): Controller {
   });
 }
 
-function readyReason(profile: AgentMachineProfile): string | undefined {
-  return profile.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
-}

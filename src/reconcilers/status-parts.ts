@@ -37,6 +37,12 @@ export function gateConditions(prev: Condition[] | undefined, generation: number
   return conditions!;
 }
 
+/** The BudgetAvailable condition: its message only says something when the budget said no. */
+export function budgetCondition(status: Tri, denialMessage: string): Parameters<typeof setCondition>[1] {
+  const reason = status === 'False' ? 'BudgetExceeded' : status === 'True' ? 'WithinBudget' : 'NotEvaluated';
+  return { type: 'BudgetAvailable', status, reason, message: status === 'False' ? denialMessage : '' };
+}
+
 const MAX_DECISIONS = 32;
 
 /** The CRD keeps 32 decisions; denials go first so the reason for a refusal is never cut. */

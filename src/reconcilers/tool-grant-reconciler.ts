@@ -18,6 +18,7 @@ import type { ReconcilerDeps } from './deps.ts';
 import { decideGrant, type GrantFacts, type GrantState } from './tool-grant-state.ts';
 import { profileFact } from './profile-fact.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { getCondition } from '../operator/conditions.ts';
 
 const APPLY = 'agent_machine.tool_grant.apply';
 const REVOKE = 'agent_machine.tool_grant.revoke';
@@ -85,7 +86,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
       const prev = grant.status;
       const p = PROJECTION[d.state];
       const operationType = d.state === 'Revoked' ? REVOKE : APPLY;
-      if (prev?.state !== d.state || readyReason(grant) !== d.reason) {
+      if (prev?.state !== d.state || getCondition(grant.status?.conditions, 'Ready')?.reason !== d.reason) {
         await deps.recorder.record(grant, {
           operationType,
           outcome: p.outcome,
@@ -142,9 +143,6 @@ async function finalizeDeletion(deps: ReconcilerDeps, grant: ToolGrantRecord): P
   await removeFinalizer(deps.clients, RESOURCES.ToolGrantRecord, grant);
 }
 
-function readyReason(grant: ToolGrantRecord): string | undefined {
-  return grant.status?.conditions?.find((c) => c.type === 'Ready')?.reason;
-}
 
 /** Runs fn at most once per interval, trailing. */
 function throttle(fn: () => void, intervalMs: number): () => void {

@@ -16,6 +16,7 @@ import { exportBundle, formatReport } from '../../diagnostics/export.ts';
 import { recordRuntimes } from '../../diagnostics/gather.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
 import { contextNamespace } from './contract.ts';
+import { getCondition } from '../../operator/conditions.ts';
 
 class DiagnosticsError extends Error {}
 
@@ -134,7 +135,7 @@ async function runFetch(name: string, opts: { namespace?: string; output?: strin
   const namespace = opts.namespace ?? contextNamespace(kubeConfig);
   const bundle = await clients.request<AgentMachineDiagnosticBundle>({ method: 'GET', path: RESOURCES.AgentMachineDiagnosticBundle.apiPath(namespace, name) });
   if (bundle.status?.phase !== 'Ready' || !bundle.status.digest) {
-    const ready = bundle.status?.conditions?.find((c) => c.type === 'Ready');
+    const ready = getCondition(bundle.status?.conditions, 'Ready');
     throw new DiagnosticsError(`bundle ${name} is ${bundle.status?.phase ?? 'not reconciled yet'}${ready ? ` (${ready.reason}: ${ready.message})` : ''}`);
   }
   const parts = await listBundleConfigMaps(clients, namespace, name);
