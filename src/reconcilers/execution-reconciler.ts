@@ -68,8 +68,10 @@ export function executionController(deps: ReconcilerDeps): Controller {
     watches: [
       { informer: containers, map: ownerKeys('LocalAgentExecution', true) },
       { informer: profiles, map: (p) => executions.list().filter((e) => e.spec.profileRef.name === p.metadata?.name && !isTerminalExecutionPhase(e.status?.phase)).map(objectKey) },
-      // A finished (or deleted) execution frees a slot: wake the ones waiting under its profile.
-      { informer: executions, map: (e) => (holdsSlot((e as LocalAgentExecution).status?.phase) ? [] : waitingUnder((e as LocalAgentExecution).spec.profileRef.name).map(objectKey)) },
+      // A finished or deleted execution frees a slot (or a denied one its place in line): wake the
+      // ones waiting under its profile. Only then: a waiting one's own status writes change
+      // nothing for the others, and waking all of them on each would be quadratic.
+      { informer: executions, map: (e) => (freesSlot(e as LocalAgentExecution) ? waitingUnder((e as LocalAgentExecution).spec.profileRef.name).map(objectKey) : []) },
     ],
     reconcile: async (key) => {
       let ex = executions.get(key);
@@ -219,6 +221,11 @@ export function executionController(deps: ReconcilerDeps): Controller {
       .filter((c) => c.metadata.ownerReferences?.some((r) => r.uid === ex.metadata.uid))
       .reduce((sum, c) => sum + (c.status?.cpuGpuComputeSecondsUsed ?? 0), 0);
   }
+}
+
+/** Deleted executions still carry their last phase (often Running): deletion itself frees the slot. */
+function freesSlot(e: LocalAgentExecution): boolean {
+  return isTerminalExecutionPhase(e.status?.phase) || e.metadata.deletionTimestamp !== undefined;
 }
 
 interface ExecutionAdmission {

@@ -220,3 +220,16 @@ test('a container whose record is gone is removed when the controller starts (or
   await eventually('orphan removed', async () => !(await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid), 20_000);
   await controller.waitForLog((l) => l.msg === 'removed an orphaned container (its record is gone)' && l.recordUid === uid);
 });
+
+test('deleting a running execution frees its slot at once: a queued one starts', async () => {
+  const profile = `exec-one-${id}`;
+  assert.equal((await createAs('alice', testProfile(profile, { images: { allowedRegistries: ['localhost'] }, budgetCeilings: { modelCalls: 0, tokens: 0, connectorCalls: 0, cpuGpuComputeSeconds: 120, localDiskBytes: 64 * MiB, sandboxMemoryBytes: 128 * MiB, wallClockSeconds: 300, agentConcurrency: 1 } }))).code, 0);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${profile}`]);
+  assert.equal((await createAs('alice', execution('holder', 'sleep 60', { profile }))).code, 0);
+  await waitPhase('holder', 'Running');
+  assert.equal((await createAs('alice', execution('next', 'echo next', { profile }))).code, 0);
+  await eventually('next Queued', async () => (await exStatus('next'))?.phase === 'Queued');
+  await kubectl(['delete', 'localagentexecution', 'holder', '-n', ns, '--wait=false'], { user: 'alice' });
+  // Well before the 5-minute resync: the deletion itself must wake the queue.
+  await waitPhase('next', 'Succeeded', 20_000);
+});
