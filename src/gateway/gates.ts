@@ -5,7 +5,7 @@
 //
 //   token → execution    unknown token, other UID, execution finished or being deleted → 401
 //   execution            delegation expired → 403; not admitted yet (no effective budget) → 403
-//   model calls          no modelProviderRef, binding missing/Denied, profile not Ready,
+//   model calls          no modelProviderRef, binding missing/being deleted/Denied, profile not Ready,
 //                        modelProviderUse policy denies → 403; binding not Ready yet → 503
 //   tool decisions       the delegation's scopes cover the tool, and an Active, unrevoked,
 //                        unexpired ToolGrantRecord in the namespace, for the execution's
@@ -79,6 +79,7 @@ export function checkModelUse(
   const ref = execution.spec.modelProviderRef;
   if (!ref) return { ok: false, refusal: refuse(403, 'permission_error', 'no_model_provider', `execution ${execution.metadata.name} names no modelProviderRef`) };
   if (!binding) return { ok: false, refusal: refuse(403, 'permission_error', 'binding_not_found', `ModelProviderBinding ${ref.name} not found in namespace ${execution.metadata.namespace}`) };
+  if (isBeingDeleted(binding)) return { ok: false, refusal: refuse(403, 'permission_error', 'binding_not_found', `ModelProviderBinding ${ref.name} is being deleted`) };
   if (binding.status?.phase === 'Denied') {
     return { ok: false, refusal: refuse(403, 'permission_error', 'binding_denied', `ModelProviderBinding ${ref.name} is Denied: ${readyMessage(binding)}`) };
   }

@@ -17,12 +17,12 @@ import { checkAuthority } from '../governance/authority.ts';
 import { fitBudget, type FullBudget } from '../governance/budget.ts';
 import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
 import { evaluatePolicy } from '../governance/policy.ts';
-import { containerRequests } from '../governance/requests.ts';
+import { containerRequests, modelProviderUseRequest } from '../governance/requests.ts';
 import type { AuditOutcome } from '../governance/audit-log.ts';
 import { gatewayCounts } from '../gateway/ledger.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type AdmissionFacts } from './container-state.ts';
-import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
+import { admitModelProvider, attemptOutcome, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import { profileFact } from './profile-fact.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
@@ -67,6 +67,8 @@ export function executionController(deps: ReconcilerDeps): Controller {
     concurrency: 4,
     watches: [
       { informer: containers, map: ownerKeys('LocalAgentExecution', true) },
+      // A binding appearing (or changing) decides the executions held for it.
+      { informer: deps.informers.bindings, map: (b) => executions.list().filter((e) => e.metadata.namespace === b.metadata?.namespace && e.spec.modelProviderRef?.name === b.metadata?.name && (e.status?.phase ?? 'Pending') === 'Pending').map(objectKey) },
       { informer: profiles, map: (p) => executions.list().filter((e) => e.spec.profileRef.name === p.metadata?.name && !isTerminalExecutionPhase(e.status?.phase)).map(objectKey) },
       // A finished or deleted execution frees a slot (or a denied one its place in line): wake the
       // ones waiting under its profile. Only then: a waiting one's own status writes change
@@ -109,6 +111,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
       if (!holdsSlot(prev?.phase)) {
         if (ex.spec.cancel) return finish(deps, ex, { phase: 'Cancelled', reason: 'Cancelled', message: 'cancelled before it started' }, tri, decisions, undefined, now, CANCEL);
         const a = await admit(deps, ex, now);
+        if (a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
         if (!a.admitted) {
           return finish(deps, ex, { phase: 'Denied', reason: a.reason, message: a.message }, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, undefined, now);
         }
@@ -230,6 +233,8 @@ function freesSlot(e: LocalAgentExecution): boolean {
 
 interface ExecutionAdmission {
   admitted: boolean;
+  /** Not decided yet: wait (Pending) for something that may still come, such as the binding. */
+  hold?: boolean;
   reason: string;
   message: string;
   authorized: Tri;
@@ -268,7 +273,10 @@ async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): 
         : deny('toolGrant', 'grant.active', `no Active ToolGrantRecord in ${ex.metadata.namespace} grants tool ${tool} to ${ex.spec.authority.delegate}`);
       return [granted, ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }).decisions];
     });
-    const all = [...results.flatMap((r) => r.decisions), ...toolDecisions];
+    const ref = ex.spec.modelProviderRef;
+    const model = admitModelProvider(ex, ref ? deps.informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined, (b) => evaluatePolicy(profile, modelProviderUseRequest(b.spec, ex.spec.tenant)));
+    if (model.hold) return { admitted: false, hold: true, reason: model.reason, message: model.message, authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'True', decisions: [], effective: undefined as unknown as FullBudget };
+    const all = [...results.flatMap((r) => r.decisions), ...toolDecisions, ...model.decisions];
     facts.policy = { allowed: all.every((d) => d.allowed), decisions: all };
     a = admitContainer(facts);
   }

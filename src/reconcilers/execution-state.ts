@@ -1,7 +1,11 @@
 // LocalAgentExecution decisions, pure: names of the container records an attempt owns, how
 // their phases add up to the execution's, and whether a queued execution may take a slot.
 import { createHash } from 'node:crypto';
-import type { ContainerExecutionRecord, LocalAgentExecution } from '../api/types.generated.ts';
+import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding } from '../api/types.generated.ts';
+import { allow, deny, type Decision } from '../governance/decision.ts';
+import type { PolicyResult } from '../governance/policy.ts';
+import { getCondition } from '../operator/conditions.ts';
+import { isBeingDeleted } from '../operator/finalizers.ts';
 import { isTerminalContainerPhase } from './container-state.ts';
 
 export type ExecutionPhase = NonNullable<NonNullable<LocalAgentExecution['status']>['phase']>;
@@ -50,4 +54,29 @@ export function mayTakeSlot(key: string, limit: number, held: number, waiting: r
   const order = [...waiting].sort((a, b) => (a.createdAt === b.createdAt ? a.key.localeCompare(b.key) : a.createdAt.localeCompare(b.createdAt)));
   const rank = order.findIndex((c) => c.key === key);
   return rank >= 0 && rank < free;
+}
+
+export type ModelProviderAdmission =
+  | { hold: true; reason: string; message: string }
+  | { hold: false; decisions: Decision[] };
+
+/**
+ * What an execution's modelProviderRef means at admission. A binding that does not exist yet
+ * holds the execution (GitOps applies objects in any order; a Denied execution could not be
+ * retried); a Denied binding, or one the execution's own profile may not use, denies it. A
+ * binding that exists but is not Ready yet admits: the gateway answers 503 until it is, as it
+ * does whenever a Ready binding's endpoint goes away mid-run.
+ */
+export function admitModelProvider(ex: LocalAgentExecution, binding: ModelProviderBinding | undefined, policy: (b: ModelProviderBinding) => PolicyResult): ModelProviderAdmission {
+  const ref = ex.spec.modelProviderRef;
+  if (!ref) return { hold: false, decisions: [] };
+  const name = `${ex.metadata.namespace}/${ref.name}`;
+  if (!binding || isBeingDeleted(binding)) {
+    return { hold: true, reason: 'ModelProviderBindingNotFound', message: `waiting for ModelProviderBinding ${name}: it does not exist${binding ? ' (it is being deleted)' : ''}` };
+  }
+  if (binding.status?.phase === 'Denied') {
+    const why = getCondition(binding.status.conditions, 'Ready')?.message ?? 'Denied';
+    return { hold: false, decisions: [deny('modelProviderUse', 'binding.usable', `ModelProviderBinding ${name} is Denied: ${why}`)] };
+  }
+  return { hold: false, decisions: [allow('modelProviderUse', 'binding.usable', `ModelProviderBinding ${name} exists and is not Denied`), ...policy(binding).decisions] };
 }

@@ -5,6 +5,9 @@
 // again every probe interval; spec and profile changes re-decide at once. The gateway forwards
 // only through Ready bindings.
 //
+// Deleting a binding is an unbinding: a finalizer holds the object until that is audited
+// (the gateway refuses calls through a binding being deleted from that moment on).
+//
 // The credential is read from its Secret for the probe and handed to the shared credential
 // cache the gateway reads; it never appears in status, events, the audit log or logs (probe
 // messages carry the HTTP status or the connection error, never a response body).
@@ -12,6 +15,7 @@ import type { ModelProviderBinding, ModelProviderBindingStatus } from '../api/ty
 import { RESOURCES } from '../api/resources.ts';
 import { nextOperation, type OperationEventType, type OperationState } from '../api/operation.ts';
 import { Controller } from '../operator/controller.ts';
+import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../operator/finalizers.ts';
 import { objectKey } from '../operator/resource.ts';
 import { metaTime } from '../operator/time.ts';
 import { permissions } from '../governance/access-review.ts';
@@ -61,8 +65,14 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
     // A profile change (deleted, turned Invalid, rules edited) re-decides its bindings.
     watches: [{ informer: profiles, map: (p) => bindings.list().filter((b) => b.spec.profileRef.name === p.metadata?.name).map(objectKey) }],
     reconcile: async (key) => {
-      const binding = bindings.get(key);
+      let binding = bindings.get(key);
       if (!binding) return;
+      if (isBeingDeleted(binding)) return finalizeDeletion(deps, binding);
+      if (!hasFinalizer(binding)) {
+        const r = await ensureFinalizer(deps.clients, RESOURCES.ModelProviderBinding, binding);
+        if (r.outcome === 'gone') return;
+        binding = r.object;
+      }
       const now = deps.clock();
       const spec = binding.spec;
       const profile = profiles.get(spec.profileRef.name);
@@ -153,3 +163,17 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
   });
 }
 
+
+/** A deleted binding is an unbinding: audit it, then let it go. */
+async function finalizeDeletion(deps: ReconcilerDeps, binding: ModelProviderBinding): Promise<void> {
+  if (!hasFinalizer(binding)) return;
+  await deps.recorder.record(binding, {
+    operationType: BIND,
+    outcome: 'revoked',
+    reason: 'Unbound',
+    message: `binding deleted: ${binding.spec.provider} model ${binding.spec.model} is no longer available to executions in ${binding.metadata.namespace}`,
+    actor: binding.spec.authority.delegator,
+    delegate: binding.spec.authority.delegate,
+  });
+  await removeFinalizer(deps.clients, RESOURCES.ModelProviderBinding, binding);
+}

@@ -9,7 +9,7 @@
 //   open (personal)         podman's default bridge: host.containers.internal
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -321,6 +321,38 @@ test('usage is in status while the execution still runs (batched writes)', async
     return s?.budget?.used?.modelCalls === 2 ? s : undefined;
   });
   assert.equal(final.phase, 'Cancelled');
+});
+
+test('an execution waits for a binding that does not exist yet, is Denied through a Denied binding; deleting a binding is audited', async () => {
+  assert.equal((await createAs('alice', execution('waits', 'true', { binding: 'later' }))).code, 0);
+  const held = await eventually('waits held', async () => {
+    const s = await exStatus('waits');
+    return s?.phase === 'Pending' ? s : undefined;
+  });
+  const ready = held.conditions.find((c: any) => c.type === 'Ready');
+  assert.equal(ready.reason, 'ModelProviderBindingNotFound');
+  assert.match(ready.message, /waiting for ModelProviderBinding .*\/later/);
+  assert.equal(await getObject('ContainerExecutionRecord', 'waits-agent', ns), undefined, 'nothing started while held');
+  assert.equal((await createAs('alice', binding('later'))).code, 0);
+  await waitPhase('waits', 'Succeeded');
+
+  // 'hosted' is Denied (airgapped profile, hosted endpoint): executions through it are refused.
+  await eventually('hosted Denied', async () => ((await bindingStatus('hosted'))?.phase === 'Denied' ? true : undefined));
+  assert.equal((await createAs('alice', execution('through-denied', 'true', { profile: AIRGAPPED, binding: 'hosted' }))).code, 0);
+  const denied = await eventually('through-denied Denied', async () => {
+    const s = await exStatus('through-denied');
+    return s?.phase === 'Denied' ? s : undefined;
+  });
+  assert.ok(denied.decisions.some((d: any) => d.rule === 'binding.usable' && d.allowed === false), JSON.stringify(denied.decisions));
+  assert.equal(await getObject('ContainerExecutionRecord', 'through-denied-agent', ns), undefined, 'no container record');
+
+  const uid = (await getObject<any>('ModelProviderBinding', 'later', ns)).metadata.uid;
+  await kubectl(['delete', 'modelproviderbinding', 'later', '-n', ns, '--wait=true', '--timeout=30s'], { user: 'alice' });
+  const entries = readFileSync(path.join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const unbound = entries.find((e) => e.object.uid === uid && e.outcome === 'revoked');
+  assert.ok(unbound, 'the unbinding is in the audit log');
+  assert.match(unbound.reason, /^binding deleted: openai-compatible model test-model/);
+  assert.equal(unbound.operationType, 'agent_machine.model_provider.bind');
 });
 
 test('wrong or missing tokens: 401', async () => {

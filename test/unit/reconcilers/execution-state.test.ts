@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attemptOutcome, mayTakeSlot, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
-import type { ContainerExecutionRecord } from '../../../src/api/types.generated.ts';
+import { admitModelProvider, attemptOutcome, mayTakeSlot, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
+import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding } from '../../../src/api/types.generated.ts';
+import { allow, deny } from '../../../src/governance/decision.ts';
 
 const rec = (phase?: string) => ({ status: phase ? { phase } : undefined }) as unknown as ContainerExecutionRecord;
 
@@ -38,4 +39,27 @@ test('slots go to waiting executions in creation order', () => {
   assert.equal(mayTakeSlot('ns/c', 2, 0, waiting), false);
   assert.equal(mayTakeSlot('ns/a', 2, 2, waiting), false, 'no free slot');
   assert.equal(mayTakeSlot('ns/x', 5, 0, waiting), false, 'not waiting: not a candidate');
+});
+
+test('a modelProviderRef is held while its binding is missing, denied when the binding is Denied or the profile may not use it', () => {
+  const ex = { metadata: { name: 'run', namespace: 'ns' }, spec: { modelProviderRef: { name: 'llm' } } } as unknown as LocalAgentExecution;
+  const binding = (phase?: string, extra: Record<string, unknown> = {}) => ({ metadata: { name: 'llm', namespace: 'ns', ...extra }, spec: {}, status: phase ? { phase, conditions: [{ type: 'Ready', status: 'False', message: 'endpoint not allowed' }] } : undefined }) as unknown as ModelProviderBinding;
+  const allowAll = () => ({ allowed: true, decisions: [allow('modelProviderUse', 'x', 'ok')] });
+  const denyAll = () => ({ allowed: false, decisions: [deny('modelProviderUse', 'endpoint.local', 'not local')] });
+
+  assert.deepEqual(admitModelProvider({ ...ex, spec: {} } as unknown as LocalAgentExecution, undefined, denyAll), { hold: false, decisions: [] }, 'no ref: nothing to decide');
+  const missing = admitModelProvider(ex, undefined, allowAll);
+  assert.equal(missing.hold, true);
+  assert.equal(missing.hold && missing.reason, 'ModelProviderBindingNotFound');
+  assert.equal(admitModelProvider(ex, binding('Ready', { deletionTimestamp: '2026-01-01T00:00:00Z' }), allowAll).hold, true, 'a binding being deleted is as good as gone');
+
+  const denied = admitModelProvider(ex, binding('Denied'), allowAll);
+  assert.equal(denied.hold, false);
+  assert.ok(!denied.hold && denied.decisions.some((d) => !d.allowed && d.message.includes('endpoint not allowed')));
+
+  const policyDenies = admitModelProvider(ex, binding('Ready'), denyAll);
+  assert.ok(!policyDenies.hold && policyDenies.decisions.some((d) => !d.allowed && d.rule === 'endpoint.local'));
+
+  const pending = admitModelProvider(ex, binding('Pending'), allowAll);
+  assert.ok(!pending.hold && pending.decisions.every((d) => d.allowed), 'not Ready yet: admitted, the gateway answers 503 until it is');
 });
