@@ -5,9 +5,8 @@
 // writes.
 //
 // Budget checks are made against the counts plus the calls in flight, so 32 concurrent calls
-// against a budget of 3 model calls forward exactly 3. Tokens are only known after a call, so
-// the tokens check refuses a call once the budget is used up; the call that crosses it is not
-// cut short (at most one call's tokens over).
+// against a budget of 3 model calls forward exactly 3. Tokens are only known after a call: each
+// call in flight holds a token allowance (token-allowance.ts) until its usage is booked.
 //
 // A restarted controller starts from what status says. Other writers of the execution's status
 // must keep these three fields (gatewayCounts() below); if one drops them while the execution
@@ -31,7 +30,7 @@ interface Entry {
   namespace: string;
   name: string;
   used: GatewayUsage;
-  inFlight: { modelCalls: number; connectorCalls: number };
+  inFlight: { modelCalls: number; connectorCalls: number; tokens: number };
   /** What the last successful flush wrote. */
   flushed: GatewayUsage | undefined;
   dirty: boolean;
@@ -39,7 +38,17 @@ interface Entry {
   warnedOverwrite: boolean;
 }
 
-export type Reservation = { ok: true; release(): void; commit(tokens: number): void } | { ok: false; dimension: GatewayDimension; used: number; limit: number };
+export type Reservation =
+  | {
+      ok: true;
+      /** Tokens neither used nor held by calls in flight. */
+      tokensLeft(): number;
+      /** Holds this call's token allowance until commit() or release(). */
+      holdTokens(n: number): void;
+      release(): void;
+      commit(tokens: number): void;
+    }
+  | { ok: false; dimension: GatewayDimension; used: number; limit: number };
 
 function zero(): GatewayUsage {
   return { modelCalls: 0, tokens: 0, connectorCalls: 0 };
@@ -93,7 +102,7 @@ export class UsageLedger {
       const taken = e.used.modelCalls + e.inFlight.modelCalls;
       if (taken + 1 > limit) return { ok: false, dimension: 'modelCalls', used: taken, limit };
       const tokenLimit = effective.tokens ?? 0;
-      if (e.used.tokens >= tokenLimit) return { ok: false, dimension: 'tokens', used: e.used.tokens, limit: tokenLimit };
+      if (e.used.tokens + e.inFlight.tokens >= tokenLimit) return { ok: false, dimension: 'tokens', used: e.used.tokens + e.inFlight.tokens, limit: tokenLimit };
       e.inFlight.modelCalls++;
     } else {
       const limit = effective.connectorCalls ?? 0;
@@ -102,17 +111,31 @@ export class UsageLedger {
       e.inFlight.connectorCalls++;
     }
     let settled = false;
+    let held = 0;
     const field = kind === 'modelCall' ? 'modelCalls' : 'connectorCalls';
+    const unhold = () => {
+      e.inFlight.tokens -= held;
+      held = 0;
+    };
     return {
       ok: true,
+      tokensLeft: () => (effective.tokens ?? 0) - e.used.tokens - e.inFlight.tokens,
+      holdTokens: (n: number) => {
+        if (settled) return;
+        unhold();
+        held = Math.max(0, Math.floor(n));
+        e.inFlight.tokens += held;
+      },
       release: () => {
         if (settled) return;
         settled = true;
+        unhold();
         e.inFlight[field]--;
       },
       commit: (tokens: number) => {
         if (settled) return;
         settled = true;
+        unhold();
         e.inFlight[field]--;
         e.used[field]++;
         if (tokens > 0) e.used.tokens += Math.floor(tokens);
@@ -161,7 +184,7 @@ export class UsageLedger {
     let e = this.#entries.get(uid);
     if (!e) {
       const start = fromStatus(ex);
-      e = { uid, namespace: ex.metadata.namespace!, name: ex.metadata.name!, used: start, inFlight: { modelCalls: 0, connectorCalls: 0 }, flushed: start, dirty: false, terminal: false, warnedOverwrite: false };
+      e = { uid, namespace: ex.metadata.namespace!, name: ex.metadata.name!, used: start, inFlight: { modelCalls: 0, connectorCalls: 0, tokens: 0 }, flushed: start, dirty: false, terminal: false, warnedOverwrite: false };
       this.#entries.set(uid, e);
     }
     return e;

@@ -25,6 +25,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import { evaluatePolicy, type PolicyResult } from '../governance/policy.ts';
+import { tokenAllowance } from './token-allowance.ts';
 import { modelProviderUseRequest, toolGrantRequest } from '../governance/requests.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -213,6 +214,17 @@ export class GatewayServer {
     } else if (body.model !== model) {
       release();
       return this.#refuse(res, 'forward', { status: 400, type: 'invalid_request_error', code: 'model_not_allowed', message: `this execution's binding ${binding.metadata.name} serves model ${model} only` });
+    }
+    const allowance = tokenAllowance(path, body, raw.length, reservation.tokensLeft());
+    if (!allowance.ok) {
+      release();
+      const message = `budget exhausted: tokens: this call needs about ${allowance.needed} and ${Math.max(0, allowance.left)} of ${effective.tokens ?? 0} are left (calls in flight hold their allowance)`;
+      return this.#refuse(res, 'forward', { status: 429, type: 'budget_exceeded', code: 'budget_exceeded', dimension: 'tokens', message });
+    }
+    reservation.holdTokens(allowance.hold);
+    if (allowance.cap) {
+      body[allowance.cap.field] = allowance.cap.value;
+      modified = true;
     }
     const streaming = body.stream === true;
     let addedUsage = false;

@@ -31,6 +31,25 @@ test('reservations: in-flight calls count against the budget; release hands one 
   assert.deepEqual(ledger.usage(ex), { modelCalls: 2, tokens: 110, connectorCalls: 0 });
 });
 
+test('token allowances held by calls in flight count against the tokens budget until their usage is booked', () => {
+  const { ledger } = setup();
+  const ex = execution();
+  const limit = effective().tokens as number;
+  const a = ledger.reserve(ex, effective(), 'modelCall');
+  assert.ok(a.ok);
+  assert.equal(a.tokensLeft(), limit);
+  a.holdTokens(limit);
+  const b = ledger.reserve(ex, effective(), 'modelCall');
+  assert.ok(!b.ok && b.dimension === 'tokens', 'the whole budget is held by the call in flight');
+  a.commit(7);
+  const c = ledger.reserve(ex, effective(), 'modelCall');
+  assert.ok(c.ok && c.tokensLeft() === limit - 7, 'commit books the usage and frees the rest of the allowance');
+  c.holdTokens(10);
+  c.release();
+  const d = ledger.reserve(ex, effective(), 'modelCall');
+  assert.ok(d.ok && d.tokensLeft() === limit - 7, 'release frees the allowance');
+});
+
 test('starts from status after a restart', () => {
   const { ledger } = setup();
   const ex = execution({}, { budget: { effective: effective(), used: { modelCalls: 2, tokens: 40, connectorCalls: 1, wallClockSeconds: 9 } } });

@@ -172,12 +172,24 @@ test('429 past modelCalls, exactly the budget forwarded under 12 concurrent call
   assert.equal(upstream.requests.length - before, 3);
 });
 
-test('429 once tokens are used up (the call that crosses the budget completes)', async () => {
-  const token = admit('tokens', { modelCalls: 100, tokens: 5 });
-  assert.equal((await call('/v1/chat/completions', token, chat('a fairly long prompt to use more than five tokens'))).status, 200);
-  const r = await call('/v1/chat/completions', token, chat());
-  assert.equal(r.status, 429);
-  assert.equal(r.json.error.dimension, 'tokens');
+test('tokens budget: completions are capped to what is left, concurrent calls never cross it, and a call whose prompt cannot fit is a 429', async () => {
+  const limit = 300;
+  const token = admit('tokens', { modelCalls: 100, tokens: limit });
+  const first = await call('/v1/chat/completions', token, chat());
+  assert.equal(first.status, 200);
+  const cap = upstream.requests.at(-1)!.body.max_tokens;
+  assert.ok(typeof cap === 'number' && cap > 0 && cap < limit, `max_tokens added in the tail of the budget: ${cap}`);
+  // 16 at once: each holds its allowance, so together they stay within the budget.
+  const burst = await Promise.all(Array.from({ length: 16 }, () => call('/v1/chat/completions', token, chat('a longer prompt that asks for a long answer please'))));
+  assert.ok(burst.some((r) => r.status === 429), 'some calls found the budget held');
+  for (const r of burst.filter((x) => x.status === 429)) assert.equal(r.json.error.dimension, 'tokens');
+  const used = ledger.usage(executions.get('ns/tokens')!).tokens;
+  assert.ok(used <= limit, `used ${used} of ${limit}`);
+  const tiny = admit('tiny-tokens', { modelCalls: 100, tokens: 5 });
+  const refused = await call('/v1/chat/completions', tiny, chat('a fairly long prompt that cannot fit in five tokens'));
+  assert.equal(refused.status, 429);
+  assert.equal(refused.json.error.dimension, 'tokens');
+  assert.match(refused.json.error.message, /needs about \d+ and 5 of 5 are left/);
 });
 
 test('the provider refusing the credential is a 502 that shows no key', async () => {
