@@ -1,12 +1,13 @@
 // The controller process: builds the shared operator machinery, the governance pieces and one
 // controller per kind, and hands them to the Manager (informers, leader election, health and
 // metrics, graceful shutdown). `agent-machine controller` and `agent-machine dev` both run this.
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
-import { createKubeClients } from '../operator/kube-clients.ts';
+import { createKubeClients, describeError, type KubeClients } from '../operator/kube-clients.ts';
 import { Informer } from '../operator/informer.ts';
 import { Manager } from '../operator/manager.ts';
 import { StatusWriter } from '../operator/status-writer.ts';
@@ -98,7 +99,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       bindings: new Informer<ModelProviderBinding>(clients, RESOURCES.ModelProviderBinding, { namespace: cfg.namespace, resyncPeriodMs, logger }),
     },
     runtimes: {
-      docker: new DockerRuntime({ ...(cfg.dockerSocket ? { socketPath: cfg.dockerSocket } : {}), ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}), logger }),
+      docker: new DockerRuntime({ ...(cfg.dockerSocket ? { socketPath: cfg.dockerSocket } : {}), ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}), owner: await clusterUid(clients, logger), logger }),
       kubernetes: new KubernetesRuntime({ clients, logger }),
     },
     defaultRuntime: cfg.runtime,
@@ -160,4 +161,18 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       await audit.close();
     },
   };
+}
+
+/**
+ * The UID of the kube-system namespace: the conventional identity of a cluster. Containers on a
+ * shared engine are labelled with it so orphan removal only touches this cluster's.
+ */
+async function clusterUid(clients: KubeClients, logger: Logger): Promise<string> {
+  try {
+    const ns = await clients.core.readNamespace({ name: 'kube-system' });
+    if (ns.metadata?.uid) return ns.metadata.uid;
+  } catch (err) {
+    logger.warn({ err: describeError(err) }, 'cannot read namespace kube-system to identify the cluster; containers are labelled with the API server address instead');
+  }
+  return `server-${createHash('sha256').update(clients.kubeConfig.getCurrentCluster()?.server ?? '').digest('hex').slice(0, 16)}`;
 }

@@ -62,6 +62,7 @@ export const SANDBOX_USER = '65532:65532';
 const SANDBOX_UID = 65532;
 /** Label on output volumes: the declared output's name. */
 export const OUTPUT_LABEL = 'agentmachine.sourceos.dev/output';
+export const OWNER_LABEL = 'agentmachine.sourceos.dev/cluster-uid';
 /** Host name a gateway-network container resolves to the gateway address. */
 export const GATEWAY_HOSTNAME = 'agent-machine-gateway';
 export const DEFAULT_SOCKET_PATH = '/run/podman/podman.sock';
@@ -100,6 +101,14 @@ export interface DockerRuntimeOptions {
   gatewayNetwork?: string;
   /** Bytes of output the engine keeps per container (older output is dropped). */
   logMaxBytes?: number;
+  /**
+   * Which control plane's records these containers belong to (the controller passes the UID of
+   * the cluster's kube-system namespace). Containers and volumes carry it as a label, and only
+   * containers with this owner are listed for orphan removal: two clusters (a dev environment
+   * and a test run, two kind clusters) sharing one podman would otherwise each remove the
+   * other's containers as orphans.
+   */
+  owner?: string;
 }
 
 /** The image is not on the engine, and this runtime never pulls. */
@@ -126,6 +135,7 @@ interface EngineInfo {
 export interface CreateContext {
   engine: 'podman' | 'docker';
   logMaxBytes: number;
+  owner?: string;
   gateway?: { network: string; host: string };
 }
 
@@ -196,6 +206,7 @@ export class DockerRuntime implements ContainerRuntime {
         const ctx: CreateContext = {
           engine: (await this.#engineInfo()).kind,
           logMaxBytes: this.#opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
+          ...(this.#opts.owner ? { owner: this.#opts.owner } : {}),
         };
         if (this.#opts.gatewayNetwork && (spec.network.mode === 'gateway-only' || spec.network.mode === 'allowlist')) {
           ctx.gateway = await this.#gatewayNetwork();
@@ -361,17 +372,21 @@ export class DockerRuntime implements ContainerRuntime {
   listRecordUids(): Promise<string[]> {
     return this.#mapped(async () => {
       const uids = new Set<string>();
-      const containers = await this.#docker.listContainers({ all: true, filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`] } });
+      const mine = [`${MANAGED_BY_LABEL}=${MANAGED_BY}`, ...(this.#opts.owner ? [`${OWNER_LABEL}=${labelValue(this.#opts.owner)}`] : [])];
+      const containers = await this.#docker.listContainers({ all: true, filters: { label: mine } });
+      // Checked here too: podman 4.3 ORs several label filters on volumes (and some engines may
+      // on containers).
+      const owned = (labels: Record<string, string> | undefined) => !this.#opts.owner || labels?.[OWNER_LABEL] === labelValue(this.#opts.owner);
       for (const c of containers) {
         const uid = c.Labels?.[RECORD_UID_LABEL];
-        if (uid) uids.add(uid);
+        if (uid && owned(c.Labels)) uids.add(uid);
       }
       // Output volumes whose container is gone (a remove() interrupted half-way) still belong
       // to a record: listing them lets orphan cleanup finish the job.
-      const volumes = await this.#docker.listVolumes({ filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`] } });
+      const volumes = await this.#docker.listVolumes({ filters: { label: mine } });
       for (const v of volumes.Volumes ?? []) {
         const uid = v.Labels?.[RECORD_UID_LABEL];
-        if (uid) uids.add(uid);
+        if (uid && owned(v.Labels)) uids.add(uid);
       }
       return [...uids].sort();
     });
@@ -548,7 +563,7 @@ export class DockerRuntime implements ContainerRuntime {
       try {
         await this.#docker.createVolume({
           Name: name,
-          Labels: { ...recordLabels(spec), [OUTPUT_LABEL]: labelValue(out.name) },
+          Labels: { ...recordLabels(spec, this.#opts.owner), [OUTPUT_LABEL]: labelValue(out.name) },
         });
       } catch (err) {
         // Docker and podman's compat API return an existing volume; some versions refuse.
@@ -680,11 +695,12 @@ function labelValue(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, '_').slice(0, 253);
 }
 
-export function recordLabels(spec: Pick<ContainerRunSpec, 'recordNamespace' | 'recordName' | 'recordUid'>): Record<string, string> {
+export function recordLabels(spec: Pick<ContainerRunSpec, 'recordNamespace' | 'recordName' | 'recordUid'>, owner?: string): Record<string, string> {
   return {
     [RECORD_UID_LABEL]: spec.recordUid,
     [RECORD_NAME_LABEL]: labelValue(`${spec.recordNamespace}.${spec.recordName}`),
     [MANAGED_BY_LABEL]: MANAGED_BY,
+    ...(owner ? { [OWNER_LABEL]: labelValue(owner) } : {}),
   };
 }
 
@@ -774,7 +790,7 @@ export function containerCreateOptions(spec: ContainerRunSpec, ctx: CreateContex
     Image: spec.image,
     User: SANDBOX_USER,
     Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Labels: recordLabels(spec),
+    Labels: recordLabels(spec, ctx.owner),
     HostConfig: hostConfig,
     // Never a TTY: logs stay framed (stdout/stderr apart) and nothing waits on a terminal.
     Tty: false,

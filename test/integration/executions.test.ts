@@ -10,7 +10,7 @@ import Docker from 'dockerode';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
+import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { startPodmanService } from '../../src/dev/podman-service.ts';
 import { RECORD_UID_LABEL, MANAGED_BY_LABEL, MANAGED_BY } from '../../src/runtimes/container-runtime.ts';
 import { runProjectScript } from '../../src/dev/project.ts';
@@ -197,28 +197,39 @@ test('podman service stopped mid-run: RuntimeReady=False, then recovery without 
   }
 });
 
-test('a container whose record is gone is removed when the controller starts (orphan sweep)', async () => {
+test('a container whose record is gone is removed when the controller starts (orphan sweep); another cluster\'s is left alone', async () => {
   const { DockerRuntime } = await import('../../src/runtimes/docker-runtime.ts');
   const { randomUUID } = await import('node:crypto');
   const { dockerSocket } = await import('../support/integration-env.ts');
+  const clusterUid = (await admin.core.readNamespace({ name: 'kube-system' })).metadata!.uid!;
+  const run = (uid: string, owner: string) =>
+    new DockerRuntime({ socketPath: dockerSocket(), owner }).ensure({
+      recordUid: uid,
+      recordNamespace: ns,
+      recordName: 'vanished',
+      image: sandboxImage(),
+      command: ['sleep', '60'],
+      env: {},
+      limits: { memoryBytes: 32 * MiB, cpuMillis: 500, pidsLimit: 32, scratchBytes: MiB },
+      network: { mode: 'none' },
+      outputs: [],
+    });
+  // Containers labelled for records that do not exist: one of this cluster, one of another
+  // cluster sharing the engine (a dev environment beside a test run).
   const uid = randomUUID();
-  // A container the runtime labelled for a record that no longer exists.
-  await new DockerRuntime({ socketPath: dockerSocket() }).ensure({
-    recordUid: uid,
-    recordNamespace: ns,
-    recordName: 'vanished',
-    image: sandboxImage(),
-    command: ['sleep', '60'],
-    env: {},
-    limits: { memoryBytes: 32 * MiB, cpuMillis: 500, pidsLimit: 32, scratchBytes: MiB },
-    network: { mode: 'none' },
-    outputs: [],
-  });
-  assert.ok((await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid));
-  await controller.kill('SIGTERM');
-  controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
-  await eventually('orphan removed', async () => !(await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid), 20_000);
-  await controller.waitForLog((l) => l.msg === 'removed an orphaned container (its record is gone)' && l.recordUid === uid);
+  const foreign = randomUUID();
+  await run(uid, clusterUid);
+  await run(foreign, `another-cluster-${foreign}`);
+  try {
+    assert.ok((await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid));
+    await controller.kill('SIGTERM');
+    controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl') });
+    await eventually('orphan removed', async () => !(await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === uid), 20_000);
+    await controller.waitForLog((l) => l.msg === 'removed an orphaned container (its record is gone)' && l.recordUid === uid);
+    assert.ok((await managedContainers()).some((c) => c.Labels[RECORD_UID_LABEL] === foreign), 'another cluster\'s container is not an orphan of this one');
+  } finally {
+    await new DockerRuntime({ socketPath: dockerSocket() }).remove(foreign);
+  }
 });
 
 test('deleting a running execution frees its slot at once: a queued one starts', async () => {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { DockerRuntime, ImageNotPresentError, containerCreateOptions, containerNameFor } from '../../src/runtimes/docker-runtime.ts';
+import { DockerRuntime, ImageNotPresentError, OWNER_LABEL, containerCreateOptions, containerNameFor } from '../../src/runtimes/docker-runtime.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../../src/runtimes/container-runtime.ts';
 import type { ContainerObservation, ContainerRunSpec } from '../../src/runtimes/container-runtime.ts';
 import { createOwnedTempDir } from '../../src/dev/owned-temp-dir.ts';
@@ -252,6 +252,27 @@ test('sandbox: read-only root, scratch /tmp bounded, declared output writable an
   const volumes = await docker().listVolumes({ filters: { label: [`${RECORD_UID_LABEL}=${s.recordUid}`] } });
   assert.equal(volumes.Volumes?.length ?? 0, 0, 'output volume removed with the container');
   assert.ok(!(await runtime.listRecordUids()).includes(s.recordUid));
+});
+
+test('owners: a runtime lists only its own cluster\'s containers and volumes for orphan removal', async () => {
+  const owner = `cluster-a-${randomUUID()}`;
+  const ours = new DockerRuntime({ socketPath: dockerSocket(), owner });
+  const theirs = new DockerRuntime({ socketPath: dockerSocket(), owner: `cluster-b-${randomUUID()}` });
+  const a = spec('true', { outputs: [{ name: 'report', path: '/out/report' }] });
+  const b = spec('true');
+  await ours.ensure(a);
+  await theirs.ensure(b);
+  await exited(a.recordUid, ours);
+  await exited(b.recordUid, theirs);
+  const listedByUs = await ours.listRecordUids();
+  assert.ok(listedByUs.includes(a.recordUid));
+  assert.ok(!listedByUs.includes(b.recordUid), 'another cluster\'s container is not ours to remove');
+  assert.ok(!(await theirs.listRecordUids()).includes(a.recordUid));
+  assert.equal((await containersOf(a.recordUid))[0]?.Labels?.[OWNER_LABEL], owner);
+  const volumes = await docker().listVolumes({ filters: { label: [`${RECORD_UID_LABEL}=${a.recordUid}`] } });
+  assert.equal(volumes.Volumes?.[0]?.Labels?.[OWNER_LABEL], owner, 'output volumes carry the owner too');
+  await ours.remove(a.recordUid);
+  await theirs.remove(b.recordUid);
 });
 
 test("watch(): die is reported promptly (compared with the engine's wait)", async (t) => {
