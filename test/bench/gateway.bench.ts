@@ -7,6 +7,9 @@
 //   2. Throughput at 32 concurrent clients (keep-alive): requests/s through the gateway as a
 //      share of direct (target ≥ 80%). Rounds alternate direct/gateway to cancel drift. CPU time
 //      per call of the gateway (controller process) and of the upstream, from /proc.
+//      The same rounds through a bare Node reverse proxy (bare-proxy.ts: no governance at all, its
+//      own process like the gateway) show what any Node proxy costs here, and what share of
+//      that floor's throughput the governed gateway keeps.
 //   3. The same throughput ratio against an upstream that takes BENCH_SLOW_MS (20 ms) per call,
 //      as a fast model would: the overhead a real deployment sees.
 // The gateway is the real controller process (token → execution → binding → profile from its
@@ -109,8 +112,13 @@ function cpuSeconds(pid: number): number {
 }
 
 async function startUpstream(apiKey: string, delayMs = 0): Promise<{ url: string; child: ChildProcess }> {
-  const script = fileURLToPath(new URL('../support/openai-test-server.ts', import.meta.url));
-  const child = spawn(process.execPath, [script, '--api-key', apiKey, '--delay-ms', String(delayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startScript('../support/openai-test-server.ts', ['--api-key', apiKey, '--delay-ms', String(delayMs)]);
+}
+
+/** A child process that prints {"url": ...} on its first line once it listens. */
+async function startScript(relative: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const script = fileURLToPath(new URL(relative, import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => {
@@ -149,6 +157,7 @@ async function main(): Promise<void> {
     },
   });
   await kubectl(['create', 'secret', 'generic', 'llm-key', '-n', ns, `--from-literal=apiKey=${key}`]);
+  const stop: Array<() => void> = [];
   const controller = await startControllerProcess({ auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-bench-gw-')), 'audit.jsonl'), args: ['--gateway-bind-address', '127.0.0.1:0'] });
   try {
     const gatewayUrl = String((await controller.waitForLog((l) => l.msg === 'model gateway listening')).url);
@@ -196,6 +205,9 @@ async function main(): Promise<void> {
     const slowToken = await tokenFor('slow', slowUpstream.url);
     const direct = target(upstream.url, `Bearer ${key}`);
     const gateway = target(gatewayUrl, `Bearer ${token}`);
+    const bareProxy = await startScript('./bare-proxy.ts', ['--upstream', upstream.url, '--api-key', key]);
+    stop.push(() => bareProxy.child.kill('SIGTERM'));
+    const bare = target(bareProxy.url, 'Bearer unused');
     const controllerPid = controller.child.pid!;
     const upstreamPid = upstream.child.pid!;
 
@@ -204,6 +216,7 @@ async function main(): Promise<void> {
     await sequential(gateway, 300);
     await throughput(direct, CONCURRENCY, 1000);
     await throughput(gateway, CONCURRENCY, 1000);
+    await throughput(bare, CONCURRENCY, 1000);
 
     const d = await sequential(direct, SEQUENTIAL);
     const g = await sequential(gateway, SEQUENTIAL);
@@ -217,8 +230,8 @@ async function main(): Promise<void> {
     console.log(`  added   p50 ${(g50 - d50).toFixed(3)} ms (target < 1 ms)  p99 ${(g99 - d99).toFixed(3)} ms`);
 
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const rates: { direct: number[]; gateway: number[] } = { direct: [], gateway: [] };
-    const cpu = { upstreamDirect: 0, upstreamViaGateway: 0, gateway: 0, directCalls: 0, gatewayCalls: 0 };
+    const rates: { direct: number[]; gateway: number[]; bare: number[] } = { direct: [], gateway: [], bare: [] };
+    const cpu = { upstreamDirect: 0, upstreamViaGateway: 0, gateway: 0, directCalls: 0, gatewayCalls: 0, bare: 0, bareCalls: 0 };
     for (let r = 0; r < ROUNDS; r++) {
       let u0 = cpuSeconds(upstreamPid);
       let rate = await throughput(direct, CONCURRENCY, ROUND_MS);
@@ -232,6 +245,10 @@ async function main(): Promise<void> {
       cpu.gateway += cpuSeconds(controllerPid) - g0;
       cpu.upstreamViaGateway += cpuSeconds(upstreamPid) - u0;
       cpu.gatewayCalls += lastCalls;
+      const b0 = cpuSeconds(bareProxy.child.pid!);
+      rates.bare.push(await throughput(bare, CONCURRENCY, ROUND_MS));
+      cpu.bare += cpuSeconds(bareProxy.child.pid!) - b0;
+      cpu.bareCalls += lastCalls;
     }
     const rd = mean(rates.direct);
     const rg = mean(rates.gateway);
@@ -239,8 +256,10 @@ async function main(): Promise<void> {
     console.log(`throughput (${CONCURRENCY} concurrent keep-alive clients, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s), instant upstream:`);
     console.log(`  direct  ${rd.toFixed(0)} req/s  (rounds ${rates.direct.map((x) => x.toFixed(0)).join(', ')})`);
     console.log(`  gateway ${rg.toFixed(0)} req/s  (rounds ${rates.gateway.map((x) => x.toFixed(0)).join(', ')})`);
-    console.log(`  ratio   ${((rg / rd) * 100).toFixed(1)}% of direct (target ≥ 80%)`);
-    console.log(`  CPU per call: gateway (controller process) ${us(cpu.gateway, cpu.gatewayCalls)} µs; upstream ${us(cpu.upstreamDirect, cpu.directCalls)} µs direct, ${us(cpu.upstreamViaGateway, cpu.gatewayCalls)} µs via the gateway`);
+    const rb = mean(rates.bare);
+    console.log(`  bare Node proxy (no governance) ${rb.toFixed(0)} req/s  (rounds ${rates.bare.map((x) => x.toFixed(0)).join(', ')})`);
+    console.log(`  ratio   gateway ${((rg / rd) * 100).toFixed(1)}% of direct (target ≥ 80%); bare proxy ${((rb / rd) * 100).toFixed(1)}% of direct; gateway ${((rg / rb) * 100).toFixed(1)}% of the bare proxy`);
+    console.log(`  CPU per call: gateway (controller process) ${us(cpu.gateway, cpu.gatewayCalls)} µs, bare proxy ${us(cpu.bare, cpu.bareCalls)} µs; upstream ${us(cpu.upstreamDirect, cpu.directCalls)} µs direct, ${us(cpu.upstreamViaGateway, cpu.gatewayCalls)} µs via the gateway`);
 
     const slowDirect = target(slowUpstream.url, `Bearer ${key}`);
     const slowGateway = target(gatewayUrl, `Bearer ${slowToken}`);
@@ -263,6 +282,7 @@ async function main(): Promise<void> {
     }, 60_000);
     console.log(`counted in status.budget.used of the instant-upstream execution: modelCalls ${used.modelCalls}, tokens ${used.tokens}`);
   } finally {
+    for (const f of stop) f();
     await controller.kill('SIGTERM');
     upstream.child.kill('SIGTERM');
     slowUpstream.child.kill('SIGTERM');
