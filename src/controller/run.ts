@@ -24,6 +24,7 @@ import { profileController } from '../reconcilers/profile-reconciler.ts';
 import { toolGrantController } from '../reconcilers/tool-grant-reconciler.ts';
 import { containerController } from '../reconcilers/container-reconciler.ts';
 import { orphanSweeper } from '../reconcilers/orphan-sweeper.ts';
+import { leaderPodLabel, podFromEnv, setLeaderLabel } from './leader-pod-label.ts';
 import { executionController } from '../reconcilers/execution-reconciler.ts';
 import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import { diagnosticBundleController } from '../reconcilers/diagnostic-bundle-reconciler.ts';
@@ -103,7 +104,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       kubernetes: new KubernetesRuntime({ clients, logger }),
     },
     defaultRuntime: cfg.runtime,
-    status: new StatusWriter(clients, { logger }),
+    // Each status write goes into its informer's cache at once (read-your-writes): see Informer.observe.
+    status: new StatusWriter(clients, { logger, onWritten: (type, obj) => Object.values(deps.informers).find((i) => i.type === type)?.observe(obj as never) }),
     recorder: new CommandRecorder(audit, new EventRecorder(clients, { logger })),
     authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization)),
     metrics,
@@ -131,6 +133,11 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const credentials = new CredentialCache(clients);
   manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps)).add(modelBindingController(deps, { credentials }));
   manager.addRunnable(orphanSweeper(deps));
+  const pod = podFromEnv();
+  if (pod) {
+    await setLeaderLabel(clients, pod, false, logger);
+    manager.addRunnable(leaderPodLabel(clients, pod, logger));
+  }
   manager.add(diagnosticBundleController(deps, { auditLogPath: cfg.auditLogPath, controllerConfig: { ...cfg } }));
   let gateway: RunningGateway | undefined;
   if (cfg.gatewayAddress !== undefined && cfg.gatewayAddress !== '') {

@@ -22,6 +22,10 @@ export interface ControllerProcessOptions {
   /** Extra CLI flags, e.g. leader election timings. */
   args?: string[];
   leaderElect?: boolean;
+  /** Another cluster endpoint than the shared apiserver's (e.g. an apiserver replica or a proxy). */
+  kubeconfig?: string;
+  /** Extra environment (e.g. POD_NAME / POD_NAMESPACE as the downward API sets them). */
+  env?: Record<string, string>;
 }
 
 export async function startControllerProcess(opts: ControllerProcessOptions): Promise<ControllerProcess> {
@@ -29,7 +33,7 @@ export async function startControllerProcess(opts: ControllerProcessOptions): Pr
     BIN,
     'controller',
     '--kubeconfig',
-    kubeconfigPath(),
+    opts.kubeconfig ?? kubeconfigPath(),
     '--metrics-bind-address',
     '127.0.0.1:0',
     '--audit-log',
@@ -39,7 +43,7 @@ export async function startControllerProcess(opts: ControllerProcessOptions): Pr
     opts.leaderElect ? '--leader-elect' : '--no-leader-elect',
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
   const logs: Array<Record<string, unknown>> = [];
   const waiters = new Set<{ predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
   let buffer = '';
