@@ -16,6 +16,7 @@ import { PODS } from '../../src/operator/resource.ts';
 import { NETWORK_POLICIES } from '../../src/runtimes/kubernetes-runtime.ts';
 import { CONTAINER_NAME } from '../../src/runtimes/kubernetes-pod.ts';
 import { RECORD_UID_LABEL } from '../../src/runtimes/container-runtime.ts';
+import { startOpenAiTestServer, type OpenAiTestServer } from '../support/openai-test-server.ts';
 
 const id = suffix();
 const PROFILE = `k8s-airgapped-${id}`;
@@ -23,6 +24,11 @@ const IMAGE = 'registry.example.com/agents/hello:1.0';
 let ns = '';
 let controller: ControllerProcess;
 const MiB = 1024 * 1024;
+const GATEWAY_PROFILE = `k8s-gateway-${id}`;
+const ADVERTISED = 'http://agent-machine-gateway.agent-machine-system.svc:8081';
+const UPSTREAM_KEY = `sk-upstream-${id}-0123456789`;
+let upstream: OpenAiTestServer;
+let gateway = '';
 
 before(async () => {
   await installApi();
@@ -35,13 +41,35 @@ before(async () => {
     images: { allowedRegistries: ['registry.example.com'] },
   });
   assert.equal((await createAs('alice', profile)).code, 0);
-  controller = await startControllerProcess({ auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-k8s-')), 'audit.jsonl'), args: ['-n', ns] });
-  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`]);
+  assert.equal((await createAs('alice', testProfile(GATEWAY_PROFILE, { profileType: 'local_model_provider', network: { mode: 'gateway-only' }, images: { allowedRegistries: ['registry.example.com'] } }))).code, 0);
+  upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY, models: ['test-model'] });
+  await kubectl(['create', 'secret', 'generic', 'llm-key', '-n', ns, `--from-literal=apiKey=${UPSTREAM_KEY}`]);
+  // In a cluster the gateway is reached through its Service; the test process plays the Pod.
+  controller = await startControllerProcess({
+    auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-k8s-')), 'audit.jsonl'),
+    args: ['-n', ns, '--gateway-bind-address', '127.0.0.1:0', '--gateway-advertise-url', ADVERTISED],
+  });
+  gateway = String((await controller.waitForLog((l) => l.msg === 'model gateway listening')).url);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`, `agentmachineprofile/${GATEWAY_PROFILE}`]);
 });
 
 after(async () => {
   await controller?.kill('SIGTERM');
+  await upstream?.close();
 });
+
+/** Plays the scheduler and the kubelet: the Pod is bound, runs, and exits with `exitCode`. */
+async function kubeletRuns(pod: any, exitCode: number): Promise<void> {
+  await admin.request({ method: 'POST', path: PODS.apiPath(ns, pod.metadata.name, 'binding'), body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name }, target: { apiVersion: 'v1', kind: 'Node', name: 'node-a' } } });
+  const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const terminated = { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt: at, finishedAt: at } };
+  await admin.request({
+    method: 'PATCH',
+    path: PODS.apiPath(ns, pod.metadata.name, 'status'),
+    contentType: PatchStrategy.MergePatch,
+    body: { status: { phase: exitCode === 0 ? 'Succeeded' : 'Failed', containerStatuses: [{ name: CONTAINER_NAME, image: IMAGE, imageID: `${IMAGE}@sha256:${'a'.repeat(64)}`, ready: false, restartCount: 0, state: terminated }] } },
+  });
+}
 
 test('runtime kubernetes: a hardened Pod and a deny-all NetworkPolicy; the kubelet-reported exit completes the execution', async () => {
   const execution = {
@@ -97,4 +125,70 @@ test('runtime kubernetes: a hardened Pod and a deny-all NetworkPolicy; the kubel
   const done = await getObject<any>('ContainerExecutionRecord', 'pod-agent-agent', ns);
   assert.equal(done.status.runtime, 'kubernetes');
   assert.equal(done.status.imageDigest, `${IMAGE}@sha256:${'a'.repeat(64)}`, 'the pinned image the kubelet ran');
+});
+
+test('runtime kubernetes + gateway: the Pod gets the advertised gateway URL and its token from a Secret, the NetworkPolicy lets it reach only the gateway, and the token works until the Pod exits', async () => {
+  const binding = {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'ModelProviderBinding',
+    metadata: { name: 'llm', namespace: ns },
+    spec: { profileRef: { name: GATEWAY_PROFILE }, provider: 'openai-compatible', endpoint: upstream.url, model: 'test-model', credentialsSecretRef: { name: 'llm-key', key: 'apiKey' }, owner: 'alice', authority: authority('alice', ['agent_machine.model_provider.bind']) },
+  };
+  assert.equal((await createAs('alice', binding)).code, 0);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', '-n', ns, 'modelproviderbinding/llm']);
+  const execution = {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'LocalAgentExecution',
+    metadata: { name: 'pod-llm', namespace: ns },
+    spec: {
+      profileRef: { name: GATEWAY_PROFILE },
+      runtime: 'kubernetes',
+      authority: authority('alice', ['agent_machine.execution.start', 'agent_machine.container.run']),
+      containers: [{ name: 'agent', image: IMAGE, command: ['agent'] }],
+      modelProviderRef: { name: 'llm' },
+      budget: { sandboxMemoryBytes: 64 * MiB, localDiskBytes: 8 * MiB, wallClockSeconds: 120, modelCalls: 5, tokens: 1_000 },
+    },
+  };
+  assert.equal((await createAs('alice', execution)).code, 0);
+  const record = await eventually('the container record', async () => {
+    const r = await getObject<any>('ContainerExecutionRecord', 'pod-llm-agent', ns);
+    if (r?.status?.phase === 'Running') return r;
+    const ex = (await getObject<any>('LocalAgentExecution', 'pod-llm', ns))?.status;
+    throw new Error(JSON.stringify({ record: r?.status, execution: ex?.phase, conditions: ex?.conditions?.map((c: any) => `${c.type}=${c.status} ${c.reason}: ${c.message}`) }));
+  });
+  const pod = (await admin.request<any>({ method: 'GET', path: PODS.apiPath(ns), query: { labelSelector: `${RECORD_UID_LABEL}=${record.metadata.uid}` } })).items[0];
+  const env = pod.spec.containers[0].env as Array<{ name: string; value?: string; valueFrom?: any }>;
+  // Every env value lives in the Pod's env Secret: the Pod spec names keys, never values.
+  const envValue = async (name: string): Promise<string> => {
+    const ref = env.find((e) => e.name === name);
+    assert.ok(ref && ref.value === undefined && ref.valueFrom?.secretKeyRef, `${name} comes from a Secret: ${JSON.stringify(ref)}`);
+    const secret = await admin.core.readNamespacedSecret({ name: ref.valueFrom.secretKeyRef.name, namespace: ns });
+    return Buffer.from(secret.data![ref.valueFrom.secretKeyRef.key]!, 'base64').toString();
+  };
+  assert.equal(await envValue('OPENAI_BASE_URL'), `${ADVERTISED}/v1`);
+  assert.ok(!JSON.stringify(pod).includes('amx_'), 'no token anywhere in the Pod');
+  const token = await envValue('OPENAI_API_KEY');
+  const tokenSecret = await admin.core.readNamespacedSecret({ name: 'pod-llm-gateway-token', namespace: ns });
+  assert.equal(token, Buffer.from(tokenSecret.data!.token!, 'base64').toString(), 'the Pod gets the execution token');
+
+  const policy = await admin.request<any>({ method: 'GET', path: NETWORK_POLICIES.apiPath(ns, pod.metadata.name) });
+  const peers = (policy.spec.egress ?? []).flatMap((r: any) => r.to ?? []);
+  assert.ok(peers.some((p: any) => p.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'agent-machine-system' && p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'agent-machine'), JSON.stringify(policy.spec.egress));
+  assert.ok(!(policy.spec.egress ?? []).some((r: any) => !r.to && !r.ports), 'no allow-all egress rule');
+
+  const call = async () => {
+    const res = await fetch(`${gateway}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] }) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const ok = await call();
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.equal(ok.body.object, 'chat.completion');
+
+  await kubeletRuns(pod, 0);
+  await eventually('execution Succeeded', async () => ((await getObject<any>('LocalAgentExecution', 'pod-llm', ns))?.status?.phase === 'Succeeded' ? true : undefined));
+  const after = await eventually('token refused once the Pod exited', async () => {
+    const r = await call();
+    return r.status === 401 ? r : undefined;
+  });
+  assert.equal(after.body.error.code, 'token_expired');
 });
