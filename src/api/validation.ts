@@ -22,6 +22,9 @@ const KUBERNETES_KEYWORDS = [
 export interface ValidationIssue {
   path: string;
   message: string;
+  /** The JSON Schema keyword that failed and ajv's details, for callers that word their own message. */
+  keyword?: string;
+  params?: Record<string, unknown>;
 }
 
 export interface ValidationResult {
@@ -75,5 +78,5 @@ function toIssue(error: ErrorObject): ValidationIssue {
       : error.keyword === 'enum'
         ? `: ${JSON.stringify((error.params as { allowedValues?: unknown[] }).allowedValues)}`
         : '';
-  return { path: error.instancePath || '/', message: `${error.message ?? error.keyword}${extra}` };
+  return { path: error.instancePath || '/', message: `${error.message ?? error.keyword}${extra}`, keyword: error.keyword, params: error.params as Record<string, unknown> };
 }

@@ -1,12 +1,5 @@
-// The `agent-machine` command. Each subcommand lives in its own file under commands/.
-import { Command } from 'commander';
-import { registerAuditCommand } from './commands/audit.ts';
-import { registerContractCommand } from './commands/contract.ts';
-import { registerControllerCommand } from './commands/controller.ts';
-import { registerCrdsCommand } from './commands/crds.ts';
-import { registerDevCommand } from './commands/dev.ts';
-import { registerDiagnosticsCommand } from './commands/diagnostics.ts';
-import { registerValidateCommand } from './commands/validate.ts';
+// The `agent-machine` command: bin/agent-machine.js (and the kubectl plugin) run this.
+import { buildProgram } from './program.ts';
 
 // `agent-machine crds | head` closes the pipe early; that is not an error worth a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -14,20 +7,5 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const program = new Command('agent-machine')
-  .description(
-    'A Kubernetes controller that runs AI agents, their tools, containers and model providers only ' +
-      'under an explicit delegation, scope, budget, policy profile and audit trail.',
-  )
-  .showHelpAfterError()
-  .enablePositionalOptions();
-
-registerAuditCommand(program);
-registerContractCommand(program);
-registerControllerCommand(program);
-registerCrdsCommand(program);
-registerDevCommand(program);
-registerDiagnosticsCommand(program);
-registerValidateCommand(program);
-
-await program.parseAsync(process.argv);
+// bin/kubectl-agent_machine sets the name so usage lines read `kubectl agent-machine ...`.
+await buildProgram(process.env.AGENT_MACHINE_PROGRAM_NAME || 'agent-machine').parseAsync(process.argv);

@@ -7,7 +7,17 @@ export function registerAuditCommand(program: Command): void {
   audit
     .command('verify')
     .description('Check that no line of the audit log was edited, deleted, reordered, inserted or torn. Exits 1 when the chain is broken.')
-    .option('--file <path>', 'the audit log', defaultAuditLogPath())
+    .option('--file <path>', "the audit log, as the controller's --audit-log ($AGENT_MACHINE_AUDIT_LOG sets the default)", defaultAuditLogPath())
+    .addHelpText(
+      'after',
+      `
+Every line of the log (written by the controller's --audit-log) carries the hash of the line
+before it. Prints "<file>: chain intact, N entries", or names the first line that breaks the
+chain and why (edited, deleted, reordered, inserted, or a torn last write).
+
+Example:
+  agent-machine audit verify --file ~/.local/state/agent-machine/audit.jsonl`,
+    )
     .action(async (opts: { file: string }) => {
       const result = await verifyAuditLog(opts.file);
       if (result.ok) {

@@ -97,6 +97,7 @@ Exits 1 on an unknown kind, a missing object or an API error.`;
 export function registerContractCommand(program: Command): void {
   program
     .command('contract')
+    .summary("Print an object's WorkspaceOperationContract as JSON")
     .description("Print an object's WorkspaceOperationContract (operation, delegation, budget, policy gates, audit) as JSON")
     .argument('<ref>', 'KIND/NAME (e.g. tgr/my-grant or the output of kubectl get -o name), or KIND when NAME follows')
     .argument('[name]', 'object name, when <ref> is only the kind')

@@ -1,7 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { startController } from '../../controller/run.ts';
 import { createLogger } from '../../observability/logger.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
 
@@ -65,6 +64,9 @@ export function registerControllerCommand(program: Command): void {
     .description('Run the controller against the cluster of the current kubeconfig (what the Deployment runs)');
   addControllerOptions(cmd, { metricsAddress: ':8080', leaderElect: true, logFormat: 'json' }).action(async (opts: ControllerCliOptions) => {
     const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
+    // Loaded here, not at the top: the controller's module graph is most of the CLI's start-up
+    // time, and every other command (cancel, validate, ...) would pay for it.
+    const { startController } = await import('../../controller/run.ts');
     await startController({ ...controllerConfig(opts), kubeConfig: loadKubeConfig(opts.kubeconfig), logger });
   });
 }

@@ -1,8 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startController } from '../../controller/run.ts';
-import { startDevEnvironment } from '../../dev/dev-environment.ts';
 import { createLogger } from '../../observability/logger.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
 import { addControllerOptions, controllerConfig, type ControllerCliOptions } from './controller.ts';
@@ -10,6 +8,7 @@ import { addControllerOptions, controllerConfig, type ControllerCliOptions } fro
 export function registerDevCommand(program: Command): void {
   const cmd = program
     .command('dev')
+    .summary('What make run runs: a local control plane and podman unless configured, then the controller')
     .description(
       'Run everything on this machine (make run): the cluster of --kubeconfig/$KUBECONFIG when it answers, ' +
         'else a local kube-apiserver + etcd; CRDs and admission policy installed; podman started unless ' +
@@ -20,6 +19,8 @@ export function registerDevCommand(program: Command): void {
     async (opts: ControllerCliOptions & { dataDir: string }) => {
       const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
       const kubeconfigPath = opts.kubeconfig ?? process.env.KUBECONFIG;
+      // Loaded on use, as in controller.ts, so other commands start fast.
+      const [{ startController }, { startDevEnvironment }] = await Promise.all([import('../../controller/run.ts'), import('../../dev/dev-environment.ts')]);
       const env = await startDevEnvironment({
         kubeConfig: kubeconfigPath ? loadKubeConfig(kubeconfigPath) : undefined,
         kubeconfigPath,

@@ -83,7 +83,18 @@ the namespace (ClusterRole agent-machine-delegator has it).`,
     .argument('<bundle>', 'name of the AgentMachineDiagnosticBundle')
     .option('-n, --namespace <namespace>', 'namespace (default: the kubeconfig context namespace, else default)')
     .option('-o, --output <file>', 'write the bundle here (default: stdout, unless it is a terminal)')
-    .option('--kubeconfig <path>', 'kubeconfig to use')
+    .option('--kubeconfig <path>', 'kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .addHelpText(
+      'after',
+      `
+The controller stores a Ready bundle as ConfigMaps <bundle>-part-<n> owned by it; this puts them
+back together and checks the result against status.digest before writing anything. You need get
+on the bundle and list on ConfigMaps in its namespace. Exits 1 when the bundle is not Ready or a part
+is missing or altered.
+
+Example:
+  agent-machine diagnostics fetch hello-agent-bundle -n default -o bundle.tar.gz`,
+    )
     .action(async (name: string, opts: { namespace?: string; output?: string; kubeconfig?: string }) => {
       try {
         await runFetch(name, opts);
