@@ -14,7 +14,7 @@ import { permissions } from '../governance/access-review.ts';
 import { fitBudget, type FullBudget } from '../governance/budget.ts';
 import { evaluatePolicy } from '../governance/policy.ts';
 import { effectiveNetworkMode } from '../governance/profile-rules.ts';
-import { containerRequests } from '../governance/requests.ts';
+import { containerRequests, type HostPathResolution } from '../governance/requests.ts';
 import type { AuditOutcome } from '../governance/audit-log.ts';
 import type { Decision } from '../governance/decision.ts';
 import { RuntimeUnavailableError, type ContainerObservation, type ContainerRunSpec, type ContainerRuntime } from '../runtimes/container-runtime.ts';
@@ -25,6 +25,7 @@ import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
 import { gatewayEnv } from '../gateway/injection.ts';
 import { profileFact } from './profile-fact.ts';
+import { resolveWorkspace } from './workspace-path.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
@@ -118,6 +119,8 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   // Admission: once, before anything runs.
   let effective: FullBudget;
   let decisions: Decision[] = prev?.decisions ?? [];
+  // The workspace's real host path, resolved for the policy and then mounted (workspace-path.ts).
+  let workspace: HostPathResolution | undefined;
   if (!started) {
     const facts: AdmissionFacts = { profile: profileFact(profile, record.spec.profileRef.name) };
     let a = admitContainer(facts);
@@ -130,7 +133,8 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
       a = admitContainer(facts);
     }
     if (a.need === 'policy') {
-      const results = containerRequests(record.spec.container, record.spec.tenant).map((req) => evaluatePolicy(profile, req));
+      workspace = await resolveWorkspace(record.spec.container, runtimeKind);
+      const results = containerRequests(record.spec.container, record.spec.tenant, workspace).map((req) => evaluatePolicy(profile, req));
       facts.policy = { allowed: results.every((r) => r.allowed), decisions: results.flatMap((r) => r.decisions) };
       a = admitContainer(facts);
     }
@@ -160,6 +164,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   }
   try {
     const version = await runtime.ping();
+    deps.metrics.runtimeUp.set({ runtime: runtimeKind }, 1);
     gates.runtimeReady = 'True';
     gates.runtimeReason = 'RuntimeReady';
     gates.runtimeMessage = version;
@@ -180,7 +185,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
     if (d.action === 'create') {
       let spec: ContainerRunSpec;
       try {
-        spec = await runSpecFor(deps, record, profile!, effective);
+        spec = await runSpecFor(deps, record, profile!, effective, workspace);
       } catch (err) {
         if (!(err instanceof MissingSecretError)) throw err;
         await writeStatus(deps, record, { phase: 'Pending', reason: 'SecretNotFound', message: err.message, action: 'none' }, gates, decisions, extra, now);
@@ -216,6 +221,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
     return result;
   } catch (err) {
     if (!(err instanceof RuntimeUnavailableError)) throw err;
+    deps.metrics.runtimeUp.set({ runtime: runtimeKind }, 0);
     gates.runtimeReady = 'False';
     gates.runtimeReason = 'RuntimeUnavailable';
     gates.runtimeMessage = err.message;
@@ -237,7 +243,7 @@ function observed(obs: ContainerObservation, now: Date, previousStartedAt?: stri
   };
 }
 
-async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord, profile: AgentMachineProfile, effective: FullBudget): Promise<ContainerRunSpec> {
+async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord, profile: AgentMachineProfile, effective: FullBudget, workspace: HostPathResolution | undefined): Promise<ContainerRunSpec> {
   const c = record.spec.container;
   const { env } = await resolveEnv(deps.clients, record.metadata.namespace!, c);
   const networkMode = effectiveNetworkMode(profile);
@@ -258,7 +264,11 @@ async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord
       ...(profile.spec.network?.proxy ? { proxy: profile.spec.network.proxy } : {}),
       ...(profile.spec.network?.egressAllowlist ? { egressAllowlist: profile.spec.network.egressAllowlist } : {}),
     },
-    ...(c.workspace ? { workspace: { hostPath: c.workspace.hostPath, mountPath: c.workspace.mountPath ?? '/workspace' } } : {}),
+    // The path the policy checked after resolving symlinks, not the link: a link swapped since
+    // cannot redirect the mount.
+    ...(c.workspace
+      ? { workspace: { hostPath: workspace && 'resolvedHostPath' in workspace ? workspace.resolvedHostPath : c.workspace.hostPath, mountPath: c.workspace.mountPath ?? '/workspace' } }
+      : {}),
     outputs: (c.outputs ?? []).map((o) => ({ name: o.name, path: o.path })),
     deadlineSeconds: effective.wallClockSeconds,
   };
@@ -299,7 +309,7 @@ async function writeStatus(
       prev?.conditions,
       record.metadata.generation,
       now,
-      { authorized: gates.authorized, authorizedReason: d.reason, policyAllowed: gates.policyAllowed, ready: d.phase === 'Succeeded', reason: d.reason, message: d.message },
+      { authorized: gates.authorized, authorizedReason: d.reason, policyAllowed: gates.policyAllowed, ready: d.phase === 'Succeeded', reason: d.reason, message: d.message, phase: d.phase },
       [
         budgetCondition(gates.budgetAvailable, d.message),
         { type: 'RuntimeReady', status: gates.runtimeReady, reason: gates.runtimeReason, message: gates.runtimeMessage },

@@ -143,6 +143,7 @@ export function diagnosticBundleController(deps: ReconcilerDeps, opts: Diagnosti
             ready: d.phase === 'Ready',
             reason: d.reason,
             message: d.message,
+            phase: d.phase,
           },
           [
             e?.ok

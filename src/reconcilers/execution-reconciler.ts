@@ -24,6 +24,7 @@ import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type AdmissionFacts } from './container-state.ts';
 import { admitModelProvider, attemptOutcome, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import { profileFact } from './profile-fact.ts';
+import { resolveWorkspace } from './workspace-path.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
@@ -210,6 +211,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
         ready: o.phase === 'Succeeded',
         reason: o.reason,
         message: o.message,
+        phase: o.phase,
       }, [budgetCondition(gates.budgetAvailable, o.message)]),
       decisions: boundedDecisions(decisions),
       operation: nextOperation(prev?.operation, ex.metadata.uid!, { operationType: o.phase === 'Cancelled' ? CANCEL : START, state: p.state, event: { eventType: p.event, details: o.message } }, now),
@@ -263,7 +265,9 @@ async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): 
     a = admitContainer(facts);
   }
   if (a.need === 'policy') {
-    const results = ex.spec.containers.flatMap((c) => containerRequests(c, ex.spec.tenant)).map((req) => evaluatePolicy(profile, req));
+    const runtime = ex.spec.runtime ?? deps.defaultRuntime;
+    const workspaces = await Promise.all(ex.spec.containers.map((c) => resolveWorkspace(c, runtime)));
+    const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i])).map((req) => evaluatePolicy(profile, req));
     const toolDecisions = tools.flatMap((tool) => {
       const grant = deps.informers.grants
         .list()

@@ -148,7 +148,7 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
           prev?.conditions,
           binding.metadata.generation,
           now,
-          { authorized: d.authorized, authorizedReason: d.reason, policyAllowed: d.policyAllowed, ready: d.phase === 'Ready', reason: d.reason, message: d.message },
+          { authorized: d.authorized, authorizedReason: d.reason, policyAllowed: d.policyAllowed, ready: d.phase === 'Ready', reason: d.reason, message: d.message, phase: d.phase },
           [
             { type: 'EndpointReachable', status: d.probe.endpointReachable, reason: d.probe.endpointReason, message: d.probe.endpointMessage },
             { type: 'ModelAvailable', status: d.probe.modelAvailable, reason: d.probe.modelReason, message: d.probe.modelMessage },

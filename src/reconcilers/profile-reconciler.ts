@@ -1,4 +1,5 @@
-// AgentMachineProfile (agent_machine.profile.create): verifies the delegation, checks that
+// AgentMachineProfile (agent_machine.profile.create): verifies the delegation (incl. the
+// delegator's RBAC to create profiles, which a broker's apply does not prove), checks that
 // every CEL rule compiles, publishes the effective rules, and sets Ready. Everything that
 // references a profile re-checks it, so an Invalid profile fails them closed.
 import type { AgentMachineProfile, AgentMachineProfileStatus } from '../api/types.generated.ts';
@@ -9,7 +10,7 @@ import { checkCelRules } from '../governance/cel-rules.ts';
 import { describeProfileRules, effectiveNetworkMode } from '../governance/profile-rules.ts';
 import { firstDenial } from '../governance/decision.ts';
 import type { ReconcilerDeps } from './deps.ts';
-import { decideProfile, type ProfilePhase } from './profile-state.ts';
+import { decideProfile, profilePermissions, type ProfilePhase } from './profile-state.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 
@@ -32,7 +33,7 @@ export function profileController(deps: ReconcilerDeps): Controller {
       const authorization = await deps.authorizer.authorize({
         authority: profile.spec.authority,
         operationType: OPERATION,
-        permissions: [],
+        permissions: profilePermissions(),
         now,
       });
       const ruleChecks = authorization.allowed ? checkCelRules(profile) : [];
@@ -65,6 +66,7 @@ export function profileController(deps: ReconcilerDeps): Controller {
           ready: d.phase === 'Ready',
           reason: d.reason,
           message: d.message,
+          phase: d.phase,
         }),
         decisions: boundedDecisions(d.decisions),
         operation: nextOperation(prev?.operation, profile.metadata.uid!, {

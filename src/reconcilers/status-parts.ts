@@ -1,5 +1,11 @@
 // Status pieces every reconciler writes the same way: the gate conditions (Authorized,
-// PolicyAllowed, Ready), the bounded decision list, and requeue delays.
+// PolicyAllowed, Ready, and kstatus' Reconciling/Stalled), the bounded decision list, and
+// requeue delays.
+//
+// kstatus (Flux's health checks, kpt, cli-utils) judges custom resources by observedGeneration
+// and two abnormal-true conditions only, never by Ready: Reconciling=True while the controller
+// still works toward what the spec asks, Stalled=True when it cannot get there without someone
+// changing something (a denial, a failure). Both False: Current.
 import type { Condition, PolicyDecision } from '../api/types.generated.ts';
 import { setCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
@@ -12,6 +18,36 @@ export interface GateOutcome {
   ready: boolean;
   reason: string;
   message: string;
+  /** status.phase (or a grant's state): what Reconciling and Stalled are derived from. */
+  phase: string;
+}
+
+export type Progress = 'InProgress' | 'Stalled' | 'Done';
+
+/**
+ * Where an object stands for kstatus, by phase. Reached what was asked for: Ready, Active,
+ * Succeeded, and the terminal states someone chose (Revoked, Expired, a Cancelled that was
+ * asked for). Stuck until someone changes something: Denied, Invalid, Failed, and a
+ * cancellation the budget forced. Anything else (Pending, Queued, Running, Unreachable, ...)
+ * is still being worked on.
+ */
+export function progressOf(phase: string, reason: string): Progress {
+  switch (phase) {
+    case 'Ready':
+    case 'Active':
+    case 'Succeeded':
+    case 'Revoked':
+    case 'Expired':
+      return 'Done';
+    case 'Denied':
+    case 'Invalid':
+    case 'Failed':
+      return 'Stalled';
+    case 'Cancelled':
+      return reason === 'DeadlineExceeded' || reason === 'ComputeBudgetExceeded' ? 'Stalled' : 'Done';
+    default:
+      return 'InProgress';
+  }
 }
 
 /** Conditions for the gates; lastTransitionTime moves only when a status flips. */
@@ -34,6 +70,9 @@ export function gateConditions(prev: Condition[] | undefined, generation: number
   });
   for (const input of extra) set(input);
   set({ type: 'Ready', status: g.ready ? 'True' : 'False', reason: g.reason, message: g.message });
+  const progress = progressOf(g.phase, g.reason);
+  set(progress === 'InProgress' ? { type: 'Reconciling', status: 'True', reason: g.reason, message: g.message } : { type: 'Reconciling', status: 'False', reason: progress === 'Done' ? 'Done' : 'Stalled', message: '' });
+  set(progress === 'Stalled' ? { type: 'Stalled', status: 'True', reason: g.reason, message: g.message } : { type: 'Stalled', status: 'False', reason: progress === 'Done' ? 'Done' : 'Progressing', message: '' });
   return conditions!;
 }
 
@@ -59,3 +98,4 @@ export function requeueAfter(ms: number | undefined): { requeueAfterMs: number }
   if (ms === undefined) return undefined;
   return { requeueAfterMs: Math.max(1_000, Math.min(ms, MAX_REQUEUE_MS)) };
 }
+

@@ -113,6 +113,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
           ready: d.state === 'Active',
           reason: d.reason,
           message: d.message,
+          phase: d.state,
         }),
         decisions: boundedDecisions(d.decisions),
         operation: nextOperation(prev?.operation, grant.metadata.uid!, { operationType, state: p.state, event: { eventType: p.event, details: d.message } }, now),

@@ -83,12 +83,16 @@ test('a delegator without RBAC for the tool: the grant ends Denied, naming the m
   assert.equal(ready.reason, 'PermissionDenied');
   assert.match(ready.message, /user "bob" may not use agentmachineprofiles/);
   assert.equal(status.conditions.find((c: any) => c.type === 'Authorized').status, 'False');
+  // kstatus (Flux wait, kpt) sees it as Failed: Stalled=True, not Reconciling.
+  await kubectl(['wait', '--for=condition=Stalled', '--timeout=5s', '-n', ns, 'toolgrantrecord/bob-grant']);
+  await kubectl(['wait', '--for=condition=Reconciling=False', '--timeout=5s', '-n', ns, 'toolgrantrecord/bob-grant']);
 });
 
 test('a delegator with RBAC: the grant becomes Active, with its apply command audited', async () => {
   assert.equal((await createAs('alice', grant('alice-grant', 'alice'))).code, 0);
   const status = await waitState('alice-grant', 'Active');
   assert.equal(readyCondition(status).status, 'True');
+  for (const t of ['Reconciling', 'Stalled']) assert.equal(status.conditions.find((c: any) => c.type === t)?.status, 'False', `${t}: kstatus Current`);
   assert.equal(status.operation.operationType, 'agent_machine.tool_grant.apply');
   assert.equal(status.operation.state, 'completed');
   const uid = (await getObject('ToolGrantRecord', 'alice-grant', ns)).metadata.uid;
