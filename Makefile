@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds typecheck test test-unit test-integration run bench bench-containers bench-gateway
+.PHONY: help deps control-plane podman crds docs typecheck test test-unit test-integration run bench bench-containers bench-gateway image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,8 +28,12 @@ control-plane: ## build or locate kube-apiserver + etcd (first build takes minut
 podman: ## install podman (as root, with apt) and build the local sandbox image
 	@bash scripts/ensure-podman.sh >/dev/null
 
-crds: deps ## regenerate crds/ and src/api/types.generated.ts from contracts/
+crds: deps ## regenerate crds/ and src/api/types.generated.ts from contracts/ (and the docs derived from them)
 	node scripts/generate.ts
+	node scripts/generate-docs.ts
+
+docs: deps ## regenerate docs/reference/ and the generated tables in docs/profiles.md
+	node scripts/generate-docs.ts
 
 typecheck: deps ## TypeScript strict type check
 	npx tsc -p tsconfig.json
@@ -52,3 +56,7 @@ bench: bench-containers bench-gateway ## every benchmark (prints figures; assert
 
 run: deps control-plane podman ## run the controller on a local control plane + podman (or KUBECONFIG's cluster)
 	node bin/agent-machine.js dev
+
+image: ## build the controller image localhost/agent-machine:dev (Containerfile, FROM scratch: no registry); says so when it skips
+	@bash scripts/build-image.sh >/dev/null
+

@@ -97,7 +97,9 @@ async function main(): Promise<number> {
   const startedAll = performance.now();
   // Settle both before judging: a failure of one must not leave the other half-started.
   const startup = Promise.allSettled([
-    startLocalControlPlane({ binDir, users: [...TEST_USERS] }).then((c) => (controlPlane = c)),
+    // The audit log (ServiceAccount requests only) lets a test hold the controller's RBAC
+    // against the requests it made (test/integration/install-manifests.test.ts).
+    startLocalControlPlane({ binDir, users: [...TEST_USERS], audit: {} }).then((c) => (controlPlane = c)),
     engineSocket(conf),
   ]);
   starting = startup;
@@ -120,6 +122,10 @@ async function main(): Promise<number> {
     [ENV.k8sVersion]: cp.version,
     [ENV.dockerSocket]: socketPath,
     [ENV.engineVersion]: engineVersion,
+    ...(cp.auditLogPath ? { [ENV.apiserverAuditLog]: cp.auditLogPath } : {}),
+    [ENV.etcdUrl]: cp.etcdUrl,
+    [ENV.controlPlaneDir]: cp.dataDir,
+    [ENV.controlPlaneBinDir]: cp.binDir,
     // Defaults for anything that reads the standard names, so no test can reach a real
     // cluster or a shared engine by accident.
     KUBECONFIG: cp.adminKubeconfigPath,

@@ -132,7 +132,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   });
   const credentials = new CredentialCache(clients);
   manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps)).add(modelBindingController(deps, { credentials }));
-  manager.addRunnable(orphanSweeper(deps));
+  manager.addRunnable(orphanSweeper(deps, { namespace: cfg.namespace }));
   const pod = podFromEnv();
   if (pod) {
     await setLeaderLabel(clients, pod, false, logger);

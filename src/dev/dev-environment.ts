@@ -64,7 +64,9 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
     }
     const kubectl = kubectlBinary(binDir);
     const k = (args: string[]) => run(kubectl, ['--kubeconfig', kubeconfigPath!, ...args], { maxBuffer: 16 * 1024 * 1024 });
-    await k(['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS_DIR]);
+    // Everything but the in-cluster controller (manifests/controller): this process runs the
+    // controller, and a second one in the cluster would reconcile the same objects.
+    await k(['apply', '--server-side', '--force-conflicts', '-k', MANIFESTS_DIR, '-l', 'app.kubernetes.io/component!=controller']);
     await k(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=agent-machine']);
     // kubectl caches discovery per server (shared by every user); the install above cached it
     // before the CRDs existed, and the user's first `kubectl get agent-machine` would fail.

@@ -33,12 +33,22 @@ export interface LocalControlPlaneOptions {
   port?: number;
   /** Default 90 s: the first start on a loaded 2-core machine takes several seconds. */
   startTimeoutMs?: number;
+  /**
+   * Write the apiserver's audit log (JSON lines). The default policy records only the metadata
+   * of ServiceAccount requests, at their end: cheap enough for test runs, which use it to hold a
+   * ServiceAccount's RBAC against the requests it actually made.
+   */
+  audit?: { logPath?: string; policy?: object };
   log?: (msg: string) => void;
 }
 
 export interface LocalControlPlane {
   /** https://127.0.0.1:PORT */
   server: string;
+  /** http://127.0.0.1:PORT of etcd (its v3 JSON gateway too). */
+  etcdUrl: string;
+  /** Folder holding the etcd and kube-apiserver binaries. */
+  binDir: string;
   /** gitVersion from /version, e.g. v1.33.13 */
   version: string;
   dataDir: string;
@@ -50,6 +60,8 @@ export interface LocalControlPlane {
   /** Milliseconds from spawning etcd to a ready apiserver with the default namespace. */
   startupMs: number;
   logPaths: { etcd: string; apiserver: string };
+  /** The apiserver's audit log, when `audit` was given. */
+  auditLogPath?: string;
   /** Stops the apiserver, then etcd, waits for both to exit; removes the data dir if temporary. */
   stop(): Promise<void>;
 }
@@ -63,6 +75,14 @@ export const LOCAL_ADMIN_USER = 'agent-machine-admin';
 export const LOCAL_ADMIN_GROUPS = ['system:masters', 'agent-machine:brokers'];
 
 const MAX_PORT_ATTEMPTS = 3;
+
+/** Metadata of every request a ServiceAccount makes, once (no RequestReceived stage); nothing else. */
+export const SERVICE_ACCOUNT_AUDIT_POLICY = {
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [{ level: 'Metadata', userGroups: ['system:serviceaccounts'] }, { level: 'None' }],
+};
 
 export async function startLocalControlPlane(opts: LocalControlPlaneOptions): Promise<LocalControlPlane> {
   for (let attempt = 1; ; attempt++) {
@@ -102,7 +122,7 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
   const etcdLog = join(logs, 'etcd.log');
   const apiserverLog = join(logs, 'kube-apiserver.log');
   let etcd: SupervisedProcess | undefined;
-  let apiserver: SupervisedProcess | undefined;
+  let apiserver: ApiServer | undefined;
   const stopChildren = async (): Promise<void> => {
     // The apiserver first: stopping etcd under it makes it log storage errors while it drains.
     await apiserver?.stop();
@@ -121,6 +141,15 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
     const adminToken = tokens.get(LOCAL_ADMIN_USER) as string;
     await writeFile(join(dataDir, 'tokens.csv'), tokenFile(users, tokens), { mode: 0o600 });
     await ensureServiceAccountKeys(pki);
+    const auditLogPath = opts.audit ? (opts.audit.logPath ?? join(logs, 'audit.log')) : undefined;
+    const auditArgs: string[] = [];
+    if (opts.audit && auditLogPath) {
+      const policyPath = join(dataDir, 'audit-policy.yaml');
+      await writeFile(policyPath, yaml.dump(opts.audit.policy ?? SERVICE_ACCOUNT_AUDIT_POLICY));
+      // blocking (the log backend's default, named because readers rely on it): each event is
+      // written as its request ends, nothing is batched.
+      auditArgs.push(`--audit-policy-file=${policyPath}`, `--audit-log-path=${auditLogPath}`, '--audit-log-format=json', '--audit-log-mode=blocking');
+    }
 
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
@@ -148,52 +177,8 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
     });
     log(`control plane: etcd ready on ${etcdUrl} after ${Math.round(performance.now() - started)} ms`);
 
-    apiserver = spawnSupervised(
-      'kube-apiserver',
-      join(opts.binDir, 'kube-apiserver'),
-      [
-        `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        // Without it the apiserver advertises the host's default-route address, and its
-        // self-signed serving certificate would not name 127.0.0.1.
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${securePort}`,
-        `--cert-dir=${pki}`,
-        `--token-auth-file=${join(dataDir, 'tokens.csv')}`,
-        '--authorization-mode=RBAC',
-        `--service-account-key-file=${join(pki, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
-        `--service-account-issuer=${server}`,
-        '--service-cluster-ip-range=10.0.0.0/24',
-        // No controller-manager creates the "default" ServiceAccount, and this plugin rejects
-        // Pods whose ServiceAccount does not exist: the kubernetes-runtime tests create Pods.
-        '--disable-admission-plugins=ServiceAccount',
-        // Explicit although default-on in 1.33: the governance design depends on it.
-        '--enable-admission-plugins=ValidatingAdmissionPolicy',
-        '--allow-privileged=true',
-        // The bootstrap controller would publish 127.0.0.1 as the endpoint of the "kubernetes"
-        // Service, which endpoint validation rejects (loopback), logging errors forever.
-        '--endpoint-reconciler-type=none',
-      ],
-      { logPath: apiserverLog },
-    );
-
-    const servingCert = join(pki, 'apiserver.crt');
-    let ca: string | undefined;
-    await waitUntil('kube-apiserver', apiserver, deadline, async () => {
-      // The apiserver writes its self-signed CA + serving cert before it listens.
-      if (ca === undefined) {
-        if (!existsSync(servingCert)) return false;
-        ca = await readFile(servingCert, 'utf8');
-      }
-      const ready = await httpGet(`${server}/readyz`, { ca, token: adminToken });
-      if (ready.status !== 200) return false;
-      // "default" and "kube-system" come from the apiserver's own bootstrap controller (there
-      // is no controller-manager); tests and the dev command expect them.
-      const ns = await httpGet(`${server}/api/v1/namespaces/default`, { ca, token: adminToken });
-      return ns.status === 200;
-    });
-    const caPem = ca as string;
+    apiserver = await startApiServer({ binDir: opts.binDir, dataDir, etcdUrl, port: securePort, adminToken, deadline, extraArgs: auditArgs });
+    const caPem = apiserver.caPem;
     const versionRes = await httpGet(`${server}/version`, { ca: caPem, token: adminToken });
     const version = String((JSON.parse(versionRes.body) as { gitVersion?: unknown }).gitVersion);
     const startupMs = Math.round(performance.now() - started);
@@ -210,6 +195,8 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
     let stopped: Promise<void> | undefined;
     return {
       server,
+      etcdUrl,
+      binDir: opts.binDir,
       version,
       dataDir,
       caData,
@@ -221,6 +208,7 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
       },
       startupMs,
       logPaths: { etcd: etcdLog, apiserver: apiserverLog },
+      ...(auditLogPath ? { auditLogPath } : {}),
       stop() {
         stopped ??= (async () => {
           await stopChildren();
@@ -230,12 +218,125 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
       },
     };
   } catch (err) {
-    const raced = [etcd, apiserver].some((p) => p?.hasExited() && /address already in use/.test(p.logTail(50)));
+    const raced = err instanceof PortRaceError || (etcd?.hasExited() === true && /address already in use/.test(etcd.logTail(50)));
     await stopChildren();
     tempDir?.remove();
-    if (raced) throw new PortRaceError(err instanceof Error ? err.message : String(err));
+    if (raced && !(err instanceof PortRaceError)) throw new PortRaceError(err instanceof Error ? err.message : String(err));
     throw err;
   }
+}
+
+/** One kube-apiserver process over an etcd; stop() and start() again keep its port, certs and users. */
+export interface ApiServer {
+  /** https://127.0.0.1:PORT */
+  server: string;
+  /** The self-signed serving certificate (PEM), which is also the CA clients trust. */
+  caPem: string;
+  logPath: string;
+  /**
+   * SIGTERM, then SIGKILL after graceMs (default: the supervisor's), waits for the exit.
+   * Idempotent. A terminating kube-apiserver keeps open watches until it is killed.
+   */
+  stop(graceMs?: number): Promise<void>;
+  /** Starts the process again after stop(); resolves once it is ready. */
+  start(): Promise<void>;
+  isRunning(): boolean;
+}
+
+export interface ApiServerOptions {
+  binDir: string;
+  /** A control plane's data dir: pki/ (serving cert, service-account keys), tokens.csv, logs/. */
+  dataDir: string;
+  etcdUrl: string;
+  port: number;
+  /** Bearer token of a user that may read /readyz and the default namespace. */
+  adminToken: string;
+  /** Absolute time (ms) by which it must be ready; default 90 s from each start. */
+  deadline?: number;
+  /** Log file name under logs/ (default kube-apiserver). */
+  name?: string;
+  /** Appended to the flags, e.g. --watch-cache=false. */
+  extraArgs?: string[];
+}
+
+/**
+ * Starts kube-apiserver over `etcdUrl` with the control plane's certificates and users. A
+ * second one over the same etcd and data dir is a second replica of the same cluster (an HA
+ * control plane): tests restart it under a controller without disturbing the shared one.
+ */
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const pki = join(opts.dataDir, 'pki');
+  const name = opts.name ?? 'kube-apiserver';
+  const logPath = join(opts.dataDir, 'logs', `${name}.log`);
+  const server = `https://127.0.0.1:${opts.port}`;
+  const args = [
+    `--etcd-servers=${opts.etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    // Without it the apiserver advertises the host's default-route address, and its
+    // self-signed serving certificate would not name 127.0.0.1.
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${opts.port}`,
+    // Kept across restarts (and shared by replicas): the certificate is generated once, so
+    // kubeconfigs stay valid.
+    `--cert-dir=${pki}`,
+    `--token-auth-file=${join(opts.dataDir, 'tokens.csv')}`,
+    '--authorization-mode=RBAC',
+    `--service-account-key-file=${join(pki, 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+    `--service-account-issuer=${server}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    // No controller-manager creates the "default" ServiceAccount, and this plugin rejects
+    // Pods whose ServiceAccount does not exist: the kubernetes-runtime tests create Pods.
+    '--disable-admission-plugins=ServiceAccount',
+    // Explicit although default-on in 1.33: the governance design depends on it.
+    '--enable-admission-plugins=ValidatingAdmissionPolicy',
+    '--allow-privileged=true',
+    // The bootstrap controller would publish 127.0.0.1 as the endpoint of the "kubernetes"
+    // Service, which endpoint validation rejects (loopback), logging errors forever.
+    '--endpoint-reconciler-type=none',
+    ...(opts.extraArgs ?? []),
+  ];
+  const servingCert = join(pki, 'apiserver.crt');
+  let proc: SupervisedProcess | undefined;
+  let ca: string | undefined;
+
+  const start = async (deadline: number): Promise<void> => {
+    if (proc && !proc.hasExited()) return;
+    proc = spawnSupervised(name, join(opts.binDir, 'kube-apiserver'), args, { logPath });
+    const p = proc;
+    try {
+      await waitUntil(name, p, deadline, async () => {
+        // The apiserver writes its self-signed CA + serving cert before it listens.
+        if (ca === undefined) {
+          if (!existsSync(servingCert)) return false;
+          ca = await readFile(servingCert, 'utf8');
+        }
+        const ready = await httpGet(`${server}/readyz`, { ca, token: opts.adminToken });
+        if (ready.status !== 200) return false;
+        // "default" and "kube-system" come from the apiserver's own bootstrap controller (there
+        // is no controller-manager); tests and the dev command expect them.
+        const ns = await httpGet(`${server}/api/v1/namespaces/default`, { ca, token: opts.adminToken });
+        return ns.status === 200;
+      });
+    } catch (err) {
+      const raced = p.hasExited() && /address already in use/.test(p.logTail(50));
+      await p.stop();
+      if (raced) throw new PortRaceError(err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  };
+
+  await start(opts.deadline ?? Date.now() + 90_000);
+  return {
+    server,
+    caPem: ca as string,
+    logPath,
+    stop: async (graceMs?: number) => {
+      await proc?.stop(graceMs);
+    },
+    start: () => start(Date.now() + 90_000),
+    isRunning: () => proc !== undefined && !proc.hasExited(),
+  };
 }
 
 /** Polls check until it returns true; fails early with the log tail if the process exits. */

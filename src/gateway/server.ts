@@ -88,6 +88,7 @@ export class GatewayServer {
   readonly #policyCache = new Map<string, { result: PolicyResult; at: number }>();
   readonly #requests: Counter<'route' | 'code'>;
   readonly #tokensCounted: Counter;
+  readonly #budgetExhausted: Counter<'dimension' | 'route'>;
   #active = false;
   #inactiveReason = 'the gateway is starting';
 
@@ -98,6 +99,7 @@ export class GatewayServer {
     const registers = opts.registry ? [opts.registry] : [];
     this.#requests = new Counter({ name: 'agent_machine_gateway_requests_total', help: 'Gateway requests by route and HTTP status.', labelNames: ['route', 'code'] as const, registers });
     this.#tokensCounted = new Counter({ name: 'agent_machine_gateway_tokens_total', help: 'Tokens the providers reported for calls through the gateway.', registers });
+    this.#budgetExhausted = new Counter({ name: 'agent_machine_gateway_budget_exhausted_total', help: 'Calls refused with 429 because an execution budget dimension was used up, by dimension and route.', labelNames: ['dimension', 'route'] as const, registers });
     this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
   }
 
@@ -419,6 +421,7 @@ export class GatewayServer {
   }
 
   #budgetRefusal(res: http.ServerResponse, route: Route, r: { dimension: string; used: number; limit: number }, tool = false): void {
+    this.#budgetExhausted.inc({ dimension: r.dimension, route });
     this.#refuse(res, route, { status: 429, type: 'budget_exceeded', code: 'budget_exceeded', dimension: r.dimension, message: `budget exhausted: ${r.dimension} ${r.used} of ${r.limit} used` }, tool);
   }
 

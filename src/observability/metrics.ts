@@ -14,8 +14,12 @@ export interface OperatorMetrics {
   /** state: active | revoked | expired | pending ... (set by the grant reconciler) */
   readonly toolGrants: Gauge<'state'>;
   readonly policyDenials: Counter<'gate'>;
+  /** runtime: docker | kubernetes. 1 when the runtime answered its last call, 0 when it was unreachable. */
+  readonly runtimeUp: Gauge<'runtime'>;
   /** Reports depth() of a kind's queue on every scrape; returns an unregister function. */
   trackQueueDepth(kind: string, depth: () => number): () => void;
+  /** Reports isLeader() as agent_machine_leader (1 or 0) on every scrape. */
+  trackLeader(isLeader: () => boolean): void;
 }
 
 export interface MetricsOptions {
@@ -30,6 +34,8 @@ export const METRIC_NAMES = {
   workqueueDepth: 'agent_machine_workqueue_depth',
   toolGrants: 'agent_machine_tool_grants',
   policyDenials: 'agent_machine_policy_denials_total',
+  runtimeUp: 'agent_machine_runtime_up',
+  leader: 'agent_machine_leader',
 } as const;
 
 export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
@@ -44,6 +50,18 @@ export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
     registers: [registry],
     collect() {
       for (const [kind, depth] of queues) this.set({ kind }, depth());
+    },
+  });
+
+  // Alerting needs a series on every replica: "no replica is leader" and "no controller at all"
+  // (absent) are different pages.
+  let leaderProbe: (() => boolean) | undefined;
+  new Gauge({
+    name: METRIC_NAMES.leader,
+    help: '1 when this replica runs the controllers (holds the leader lease, or runs without election), else 0.',
+    registers: [registry],
+    collect() {
+      if (leaderProbe) this.set(leaderProbe() ? 1 : 0);
     },
   });
 
@@ -81,6 +99,15 @@ export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
       labelNames: ['gate'] as const,
       registers: [registry],
     }),
+    runtimeUp: new Gauge({
+      name: METRIC_NAMES.runtimeUp,
+      help: 'Whether a container runtime answered its last call (1) or was unreachable (0), by runtime.',
+      labelNames: ['runtime'] as const,
+      registers: [registry],
+    }),
+    trackLeader(isLeader: () => boolean): void {
+      leaderProbe = isLeader;
+    },
     trackQueueDepth(kind: string, depth: () => number): () => void {
       queues.set(kind, depth);
       return () => {

@@ -73,6 +73,7 @@ export class Manager {
     this.#opts = opts;
     this.#log = (opts.logger ?? silentLogger()).child({ component: 'manager' });
     this.metrics = opts.metrics ?? createMetrics();
+    this.metrics.trackLeader(() => this.isLeader());
   }
 
   add(controller: Controller): this {

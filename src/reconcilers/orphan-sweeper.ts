@@ -3,9 +3,10 @@
 // leader only (a Manager runnable), once the caches are synced and then periodically, so it
 // never mistakes a record the cache has not seen yet for a missing one.
 import type { Runnable } from '../operator/manager.ts';
+import { RuntimeUnavailableError } from '../runtimes/container-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
 
-export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number } = {}): Runnable {
+export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number; namespace?: string | undefined } = {}): Runnable {
   const interval = opts.intervalMs ?? 5 * 60_000;
   const log = deps.logger.child({ component: 'orphan-sweeper' });
   let timer: NodeJS.Timeout | undefined;
@@ -18,8 +19,12 @@ export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number 
     for (const [kind, runtime] of Object.entries(deps.runtimes)) {
       let uids: string[];
       try {
-        uids = await runtime!.listRecordUids();
+        uids = await runtime!.listRecordUids(opts.namespace);
+        // Also the runtime's periodic health check: agent_machine_runtime_up recovers (or
+        // drops) even when no record is being reconciled.
+        deps.metrics.runtimeUp.set({ runtime: kind }, 1);
       } catch (err) {
+        if (err instanceof RuntimeUnavailableError) deps.metrics.runtimeUp.set({ runtime: kind }, 0);
         log.debug({ runtime: kind, err: String(err) }, 'runtime not reachable: sweep skipped');
         continue;
       }

@@ -79,8 +79,12 @@ export interface ContainerRuntime {
   stop(recordUid: string, graceSeconds: number): Promise<void>;
   /** Removes the container and what the runtime created for it. No-op when gone. */
   remove(recordUid: string): Promise<void>;
-  /** Record UIDs of every container this runtime manages (for adoption and orphan cleanup). */
-  listRecordUids(): Promise<string[]>;
+  /**
+   * Record UIDs of every container this runtime manages (for orphan cleanup); with `namespace`,
+   * only those of records in it: a controller that watches one namespace must not take the
+   * containers of other namespaces' records for orphans.
+   */
+  listRecordUids(namespace?: string): Promise<string[]>;
   /**
    * Calls onChange(recordUid) when a managed container starts, dies or disappears, so
    * completion is seen at once rather than by polling. Returns an unsubscribe function. The

@@ -369,14 +369,15 @@ export class DockerRuntime implements ContainerRuntime {
     );
   }
 
-  listRecordUids(): Promise<string[]> {
+  listRecordUids(namespace?: string): Promise<string[]> {
     return this.#mapped(async () => {
       const uids = new Set<string>();
       const mine = [`${MANAGED_BY_LABEL}=${MANAGED_BY}`, ...(this.#opts.owner ? [`${OWNER_LABEL}=${labelValue(this.#opts.owner)}`] : [])];
       const containers = await this.#docker.listContainers({ all: true, filters: { label: mine } });
       // Checked here too: podman 4.3 ORs several label filters on volumes (and some engines may
       // on containers).
-      const owned = (labels: Record<string, string> | undefined) => !this.#opts.owner || labels?.[OWNER_LABEL] === labelValue(this.#opts.owner);
+      const owned = (labels: Record<string, string> | undefined) =>
+        (!this.#opts.owner || labels?.[OWNER_LABEL] === labelValue(this.#opts.owner)) && (!namespace || (labels?.[RECORD_NAME_LABEL] ?? '').startsWith(`${namespace}.`));
       for (const c of containers) {
         const uid = c.Labels?.[RECORD_UID_LABEL];
         if (uid && owned(c.Labels)) uids.add(uid);

@@ -237,8 +237,8 @@ export class KubernetesRuntime implements ContainerRuntime {
     this.#where.delete(recordUid);
   }
 
-  async listRecordUids(): Promise<string[]> {
-    const pods = await this.#listAll<V1Pod>(PODS, MANAGED_POD_SELECTOR);
+  async listRecordUids(namespace?: string): Promise<string[]> {
+    const pods = await this.#listAll<V1Pod>(PODS, MANAGED_POD_SELECTOR, namespace);
     const uids = new Set<string>();
     for (const pod of pods) {
       const uid = pod.metadata?.labels?.[RECORD_UID_LABEL];
@@ -325,13 +325,13 @@ export class KubernetesRuntime implements ContainerRuntime {
     }
   }
 
-  async #listAll<T extends KubernetesObject>(type: ResourceType, labelSelector: string): Promise<T[]> {
+  async #listAll<T extends KubernetesObject>(type: ResourceType, labelSelector: string, namespace?: string): Promise<T[]> {
     const out: T[] = [];
     let cont: string | undefined;
     do {
       const page: RawList<T> = await this.#api<RawList<T>>({
         method: 'GET',
-        path: type.apiPath(),
+        path: type.apiPath(namespace),
         query: { labelSelector, limit: 500, continue: cont },
       });
       out.push(...page.items);

@@ -254,7 +254,7 @@ test('sandbox: read-only root, scratch /tmp bounded, declared output writable an
   assert.ok(!(await runtime.listRecordUids()).includes(s.recordUid));
 });
 
-test('owners: a runtime lists only its own cluster\'s containers and volumes for orphan removal', async () => {
+test('owners: a runtime lists only its own cluster\'s (and namespace\'s) containers and volumes for orphan removal', async () => {
   const owner = `cluster-a-${randomUUID()}`;
   const ours = new DockerRuntime({ socketPath: dockerSocket(), owner });
   const theirs = new DockerRuntime({ socketPath: dockerSocket(), owner: `cluster-b-${randomUUID()}` });
@@ -268,6 +268,10 @@ test('owners: a runtime lists only its own cluster\'s containers and volumes for
   assert.ok(listedByUs.includes(a.recordUid));
   assert.ok(!listedByUs.includes(b.recordUid), 'another cluster\'s container is not ours to remove');
   assert.ok(!(await theirs.listRecordUids()).includes(a.recordUid));
+  // A controller watching one namespace (-n) lists only that namespace's records' containers.
+  assert.ok((await ours.listRecordUids('rt-docker')).includes(a.recordUid));
+  assert.ok(!(await ours.listRecordUids('rt-docker-other')).includes(a.recordUid));
+  assert.ok(!(await ours.listRecordUids('rt')).includes(a.recordUid), 'a namespace that is a prefix of another is not it');
   assert.equal((await containersOf(a.recordUid))[0]?.Labels?.[OWNER_LABEL], owner);
   const volumes = await docker().listVolumes({ filters: { label: [`${RECORD_UID_LABEL}=${a.recordUid}`] } });
   assert.equal(volumes.Volumes?.[0]?.Labels?.[OWNER_LABEL], owner, 'output volumes carry the owner too');

@@ -321,6 +321,8 @@ test('a fresh runtime finds Pods by label, lists record UIDs and removes everyth
   const uids = await fresh.listRecordUids();
   assert.ok(uids.includes(a.recordUid) && uids.includes(b.recordUid));
   assert.equal(new Set(uids).size, uids.length);
+  assert.ok((await fresh.listRecordUids(a.recordNamespace)).includes(a.recordUid));
+  assert.ok(!(await fresh.listRecordUids(`other-${a.recordNamespace}`)).includes(a.recordUid), 'one namespace (-n): only its Pods');
 
   const nameA = podNameFor(a);
   await fresh.remove(a.recordUid);

@@ -30,6 +30,12 @@ export const ENV = {
   engineVersion: 'AGENT_MACHINE_TEST_ENGINE_VERSION',
   /** the sandbox image tests run */
   sandboxImage: 'AGENT_MACHINE_TEST_SANDBOX_IMAGE',
+  /** the apiserver's audit log (JSON lines; metadata of ServiceAccount requests only) */
+  apiserverAuditLog: 'AGENT_MACHINE_TEST_APISERVER_AUDIT_LOG',
+  /** etcd's client URL, the control plane's data dir and its binaries: for a second apiserver (test/support/api-server-replica.ts) */
+  etcdUrl: 'AGENT_MACHINE_TEST_ETCD_URL',
+  controlPlaneDir: 'AGENT_MACHINE_TEST_CONTROL_PLANE_DIR',
+  controlPlaneBinDir: 'AGENT_MACHINE_TEST_CONTROL_PLANE_BIN_DIR',
 } as const;
 
 export function kubeconfigEnvName(user: string): string {
@@ -64,6 +70,11 @@ export function kubeConfigFor(user: string): KubeConfig {
   return kc;
 }
 
+/** Where the shared control plane's etcd, data dir and binaries are. */
+export function controlPlaneParts(): { etcdUrl: string; dataDir: string; binDir: string } {
+  return { etcdUrl: required(ENV.etcdUrl), dataDir: required(ENV.controlPlaneDir), binDir: required(ENV.controlPlaneBinDir) };
+}
+
 export function k8sVersion(): string {
   return required(ENV.k8sVersion);
 }
@@ -74,6 +85,11 @@ export function dockerSocket(): string {
 
 export function engineVersion(): string {
   return required(ENV.engineVersion);
+}
+
+/** Path of the apiserver's audit log of ServiceAccount requests. */
+export function apiserverAuditLogPath(): string {
+  return required(ENV.apiserverAuditLog);
 }
 
 export function sandboxImage(): string {
