@@ -139,6 +139,10 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
       a = admitContainer(facts);
     }
     if (a.need) throw new Error(`admission still needs ${a.need}`);
+    if (!a.admitted && a.hold) {
+      await writeStatus(deps, record, { phase: 'Pending', reason: a.reason, message: `waiting: ${a.message}`, action: 'none' }, gates, a.decisions, {}, now);
+      return requeueAfter(15_000);
+    }
     if (!a.admitted) {
       return writeStatus(deps, record, { phase: 'Denied', reason: a.reason, message: a.message, action: 'none' }, { ...gates, authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, {}, now);
     }

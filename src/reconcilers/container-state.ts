@@ -30,14 +30,29 @@ export interface AdmissionFacts {
 
 export type Admission =
   | { need: 'authorization' | 'budget' | 'policy' }
-  | { need?: undefined; admitted: false; reason: string; message: string; authorized: Tri; policyAllowed: Tri; budgetAvailable: Tri; decisions: Decision[] }
+  | {
+      need?: undefined;
+      admitted: false;
+      /**
+       * Not decided: wait (Pending) for something that may still come. A profile that does not
+       * exist yet or is not Ready yet holds (GitOps and `kubectl apply -R` create objects in any
+       * order, and Denied would be final for what is still a race).
+       */
+      hold?: boolean;
+      reason: string;
+      message: string;
+      authorized: Tri;
+      policyAllowed: Tri;
+      budgetAvailable: Tri;
+      decisions: Decision[];
+    }
   | { need?: undefined; admitted: true; effective: FullBudget; decisions: Decision[] };
 
 /** Profile, then authority and RBAC, then budget, then policy: the first that says no decides. */
 export function admitContainer(f: AdmissionFacts): Admission {
   const no = (reason: string, message: string, t: { authorized?: Tri; policyAllowed?: Tri; budgetAvailable?: Tri }, decisions: Decision[] = []) =>
     ({ admitted: false as const, reason, message, authorized: t.authorized ?? 'Unknown', policyAllowed: t.policyAllowed ?? 'Unknown', budgetAvailable: t.budgetAvailable ?? 'Unknown', decisions });
-  if (!f.profile.found || !f.profile.ready) return no(f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, {});
+  if (!f.profile.found || !f.profile.ready) return { ...no(f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, {}), hold: true };
   if (!f.authorization) return { need: 'authorization' };
   if (!f.authorization.allowed) return no(f.authorization.reason, f.authorization.message, { authorized: 'False' }, f.authorization.decisions);
   if (!f.budget) return { need: 'budget' };
@@ -121,6 +136,10 @@ export function decideRun(f: RunFacts): RunDecision {
     if (f.started) return { phase: 'Failed', reason: 'ContainerLost', message: 'the container disappeared from the runtime while it ran', action: 'none' };
     return { phase: 'Creating', reason: 'Creating', message: 'creating the container', action: 'create', requeueAfterMs: 1_000 };
   }
+  // Created before the record was ever reported started: a controller died between create
+  // and start. ensure() adopts and starts it; taken for running, it would wait for a process
+  // that never runs. (Once started, 'created' is a Pod still Pending: nothing to do.)
+  if (obs.state === 'created' && !f.started) return { phase: 'Creating', reason: 'Creating', message: 'starting the container created before a restart', action: 'create', requeueAfterMs: 1_000 };
   const deadline = f.startedAt ? f.startedAt.getTime() + f.effective.wallClockSeconds * 1000 : undefined;
   if (deadline !== undefined && f.now.getTime() >= deadline) {
     return { phase: 'Running', reason: 'DeadlineExceeded', message: `ran past its wallClockSeconds budget of ${f.effective.wallClockSeconds} s: stopping`, action: 'stop', requeueAfterMs: 1_000 };

@@ -112,7 +112,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
       if (!holdsSlot(prev?.phase)) {
         if (ex.spec.cancel) return finish(deps, ex, { phase: 'Cancelled', reason: 'Cancelled', message: 'cancelled before it started' }, tri, decisions, undefined, now, CANCEL);
         const a = await admit(deps, ex, now);
-        if (a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
+        if (a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message.startsWith('waiting') ? a.message : `waiting: ${a.message}`, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
         if (!a.admitted) {
           return finish(deps, ex, { phase: 'Denied', reason: a.reason, message: a.message }, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, undefined, now);
         }

@@ -43,6 +43,17 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     assert.equal(network.internal, true);
     const listed = (await kubectl('get', 'agent-machine', '-A')).stdout;
     assert.match(listed, /personal\s+personal\s+open\s+Ready\s+True/);
+    await kubectl('describe', 'toolgrantrecord', 'issue-triage-github', '-n', 'default');
+    // The README's quick start, to the end: an example execution completes, its status shows,
+    // and a redacted diagnostics bundle of it is exported.
+    await kubectl('wait', '--for=condition=Ready', '--timeout=120s', '-n', 'default', 'localagentexecution/hello-agent');
+    const hello = (await kubectl('get', 'localagentexecution', 'hello-agent', '-n', 'default')).stdout;
+    assert.match(hello, /hello-agent\s+.*Succeeded/, hello);
+    const bundle = path.join(dataDir, 'hello-agent.tar.gz');
+    await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'export', '-n', 'default', '--execution', 'hello-agent', '-o', bundle], { cwd: root, env: { ...env, KUBECONFIG: kubeconfig } });
+    const files = (await run('tar', ['-tzf', bundle])).stdout;
+    assert.match(files, /manifest\.json/, files);
+    assert.match(files, /hello-agent/, files);
   } finally {
     child.kill('SIGINT');
   }
