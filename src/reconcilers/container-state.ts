@@ -36,7 +36,8 @@ export type Admission =
       /**
        * Not decided: wait (Pending) for something that may still come. A profile that does not
        * exist yet or is not Ready yet holds (GitOps and `kubectl apply -R` create objects in any
-       * order, and Denied would be final for what is still a race).
+       * order, and Denied would be final for what is still a race), and so does a missing
+       * admission policy (AuthorityUnverifiable).
        */
       hold?: boolean;
       reason: string;
@@ -54,7 +55,12 @@ export function admitContainer(f: AdmissionFacts): Admission {
     ({ admitted: false as const, reason, message, authorized: t.authorized ?? 'Unknown', policyAllowed: t.policyAllowed ?? 'Unknown', budgetAvailable: t.budgetAvailable ?? 'Unknown', decisions });
   if (!f.profile.found || !f.profile.ready) return { ...no(f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, {}), hold: true };
   if (!f.authorization) return { need: 'authorization' };
-  if (!f.authorization.allowed) return no(f.authorization.reason, f.authorization.message, { authorized: 'False' }, f.authorization.decisions);
+  if (!f.authorization.allowed) {
+    const refused = no(f.authorization.reason, f.authorization.message, { authorized: 'False' }, f.authorization.decisions);
+    // No admission policy yet: nobody can tell who asked, which installing it settles (as for
+    // profiles, grants and bindings, which wait Pending too).
+    return f.authorization.reason === 'AuthorityUnverifiable' ? { ...refused, hold: true } : refused;
+  }
   if (!f.budget) return { need: 'budget' };
   const decisions = [...f.authorization.decisions, ...f.budget.decisions];
   const overBudget = firstDenial(f.budget.decisions);
