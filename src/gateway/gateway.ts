@@ -19,7 +19,7 @@ import { CredentialCache } from './credentials.ts';
 import { gatewayEnvVars, gatewayRootUrl, setGatewayEnvSource, type ContainerPlacement } from './injection.ts';
 import { UsageLedger } from './ledger.ts';
 import { GatewayServer, type GatewayInformers } from './server.ts';
-import { needsToken, SECRETS, TOKEN_EXECUTION_LABEL, TOKEN_SELECTOR, TokenStore } from './tokens.ts';
+import { needsToken, SECRETS, TOKEN_EXECUTION_LABEL, TOKEN_SELECTOR, tokenAction, TokenStore } from './tokens.ts';
 
 export interface GatewayOptions {
   clients: KubeClients;
@@ -81,8 +81,9 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
       const ex = executions.get(key);
       const [namespace = '', name = ''] = key.split('/');
       if (!ex) return tokens.revoke(namespace, name);
-      if (isBeingDeleted(ex) || isTerminalExecutionPhase(ex.status?.phase) || !needsToken(ex)) return tokens.revoke(namespace, name, ex.metadata.uid);
-      await tokens.ensure(ex);
+      const action = tokenAction(ex);
+      if (action === 'revoke') return tokens.revoke(namespace, name, ex.metadata.uid);
+      if (action === 'ensure') await tokens.ensure(ex);
     },
   });
   controller.server = server;

@@ -19,6 +19,8 @@ import { API_VERSION } from '../api/group.ts';
 import { defineResource, objectKey } from '../operator/resource.ts';
 import { isConflict, isNotFound, type KubeClients } from '../operator/kube-clients.ts';
 import type { Informer } from '../operator/informer.ts';
+import { isBeingDeleted } from '../operator/finalizers.ts';
+import { holdsSlot, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 
 /** Every gateway token starts with this, so leaked ones are easy to recognise and scrub. */
 export const TOKEN_PREFIX = 'amx_';
@@ -54,6 +56,17 @@ export function tokenSecretName(execution: string): string {
 /** Whether an execution gets a token: it names a model provider or tools. */
 export function needsToken(ex: LocalAgentExecution): boolean {
   return ex.spec.modelProviderRef !== undefined || (ex.spec.tools?.length ?? 0) > 0;
+}
+
+/**
+ * What the token controller does for an execution. A token is a credential: it exists only for
+ * an execution that was admitted and runs (holds a slot). One that is Pending or Queued, or
+ * waits for its profile, has nothing to speak for yet (the gateway would refuse the token
+ * anyway); its containers' start mints the token (envFor) once it runs.
+ */
+export function tokenAction(ex: LocalAgentExecution): 'ensure' | 'revoke' | 'wait' {
+  if (isBeingDeleted(ex) || isTerminalExecutionPhase(ex.status?.phase) || !needsToken(ex)) return 'revoke';
+  return holdsSlot(ex.status?.phase) ? 'ensure' : 'wait';
 }
 
 export function tokenSecretFor(ex: LocalAgentExecution, token: string): V1Secret {

@@ -9,6 +9,7 @@
 // are the ones Kubernetes derives from the name alone (see impliedGroups). Denials say so.
 import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReview, type V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
 import { GROUP } from '../api/group.ts';
+import { isTransient } from '../operator/kube-clients.ts';
 
 export const ACCESS_REVIEW_GROUP = GROUP;
 
@@ -23,7 +24,8 @@ export type AccessRequest = {
   namespace?: string;
 };
 
-export type AccessResult = { allowed: boolean; reason: string };
+/** unavailable: no answer was had (network, timeout, 5xx, 429), so nothing was decided. */
+export type AccessResult = { allowed: boolean; reason: string; unavailable?: true };
 
 /** The slice of AuthorizationV1Api this file uses, so tests and callers can hand in any client. */
 export type SubjectAccessReviewApi = {
@@ -32,6 +34,9 @@ export type SubjectAccessReviewApi = {
 
 // The delegable permissions, in one place so RBAC docs, manifests and checks agree.
 export const permissions = {
+  // What applying the profile directly would need. Checked by the controller too, because a
+  // broker may apply a profile on behalf of a delegator the API server never authorized.
+  createProfile: () => ({ verb: 'create', group: GROUP, resource: 'agentmachineprofiles' }),
   // Profiles are cluster-scoped; with a namespace, a RoleBinding there can also grant `use`.
   useProfile: (profile: string, namespace?: string) => ({ verb: 'use', group: GROUP, resource: 'agentmachineprofiles', name: profile, namespace }),
   grantTool: (tool: string, namespace?: string) => ({ verb: 'grant', group: GROUP, resource: 'tools', name: tool, namespace }),
@@ -119,7 +124,7 @@ export class AccessReviewer {
       const answer = await Promise.race([this.#api.createSubjectAccessReview({ body }), timeout]);
       return interpretReview(request, answer?.status);
     } catch (error) {
-      return { allowed: false, reason: `access review failed: ${errorText(error)}; ${describeMissingPermission(request)} could not be confirmed` };
+      return { allowed: false, ...(isTransient(error) ? { unavailable: true as const } : {}), reason: `access review failed: ${errorText(error)}; ${describeMissingPermission(request)} could not be confirmed` };
     } finally {
       clearTimeout(timer);
     }

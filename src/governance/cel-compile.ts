@@ -17,6 +17,9 @@ export const MAX_INPUT_DEPTH = 12;
 export const MAX_INPUT_NODES = 20_000;
 const CACHE_SIZE = 256;
 
+// Bidi embeddings/overrides/isolates and marks, zero-width characters and the BOM.
+const HIDDEN_CHARACTERS = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
+
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 const environment = new Environment({
@@ -42,6 +45,13 @@ export function compileExpression(expression: string): Compiled {
   if (typeof expression !== 'string' || expression.length === 0) return { ok: false, error: 'expression is empty' };
   if (expression.length > MAX_EXPRESSION_LENGTH) {
     return { ok: false, error: `expression is ${expression.length} characters long; the limit is ${MAX_EXPRESSION_LENGTH}` };
+  }
+  // "Trojan Source" (CVE-2021-42574): bidi overrides and invisible characters make a rule read
+  // differently than it evaluates. A string literal that needs one can use a \u escape.
+  const hidden = HIDDEN_CHARACTERS.exec(expression);
+  if (hidden) {
+    const code = hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    return { ok: false, error: `contains the invisible or bidirectional control character U+${code}; write it as a \\u escape if a literal needs it` };
   }
   const hit = cache.get(expression);
   if (hit) {

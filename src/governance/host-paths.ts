@@ -1,8 +1,10 @@
 // Which host folders an agent may read and where it may write. A deny list of host paths is a
 // floor, not a fence: it stops the mounts that hand over the machine (system trees, runtime
 // sockets, cluster credentials, whole home directories); anything finer is a CEL rule.
-// The check is on the path as written: runtimes must resolve symlinks on the host and check
-// the real path again before mounting.
+// The check is on the path as written and, where the controller shares the host with the
+// engine (docker runtime), on the path with its symlinks resolved: that real path is also
+// what gets mounted (reconcilers/workspace-path.ts). The kubernetes runtime mounts from a
+// node the controller cannot look at; there only the path as written is checked.
 
 /** These and everything below them. */
 export const FORBIDDEN_HOST_TREES = [

@@ -26,6 +26,7 @@
 // | toolGrant          | builtin.airgapped.no-network-tools            | airgapped                           |
 // | toolGrant          | builtin.multi-tenant.grant-tenant             | multi-corporate firewall            |
 // | artifactAccess     | builtin.artifacts.host-path                   | every type                          |
+// | artifactAccess     | builtin.artifacts.mount-targets               | every type                          |
 // | artifactAccess     | builtin.artifacts.output-paths                | every type                          |
 // | artifactAccess     | builtin.airgapped.output-paths                | airgapped                           |
 // | artifactAccess     | builtin.firewall.output-paths                 | corporate, multi-corporate firewall |
@@ -51,6 +52,8 @@ export const PROFILE_TYPES = [
   'user_owned_model',
 ] as const satisfies readonly ProfileType[];
 
+/** Inside the container: where the kernel's interfaces live. Nothing is mounted over them. */
+const KERNEL_TREES = ['/proc', '/sys', '/dev'] as const;
 const FIREWALLS: readonly ProfileType[] = ['corporate_firewall', 'multi_corporate_firewall'];
 const NETWORK_TOOL_PREFIXES = ['web.', 'http.', 'browser.'] as const;
 const TOOL_NAME = /^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$/;
@@ -359,7 +362,32 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     check: (_, r) => {
       if (r.hostPath === undefined) return ok('no host folder mounted');
       const why = forbiddenHostPath(r.hostPath);
-      return why === undefined ? ok(`host folder ${r.hostPath} mounted read-only`) : no(why);
+      if (why !== undefined) return no(why);
+      // The path as written says nothing about where its symlinks lead: the resolved path must
+      // pass the same check (a link to /etc or to the engine's socket folder is /etc).
+      if (r.hostPathError !== undefined) return no(`host path ${r.hostPath} cannot be mounted: ${r.hostPathError}`);
+      if (r.resolvedHostPath !== undefined && r.resolvedHostPath !== r.hostPath) {
+        const real = forbiddenHostPath(r.resolvedHostPath);
+        if (real !== undefined) return no(`host path ${r.hostPath} resolves to ${r.resolvedHostPath}: ${real}`);
+        return ok(`host folder ${r.hostPath} (${r.resolvedHostPath}) mounted read-only`);
+      }
+      return ok(`host folder ${r.hostPath} mounted read-only`);
+    },
+  }),
+  rule({
+    gate: 'artifactAccess',
+    name: 'builtin.artifacts.mount-targets',
+    appliesTo: always,
+    describe: () => `the workspace and outputs are mounted at distinct paths, never at / or inside ${KERNEL_TREES.join(', ')}`,
+    check: (_, r) => {
+      const targets = [...(r.hostPath !== undefined ? [r.mountPath ?? '/workspace'] : []), ...(r.outputs ?? [])];
+      // Covering the kernel's interfaces is refused by the OCI runtime at start (or worse, by
+      // one that does not check): deny it here, where it is a clear decision, not a failed start.
+      const kernel = targets.filter((t) => t === '/' || KERNEL_TREES.some((tree) => isWithin(t, tree)));
+      if (kernel.length > 0) return no(`mount targets ${listForMessage(kernel)} would cover / or the kernel's ${KERNEL_TREES.join(', ')}`);
+      const twice = targets.filter((t, i) => targets.indexOf(t) !== i);
+      if (twice.length > 0) return no(`mount targets ${listForMessage([...new Set(twice)])} are used more than once`);
+      return ok(targets.length > 0 ? `mount targets ${listForMessage(targets)}` : 'nothing mounted');
     },
   }),
   rule({

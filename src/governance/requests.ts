@@ -58,6 +58,10 @@ export type ArtifactAccessRequest = {
   gate: 'artifactAccess';
   /** Host folder to mount read-only. */
   hostPath?: string;
+  /** hostPath with every symlink resolved on the host, when the runtime mounts from this host. */
+  resolvedHostPath?: string;
+  /** Why hostPath could not be resolved (does not exist, not readable): it is not mounted then. */
+  hostPathError?: string;
   mountPath?: string;
   /** Writable output paths inside the container. */
   outputs?: string[];
@@ -86,18 +90,21 @@ export function containerExecutionRequest(container: ContainerSpec, tenant?: str
   };
 }
 
-export function artifactAccessRequest(container: ContainerSpec, tenant?: string): ArtifactAccessRequest {
+/** What resolving the workspace's hostPath on the host found (see reconcilers/workspace-path.ts). */
+export type HostPathResolution = { resolvedHostPath: string } | { hostPathError: string };
+
+export function artifactAccessRequest(container: ContainerSpec, tenant?: string, resolution?: HostPathResolution): ArtifactAccessRequest {
   return {
     gate: 'artifactAccess',
-    ...(container.workspace ? { hostPath: container.workspace.hostPath, mountPath: container.workspace.mountPath ?? '/workspace' } : {}),
+    ...(container.workspace ? { hostPath: container.workspace.hostPath, mountPath: container.workspace.mountPath ?? '/workspace', ...(resolution ?? {}) } : {}),
     outputs: (container.outputs ?? []).map((o) => o.path),
     ...(tenant !== undefined ? { tenant } : {}),
   };
 }
 
 /** Every gate a container passes before it runs. */
-export function containerRequests(container: ContainerSpec, tenant?: string): PolicyRequest[] {
-  return [containerExecutionRequest(container, tenant), artifactAccessRequest(container, tenant), { gate: 'networkProfile' }];
+export function containerRequests(container: ContainerSpec, tenant?: string, resolution?: HostPathResolution): PolicyRequest[] {
+  return [containerExecutionRequest(container, tenant), artifactAccessRequest(container, tenant, resolution), { gate: 'networkProfile' }];
 }
 
 export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string): ModelProviderUseRequest {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
-import { TOKEN_PATTERN, TOKEN_PREFIX, TokenStore, mintToken, needsToken, tokenSecretFor, tokenSecretName } from '../../../src/gateway/tokens.ts';
+import { TOKEN_PATTERN, TOKEN_PREFIX, TokenStore, mintToken, needsToken, tokenAction, tokenSecretFor, tokenSecretName } from '../../../src/gateway/tokens.ts';
 import { gatewayEnvVars, gatewayRootUrl } from '../../../src/gateway/injection.ts';
 import { credentialHeaders, probeEndpoint, servesPath, upstreamOf, upstreamPath } from '../../../src/gateway/provider.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
@@ -23,6 +23,20 @@ test('tokens: amx_ + 32 random bytes base64url, unique; the Secret is owned by t
   assert.ok(tokenSecretName('x'.repeat(253)).length <= 253);
   assert.equal(needsToken(execution({ modelProviderRef: undefined })), false);
   assert.equal(needsToken(execution({ modelProviderRef: undefined, tools: ['mcp.x'] })), true);
+});
+
+test('a token only for an admitted, running execution: none while it waits, revoked when it ends', () => {
+  type Phase = NonNullable<NonNullable<ReturnType<typeof execution>['status']>['phase']>;
+  const withPhase = (phase: Phase | undefined) => ({ ...execution(), status: phase ? { phase } : {} });
+  // Not admitted yet (held for its profile, Pending, Queued): no credential exists for it.
+  assert.equal(tokenAction(withPhase(undefined)), 'wait');
+  assert.equal(tokenAction(withPhase('Pending')), 'wait');
+  assert.equal(tokenAction(withPhase('Queued')), 'wait');
+  assert.equal(tokenAction(withPhase('Running')), 'ensure');
+  assert.equal(tokenAction(withPhase('Retrying')), 'ensure');
+  for (const phase of ['Denied', 'Succeeded', 'Failed', 'Cancelled'] as const) assert.equal(tokenAction(withPhase(phase)), 'revoke', phase);
+  assert.equal(tokenAction({ ...withPhase('Running'), metadata: { ...execution().metadata, deletionTimestamp: new Date() } }), 'revoke');
+  assert.equal(tokenAction(execution({ modelProviderRef: undefined }, { phase: 'Running' })), 'revoke');
 });
 
 test('the token store indexes Secrets, resolves by hash, and forgets deleted ones', () => {

@@ -84,6 +84,22 @@ test('an expression over 4096 characters denies without being parsed', () => {
   assert.match(d.message, /characters long; the limit is 4096/);
 });
 
+test('bidi overrides and invisible characters ("Trojan Source") make a rule invalid; an escape does not', () => {
+  // Reads as a check that the tool is not admin; the U+202E reorders what the reader sees.
+  const trojan = 'request.tool != "admin\u202e" && true';
+  assert.ok(trojan.includes('\u202e'));
+  const d = evaluate(one(trojan, undefined, 'toolGrant'), { gate: 'toolGrant', tool: 'admin' });
+  assert.equal(d.allowed, false);
+  assert.match(d.message, /invisible or bidirectional control character U\+202E/);
+  for (const hidden of ['\u200b', '\u2066', '\ufeff', '\u061c']) {
+    const compiled = compileExpression(`request.image == "x${hidden}"`);
+    assert.equal(compiled.ok, false, JSON.stringify(hidden));
+  }
+  // The same character written as an escape is visible, and fine.
+  assert.equal(compileExpression('request.tool != "admin\\u202e"').ok, true);
+  assert.equal(checkCelRules(withRules(one(trojan)))[0]!.allowed, false);
+});
+
 test('checkCelRules validates every rule: one decision each', () => {
   const p = withRules(
     { name: 'good', gate: 'toolGrant', expression: 'request.tool != "fs.delete"' },

@@ -60,6 +60,16 @@ const CASES: Case[] = [
   { type: 'personal', title: 'valid tool', request: { gate: 'toolGrant', tool: 'web.search' } },
   { type: 'personal', title: 'invalid tool name', request: { gate: 'toolGrant', tool: 'Web Search' }, denies: 'builtin.tool.name' },
   { type: 'personal', title: 'project folder, any output', request: { gate: 'artifactAccess', hostPath: '/home/alice/project', outputs: ['/tmp/out'] } },
+  { type: 'personal', title: 'symlinked folder resolving to a project folder', request: { gate: 'artifactAccess', hostPath: '/tmp/link', resolvedHostPath: '/srv/project' } },
+  { type: 'personal', title: 'symlink resolving to /etc', request: { gate: 'artifactAccess', hostPath: '/tmp/link', resolvedHostPath: '/etc' }, denies: 'builtin.artifacts.host-path' },
+  { type: 'personal', title: "symlink resolving to the engine's socket folder", request: { gate: 'artifactAccess', hostPath: '/srv/x', resolvedHostPath: '/run/podman' }, denies: 'builtin.artifacts.host-path' },
+  { type: 'personal', title: 'symlink resolving to the host root', request: { gate: 'artifactAccess', hostPath: '/srv/x', resolvedHostPath: '/' }, denies: 'builtin.artifacts.host-path' },
+  { type: 'personal', title: 'workspace mounted over /proc', request: { gate: 'artifactAccess', hostPath: '/srv/project', mountPath: '/proc' }, denies: 'builtin.artifacts.mount-targets' },
+  { type: 'personal', title: 'output over /dev/shm', request: { gate: 'artifactAccess', outputs: ['/dev/shm'] }, denies: 'builtin.artifacts.mount-targets' },
+  { type: 'personal', title: 'workspace mounted at /', request: { gate: 'artifactAccess', hostPath: '/srv/project', mountPath: '/' }, denies: 'builtin.artifacts.mount-targets' },
+  { type: 'personal', title: 'output where the workspace is mounted', request: { gate: 'artifactAccess', hostPath: '/srv/project', mountPath: '/work', outputs: ['/work'] }, denies: 'builtin.artifacts.mount-targets' },
+  { type: 'personal', title: 'workspace and outputs side by side', request: { gate: 'artifactAccess', hostPath: '/srv/project', mountPath: '/work', outputs: ['/work/out', '/tmp/x', '/procfs'] }, checks: 'builtin.artifacts.mount-targets' },
+  { type: 'personal', title: 'host path that does not resolve', request: { gate: 'artifactAccess', hostPath: '/srv/gone', hostPathError: 'it does not exist on this host' }, denies: 'builtin.artifacts.host-path' },
   { type: 'personal', title: 'whole home', request: { gate: 'artifactAccess', hostPath: '/home/alice' }, denies: 'builtin.artifacts.host-path' },
 
   // corporate_firewall

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfile } from '../../../src/api/types.generated.ts';
-import { decideProfile } from '../../../src/reconcilers/profile-state.ts';
+import { decideProfile, profilePermissions, RECHECK_DENIED_MS } from '../../../src/reconcilers/profile-state.ts';
 import { allow, deny } from '../../../src/governance/decision.ts';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -35,4 +35,17 @@ test('no verifiable authority: Pending; a failed authority: Invalid', () => {
   const invalid = decideProfile({ profile, now: NOW, authorization: { allowed: false, reason: 'AuthorityExpired', message: 'expired', decisions: [] }, ruleChecks: [] });
   assert.equal(pending.phase, 'Pending');
   assert.deepEqual([invalid.phase, invalid.reason, invalid.authorized], ['Invalid', 'AuthorityExpired', 'False']);
+});
+
+test('the delegator must be allowed to create profiles: a broker applying a profile proves nothing about them', () => {
+  assert.deepEqual(profilePermissions(), [{ verb: 'create', group: 'agentmachine.sourceos.dev', resource: 'agentmachineprofiles' }]);
+  const denied = decideProfile({
+    profile,
+    now: NOW,
+    authorization: { allowed: false, reason: 'PermissionDenied', message: 'user "mallory" may not create agentmachineprofiles', decisions: [deny('authority', 'rbac.create.agentmachineprofiles', 'no')] },
+    ruleChecks: [],
+  });
+  assert.deepEqual([denied.phase, denied.reason, denied.authorized], ['Invalid', 'PermissionDenied', 'False']);
+  // RBAC changes produce no event: looked at again.
+  assert.equal(denied.requeueAfterMs, RECHECK_DENIED_MS);
 });
