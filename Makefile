@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds docs typecheck test test-unit test-integration run bench bench-containers bench-gateway image
+.PHONY: help deps control-plane podman crds docs typecheck test test-unit test-integration run bench bench-containers bench-gateway bench-scale image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,7 +52,10 @@ bench-containers: deps control-plane podman ## benchmark: controller overhead pe
 bench-gateway: deps control-plane podman ## benchmark: gateway added latency (p50/p99) and throughput vs direct calls to the same upstream
 	node test/run-integration.ts --bench test/bench/gateway.bench.ts
 
-bench: bench-containers bench-gateway ## every benchmark (prints figures; asserts nothing)
+bench-scale: deps control-plane podman ## benchmark: 1,000 executions (admission latency, throughput vs the apiserver's raw write rate, RSS) and RSS with 10,000 cached objects
+	node test/run-integration.ts --bench test/bench/scale.bench.ts
+
+bench: bench-containers bench-gateway bench-scale ## every benchmark (prints figures; asserts nothing)
 
 run: deps control-plane podman ## run the controller on a local control plane + podman (or KUBECONFIG's cluster)
 	node bin/agent-machine.js dev

@@ -21,6 +21,7 @@ import { describeError, statusCodeOf } from './kube-clients.ts';
 import type { KubeClients } from './kube-clients.ts';
 import { objectKey } from './resource.ts';
 import type { ResourceType } from './resource.ts';
+import { isNewerResourceVersion } from './resource-version.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -170,6 +171,31 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return [...this.#cache.keys()];
   }
 
+  /**
+   * Read-your-writes: `obj` is a write of this process as the API server answered it. When it
+   * is newer than the cached copy it is applied like the watch event it will become: cached
+   * and handed to the update handlers now. So a reconcile that runs before the watch delivers
+   * the write (a lagging or reconnecting watch) does not act on the state from before it
+   * (report a container it just finished and removed as lost, audit a decision twice), and
+   * whoever waits on the change hears of it even if the watch event is lost to a 410 relist,
+   * whose diff would find nothing new. Older events arriving afterwards do not undo it (see
+   * #isBehind). Objects not cached are left to the watch.
+   */
+  observe(obj: T): void {
+    const key = objectKey(obj);
+    const cached = this.#cache.get(key);
+    if (!cached || cached.metadata?.uid !== obj.metadata?.uid) return;
+    if (!isNewerResourceVersion(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) return;
+    const item = this.#strip(obj);
+    this.#cache.set(key, item);
+    this.#emit('update', item, cached);
+  }
+
+  /** An incoming copy older than the cached one: the cached one came from observe(). */
+  #isBehind(incoming: T, cached: T | undefined): boolean {
+    return cached !== undefined && cached.metadata?.uid === incoming.metadata?.uid && isNewerResourceVersion(cached.metadata?.resourceVersion, incoming.metadata?.resourceVersion);
+  }
+
   /** The last resourceVersion seen (list, event or bookmark). */
   get resourceVersion(): string | undefined {
     return this.#resourceVersion;
@@ -265,6 +291,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     }
     for (const [key, obj] of fresh) {
       const old = this.#cache.get(key);
+      if (this.#isBehind(obj, old)) continue;
       this.#cache.set(key, obj);
       if (!old) this.#emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.#emit('update', obj, old);
@@ -350,6 +377,10 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     const key = objectKey(item);
     if (phase === 'ADDED' || phase === 'MODIFIED') {
       const old = this.#cache.get(key);
+      if (this.#isBehind(item, old)) {
+        if (rv) this.#resourceVersion = rv;
+        return undefined;
+      }
       this.#cache.set(key, item);
       if (old) this.#emit('update', item, old);
       else this.#emit('add', item);

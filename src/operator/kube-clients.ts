@@ -22,6 +22,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import type { ConfigurationOptions } from '@kubernetes/client-node';
+import { shareConnections } from './connection-pool.ts';
 
 export interface RequestOptions {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -55,6 +56,7 @@ export interface KubeClients {
 export const MERGE_PATCH: ConfigurationOptions = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 export function createKubeClients(kubeConfig: KubeConfig): KubeClients {
+  shareConnections(kubeConfig);
   const http = new IsomorphicFetchHttpLibrary();
   return {
     kubeConfig,

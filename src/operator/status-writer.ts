@@ -34,6 +34,8 @@ export interface StatusWriterOptions {
   /** Recorded in managedFields (default 'agent-machine'). */
   fieldManager?: string;
   logger?: Logger;
+  /** Told about every written object as the API server returned it (e.g. Informer.observe). */
+  onWritten?: (type: ResourceType, obj: KubernetesObject) => void;
 }
 
 export type WithStatus = KubernetesObject & { status?: unknown };
@@ -76,6 +78,7 @@ export class StatusWriter {
           contentType: PatchStrategy.MergePatch,
           signal: AbortSignal.timeout(30_000),
         });
+        this.#opts.onWritten?.(type, object);
         return { outcome: 'written', object };
       } catch (err) {
         if (isNotFound(err)) return { outcome: 'gone' };

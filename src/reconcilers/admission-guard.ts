@@ -4,13 +4,15 @@
 // AuthorityUnverifiable), and re-checks periodically so removing the policy stops the
 // controller from trusting new objects.
 import type { KubeClients } from '../operator/kube-clients.ts';
-import { describeError, isNotFound } from '../operator/kube-clients.ts';
+import { describeError, isNotFound, isTransient } from '../operator/kube-clients.ts';
 
 export const ADMISSION_POLICY_NAME = 'agent-machine-delegator-is-requester';
 
 export interface AdmissionCheck {
   ok: boolean;
   message: string;
+  /** The policy could not be read (network, API server error): nothing is known either way. */
+  unavailable?: boolean;
 }
 
 export class AdmissionGuard {
@@ -28,7 +30,9 @@ export class AdmissionGuard {
     if (this.#cached && now - this.#cached.at < this.#ttlMs) return this.#cached.result;
     this.#inflight ??= this.#lookup().finally(() => (this.#inflight = undefined));
     const result = await this.#inflight;
-    this.#cached = { at: Date.now(), result };
+    // Not knowing is not remembered: an API server that is back must be asked again at once,
+    // not answered "unverifiable" for the rest of the TTL.
+    if (!result.unavailable) this.#cached = { at: Date.now(), result };
     return result;
   }
 
@@ -46,7 +50,7 @@ export class AdmissionGuard {
       return { ok: true, message: `admission policy ${ADMISSION_POLICY_NAME} is installed and enforced` };
     } catch (err) {
       const what = isNotFound(err) ? 'is not installed (kubectl apply -k manifests/)' : `could not be checked: ${describeError(err)}`;
-      return { ok: false, message: `admission policy ${ADMISSION_POLICY_NAME} ${what}; delegations cannot be verified` };
+      return { ok: false, message: `admission policy ${ADMISSION_POLICY_NAME} ${what}; delegations cannot be verified`, ...(isTransient(err) ? { unavailable: true } : {}) };
     }
   }
 }

@@ -3,7 +3,8 @@
 //   2. spec.authority holds: present, unexpired, scopes cover the operation and tools;
 //   3. RBAC: the delegator may use the profile, grant the tool, ... (SubjectAccessReview).
 // Checks run in that order and stop at the first failure, so a denied object costs no
-// access reviews. Every check leaves a decision for status and the audit log.
+// access reviews. Every check leaves a decision for status and the audit log; a check that
+// got no answer throws AuthorizationUnavailableError instead (retried, nothing decided).
 import type { Authority, OperationType } from '../api/types.generated.ts';
 import type { AccessRequest, AccessReviewer } from '../governance/access-review.ts';
 import { checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
@@ -43,6 +44,15 @@ const REASON_BY_RULE: Record<string, AuthorizationReason> = {
   'authority.tool-scope': 'ScopeNotCovered',
 };
 
+/**
+ * The admission policy or an access review could not be asked (API server away or failing).
+ * Thrown rather than decided: a transient outage must not become a permanent denial (a Denied
+ * execution never runs); the reconcile fails, acts on nothing (fail closed) and is retried.
+ */
+export class AuthorizationUnavailableError extends Error {
+  override readonly name = 'AuthorizationUnavailableError';
+}
+
 export class Authorizer {
   readonly #guard: AdmissionGuard;
   readonly #reviewer: AccessReviewer;
@@ -54,6 +64,7 @@ export class Authorizer {
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
     const admission = await this.#guard.check();
+    if (admission.unavailable) throw new AuthorizationUnavailableError(admission.message);
     if (!admission.ok) {
       const d = deny(AUTHORITY_GATE, 'authority.admission-policy', admission.message);
       return { allowed: false, reason: 'AuthorityUnverifiable', message: admission.message, decisions: [d] };
@@ -67,6 +78,8 @@ export class Authorizer {
     const reviews = await Promise.all(
       request.permissions.map(async (p) => ({ p, result: await this.#reviewer.review({ ...p, user: delegator }) })),
     );
+    const unanswered = reviews.find((r) => r.result.unavailable);
+    if (unanswered) throw new AuthorizationUnavailableError(unanswered.result.reason);
     for (const { p, result } of reviews) {
       const rule = `rbac.${p.verb}.${p.resource}`;
       decisions.push(result.allowed ? allow(AUTHORITY_GATE, rule, `${delegator} may ${p.verb} ${p.resource} ${p.name ?? ''}`.trim()) : deny(AUTHORITY_GATE, rule, result.reason));

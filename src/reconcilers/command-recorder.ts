@@ -4,6 +4,7 @@
 // and must succeed: if it cannot be made durable the reconcile fails and is retried, so no
 // state change is ever published without its audit record. A crash between the audit append
 // and the status write repeats the record on the next reconcile: at-least-once, never lost.
+// A retry in the same process on the same object version does not (see #lastAudited).
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { OperationType } from '../api/types.generated.ts';
 import { operationIds } from '../api/operation.ts';
@@ -23,9 +24,20 @@ export interface Command {
   decisions?: Decision[];
 }
 
+/** Objects whose last audited command is remembered (oldest forgotten first). */
+const REMEMBERED = 10_000;
+
 export class CommandRecorder {
   readonly #audit: AuditLog;
   readonly #events: EventRecorder;
+  /**
+   * uid → the last command audited for it, with the resourceVersion it was decided on. A
+   * reconcile that fails after its audit line (the status write did not go through: API server
+   * away, timeout) is retried on the same object version and decides the same again; its line
+   * is durable already, and writing it twice would make one decision read as two. Only
+   * in-process: a crash in between still repeats it (at-least-once).
+   */
+  readonly #lastAudited = new Map<string, string>();
 
   constructor(audit: AuditLog, events: EventRecorder) {
     this.#audit = audit;
@@ -33,6 +45,27 @@ export class CommandRecorder {
   }
 
   async record(obj: KubernetesObject, command: Command): Promise<void> {
+    const meta = obj.metadata ?? {};
+    const decided = meta.uid && meta.resourceVersion ? [meta.resourceVersion, command.operationType, command.outcome, command.message].join('\u0000') : undefined;
+    if (decided === undefined || this.#lastAudited.get(meta.uid!) !== decided) {
+      await this.#append(obj, command);
+      if (decided !== undefined) this.#remember(meta.uid!, decided);
+    }
+    await this.#events.record(obj, {
+      type: command.warning ? 'Warning' : 'Normal',
+      reason: command.reason,
+      action: command.operationType,
+      note: command.message,
+    });
+  }
+
+  #remember(uid: string, decided: string): void {
+    this.#lastAudited.delete(uid);
+    this.#lastAudited.set(uid, decided);
+    if (this.#lastAudited.size > REMEMBERED) this.#lastAudited.delete(this.#lastAudited.keys().next().value!);
+  }
+
+  async #append(obj: KubernetesObject, command: Command): Promise<void> {
     const meta = obj.metadata ?? {};
     await this.#audit.append({
       operationType: command.operationType,
@@ -43,12 +76,6 @@ export class CommandRecorder {
       outcome: command.outcome,
       reason: command.message,
       ...(command.decisions ? { decisions: command.decisions.filter((d) => !d.allowed).slice(0, 8) } : {}),
-    });
-    await this.#events.record(obj, {
-      type: command.warning ? 'Warning' : 'Normal',
-      reason: command.reason,
-      action: command.operationType,
-      note: command.message,
     });
   }
 }

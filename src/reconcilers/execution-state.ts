@@ -51,9 +51,13 @@ export interface SlotCandidate {
 export function mayTakeSlot(key: string, limit: number, held: number, waiting: readonly SlotCandidate[]): boolean {
   const free = limit - held;
   if (free <= 0) return false;
-  const order = [...waiting].sort((a, b) => (a.createdAt === b.createdAt ? a.key.localeCompare(b.key) : a.createdAt.localeCompare(b.createdAt)));
-  const rank = order.findIndex((c) => c.key === key);
-  return rank >= 0 && rank < free;
+  const rank = firstInLine(waiting, free).findIndex((c) => c.key === key);
+  return rank >= 0;
+}
+
+/** The first n waiting executions in creation order (the ones a freed slot can go to). */
+export function firstInLine<T extends SlotCandidate>(waiting: readonly T[], n: number): T[] {
+  return [...waiting].sort((a, b) => (a.createdAt === b.createdAt ? a.key.localeCompare(b.key) : a.createdAt.localeCompare(b.createdAt))).slice(0, Math.max(0, n));
 }
 
 export type ModelProviderAdmission =

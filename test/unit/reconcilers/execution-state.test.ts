@@ -63,3 +63,16 @@ test('a modelProviderRef is held while its binding is missing, denied when the b
   const pending = admitModelProvider(ex, binding('Pending'), allowAll);
   assert.ok(!pending.hold && pending.decisions.every((d) => d.allowed), 'not Ready yet: admitted, the gateway answers 503 until it is');
 });
+
+test('first in line: the oldest waiting executions, as many as asked (those a freed slot can go to)', async () => {
+  const { firstInLine } = await import('../../../src/reconcilers/execution-state.ts');
+  const waiting = [
+    { key: 'ns/c', createdAt: '2026-01-01T00:00:03Z' },
+    { key: 'ns/b2', createdAt: '2026-01-01T00:00:02Z' },
+    { key: 'ns/a', createdAt: '2026-01-01T00:00:01Z' },
+    { key: 'ns/b1', createdAt: '2026-01-01T00:00:02Z' },
+  ];
+  assert.deepEqual(firstInLine(waiting, 3).map((c) => c.key), ['ns/a', 'ns/b1', 'ns/b2']);
+  assert.deepEqual(firstInLine(waiting, 0), []);
+  assert.equal(firstInLine(waiting, 10).length, 4);
+});

@@ -1,0 +1,67 @@
+// A check that got no answer (API server away) is not a decision: the Authorizer throws, so the
+// reconcile is retried instead of denying for good; "not installed" and RBAC denials still decide.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiException } from '@kubernetes/client-node';
+import { AdmissionGuard } from '../../../src/reconcilers/admission-guard.ts';
+import { AuthorizationUnavailableError, Authorizer } from '../../../src/reconcilers/authorization.ts';
+import { AccessReviewer, type SubjectAccessReviewApi } from '../../../src/governance/access-review.ts';
+import type { KubeClients } from '../../../src/operator/kube-clients.ts';
+
+const policy = { spec: { failurePolicy: 'Fail' } };
+const binding = { spec: { policyName: 'agent-machine-delegator-is-requester', validationActions: ['Deny'] } };
+const networkError = () => Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+
+function guardAnswering(answers: Array<'ok' | 'down' | 'missing'>) {
+  let calls = 0;
+  const next = async (what: object) => {
+    const a = answers[Math.min(calls++, answers.length - 1)];
+    if (a === 'down') throw networkError();
+    if (a === 'missing') throw new ApiException(404, 'not found', {}, {});
+    return what;
+  };
+  const clients = {
+    admissionRegistration: {
+      readValidatingAdmissionPolicy: () => next(policy),
+      readValidatingAdmissionPolicyBinding: async () => binding,
+    },
+  } as unknown as KubeClients;
+  return new AdmissionGuard(clients);
+}
+
+const reviewer = (allowed: boolean | 'down'): AccessReviewer =>
+  new AccessReviewer({
+    createSubjectAccessReview: async ({ body }) => {
+      if (allowed === 'down') throw networkError();
+      return { ...body, status: { allowed } };
+    },
+  } as SubjectAccessReviewApi);
+
+const request = {
+  authority: { delegator: 'alice', delegate: 'agent:t', scopes: ['agent_machine.execution.start'], expiresAt: '2030-01-01T00:00:00Z', purpose: 't' },
+  operationType: 'agent_machine.execution.start' as const,
+  permissions: [{ verb: 'use', group: 'agentmachine.sourceos.dev', resource: 'agentmachineprofiles', name: 'p' }],
+  now: new Date('2026-01-01T00:00:00Z'),
+};
+
+test('an unreachable API server (policy check or access review) throws instead of denying', async () => {
+  await assert.rejects(new Authorizer(guardAnswering(['down']), reviewer(true)).authorize(request), AuthorizationUnavailableError);
+  await assert.rejects(new Authorizer(guardAnswering(['ok']), reviewer('down')).authorize(request), AuthorizationUnavailableError);
+});
+
+test('"not installed" and an RBAC "no" are decisions', async () => {
+  const unverifiable = await new Authorizer(guardAnswering(['missing']), reviewer(true)).authorize(request);
+  assert.equal(unverifiable.allowed, false);
+  assert.equal(unverifiable.reason, 'AuthorityUnverifiable');
+  const denied = await new Authorizer(guardAnswering(['ok']), reviewer(false)).authorize(request);
+  assert.equal(denied.allowed, false);
+  assert.equal(denied.reason, 'PermissionDenied');
+  assert.equal((await new Authorizer(guardAnswering(['ok']), reviewer(true)).authorize(request)).allowed, true);
+});
+
+test('the guard does not remember an unanswered check: the next call asks again', async () => {
+  const guard = guardAnswering(['down', 'ok']);
+  assert.equal((await guard.check()).unavailable, true);
+  const second = await guard.check();
+  assert.equal(second.ok, true, second.message);
+});
