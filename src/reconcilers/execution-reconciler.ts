@@ -21,7 +21,7 @@ import { containerRequests, modelProviderUseRequest } from '../governance/reques
 import type { AuditOutcome } from '../governance/audit-log.ts';
 import { gatewayCounts } from '../gateway/ledger.ts';
 import type { ReconcilerDeps } from './deps.ts';
-import { admitContainer, type AdmissionFacts } from './container-state.ts';
+import { admitContainer, type Admission, type AdmissionFacts } from './container-state.ts';
 import { admitModelProvider, attemptOutcome, firstInLine, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import { profileFact } from './profile-fact.ts';
 import { resolveWorkspace } from './workspace-path.ts';
@@ -170,7 +170,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
           if (!mayTakeSlot(key, limit, held, waiting)) return finish(deps, ex, queued(limit, profileName), tri, decisions, effective, now);
         }
         const a = await admit(deps, ex, now);
-        if (a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message.startsWith('waiting') ? a.message : `waiting: ${a.message}`, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
+        if (!a.admitted && a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message.startsWith('waiting') ? a.message : `waiting: ${a.message}`, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
         if (!a.admitted) {
           return finish(deps, ex, { phase: 'Denied', reason: a.reason, message: a.message }, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, undefined, now);
         }
@@ -282,18 +282,8 @@ function freesSlot(e: LocalAgentExecution): boolean {
   return isTerminalExecutionPhase(e.status?.phase) || e.metadata.deletionTimestamp !== undefined;
 }
 
-interface ExecutionAdmission {
-  admitted: boolean;
-  /** Not decided yet: wait (Pending) for something that may still come, such as the binding. */
-  hold?: boolean;
-  reason: string;
-  message: string;
-  authorized: Tri;
-  policyAllowed: Tri;
-  budgetAvailable: Tri;
-  decisions: Decision[];
-  effective: FullBudget;
-}
+/** The container admission's outcome, decided (no fact left to fetch). */
+type ExecutionAdmission = Exclude<Admission, { need: string }>;
 
 /** The container admission for each container, plus what only an execution has: its tools. */
 async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): Promise<ExecutionAdmission> {
@@ -328,14 +318,13 @@ async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): 
     });
     const ref = ex.spec.modelProviderRef;
     const model = admitModelProvider(ex, ref ? deps.informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined, (b) => evaluatePolicy(profile, modelProviderUseRequest(b.spec, ex.spec.tenant)));
-    if (model.hold) return { admitted: false, hold: true, reason: model.reason, message: model.message, authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'True', decisions: [], effective: undefined as unknown as FullBudget };
+    if (model.hold) return { admitted: false, hold: true, reason: model.reason, message: model.message, authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'True', decisions: [] };
     const all = [...results.flatMap((r) => r.decisions), ...toolDecisions, ...model.decisions];
     facts.policy = { allowed: all.every((d) => d.allowed), decisions: all };
     a = admitContainer(facts);
   }
   if (a.need) throw new Error(`admission still needs ${a.need}`);
-  if (!a.admitted) return { ...a, effective: undefined as unknown as FullBudget };
-  return { admitted: true, reason: 'Admitted', message: 'admitted', authorized: 'True', policyAllowed: 'True', budgetAvailable: 'True', decisions: a.decisions, effective: a.effective };
+  return a;
 }
 
 /** One record per container, owned by the execution; an existing one (restart) is kept. */

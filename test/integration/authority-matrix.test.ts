@@ -14,6 +14,7 @@
 // A valid object per operation goes through the same checks the other way round (it starts,
 // is probed, is exported...), so each "nothing happened" assertion is one that can fail.
 // Cells that cannot apply are printed as n/a with the reason.
+import { watchEngineEvents, type EngineEventLog } from '../support/engine-events.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -49,7 +50,7 @@ const PAST = '2020-01-01T00:00:00Z';
 let ns = '';
 let controller: ControllerProcess;
 let upstream: OpenAiTestServer;
-const startedAt = Math.floor(Date.now() / 1000) - 1;
+let engine: EngineEventLog;
 /** Executions a gateway token Secret was ever created for (watched from the start). */
 const tokensMinted = new Set<string>();
 let tokenWatch: AbortController | undefined;
@@ -206,21 +207,6 @@ const getAny = (kind: Kind, name: string) => getObject<any>(KIND_OF[kind]!, name
 const ready = (status: any) => status?.conditions?.find((c: any) => c.type === 'Ready');
 const auditEntries = (): any[] => readFileSync(auditLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
-/** Labels of every container podman created since this file started (its event log). */
-async function containersCreated(): Promise<Array<Record<string, string>>> {
-  const stream = await docker().getEvents({ since: startedAt, until: Math.floor(Date.now() / 1000) + 1, filters: { type: ['container'], event: ['create'] } });
-  const text = await new Promise<string>((resolve, reject) => {
-    let t = '';
-    stream.on('data', (c: Buffer) => (t += c.toString()));
-    stream.on('end', () => resolve(t));
-    stream.on('error', reject);
-  });
-  return text
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => (JSON.parse(l) as { Actor?: { Attributes?: Record<string, string> } }).Actor?.Attributes ?? {});
-}
-
 async function configMapsOf(bundle: string): Promise<string[]> {
   const list = await admin.core.listNamespacedConfigMap({ namespace: ns });
   return list.items.map((c) => c.metadata!.name!).filter((n) => n.startsWith(`${bundle}-part-`));
@@ -297,6 +283,7 @@ before(async () => {
   tokenWatch = await new Watch(adminKubeConfig()).watch(`/api/v1/namespaces/${ns}/secrets`, { labelSelector: TOKEN_SELECTOR }, (type, secret) => {
     if (type === 'ADDED') tokensMinted.add(secret.metadata.labels[TOKEN_EXECUTION_LABEL]);
   }, () => {});
+  engine = await watchEngineEvents();
   controller = await startControllerProcess({ auditLogPath: auditLog, args: ['-n', ns] });
   // A namespaced controller still watches cluster-scoped profiles.
   const profile = valid('profile', PROFILE);
@@ -306,6 +293,7 @@ before(async () => {
 });
 
 after(async () => {
+  engine?.stop();
   tokenWatch?.abort();
   await controller?.kill('SIGTERM');
   await upstream?.close();
@@ -370,7 +358,7 @@ test('the no-ambient-authority matrix: every operation × every control is refus
 
   // --- inert and audited ---------------------------------------------------------------------
   const audit = auditEntries();
-  const creates = await containersCreated();
+  const creates = engine.all('create').map((e) => e.labels);
   const uidOf = async (kind: Kind, name: string) => (await getAny(kind, name))!.metadata.uid as string;
   const recordsOwnedBy = async (uid: string) => {
     const list = await admin.request<any>({ method: 'GET', path: `/apis/agentmachine.sourceos.dev/v1alpha1/namespaces/${ns}/containerexecutionrecords` });
@@ -384,7 +372,7 @@ test('the no-ambient-authority matrix: every operation × every control is refus
   const okRecordUid = await uidOf('record', 'ok-record');
   assert.equal((await recordsOwnedBy(okExec)).length, 1, 'the valid execution owns its record');
   assert.ok(tokensMinted.has('ok-execution'), `the valid execution got a gateway token (seen: ${[...tokensMinted].join(', ')})`);
-  assert.ok(createdFor(undefined, 'ok-execution-').length >= 1, `podman's event log shows the valid execution's container (${creates.length} creates seen)`);
+  assert.ok(createdFor(undefined, 'ok-execution-').length >= 1, `the engine reported the valid execution's container created (${creates.length} creates seen)`);
   assert.equal(createdFor(okRecordUid, 'ok-record').length, 1, 'podman created the valid record\'s container once');
   assert.ok(audit.some((e) => e.object.uid === okExec && e.outcome === 'started'), 'the valid execution is audited as started');
   assert.ok(upstream.requests.some((r) => r.path === '/v1/models'), 'the valid binding was probed');

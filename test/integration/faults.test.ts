@@ -6,6 +6,7 @@
 // status lost, the audit chain intact. The API server faults use a second kube-apiserver over
 // the shared etcd (test/support/api-server-replica.ts): only this file's controller talks to
 // it, so the shared one, and every other client, stays up.
+import { watchEngineEvents, type EngineEventLog } from '../support/engine-events.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
@@ -21,7 +22,7 @@ import { startApiServerReplica } from '../support/api-server-replica.ts';
 import { compactEtcd, etcdRevision } from '../support/etcd.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { verifyAuditLog, type AuditEntry } from '../../src/governance/audit-log.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL } from '../../src/runtimes/container-runtime.ts';
+import { RECORD_UID_LABEL } from '../../src/runtimes/container-runtime.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'am-faults-'));
 const id = suffix();
@@ -71,42 +72,6 @@ async function allTerminal(ns: string, names: string[], timeoutMs: number): Prom
   });
 }
 
-/**
- * The engine's container create and start events, live from now on. (Not a query of the past:
- * podman's event log is shared by every podman service on the machine and rotated when it
- * grows, so old events can be gone.)
- */
-async function engineEventLog() {
-  const seen = new Map<string, string[]>();
-  const stream = (await docker().getEvents({ filters: { type: ['container'], event: ['create', 'start'], label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`] } })) as NodeJS.ReadableStream & { destroy(): void };
-  let buffer = '';
-  stream.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl).trim();
-      buffer = buffer.slice(nl + 1);
-      if (!line) continue;
-      const e = JSON.parse(line) as { Action?: string; status?: string; id?: string; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
-      const uid = e.Actor?.Attributes?.[RECORD_UID_LABEL];
-      const action = e.Action ?? e.status;
-      if (!uid || !action) continue;
-      // podman sometimes hands the same event (same container, same nanosecond) out twice.
-      const event = `${(e.Actor?.ID ?? e.id ?? '?').slice(0, 12)}@${e.timeNano}`;
-      const list = seen.get(`${action} ${uid}`) ?? [];
-      if (!list.includes(event)) seen.set(`${action} ${uid}`, [...list, event]);
-    }
-  });
-  stream.on('error', () => {});
-  await sleep(300); // the subscription is live before anything is created
-  return {
-    /** Container id@time of each event of `action` for the record. */
-    events: (action: 'create' | 'start', uid: string) => seen.get(`${action} ${uid}`) ?? [],
-    stop: () => stream.destroy(),
-  };
-}
-
-type EngineEventLog = Awaited<ReturnType<typeof engineEventLog>>;
 
 /** Every execution's record: its container created once and started once by the engine. */
 async function assertOneContainerEach(ns: string, names: string[], engine: EngineEventLog): Promise<void> {
@@ -170,7 +135,7 @@ test('SIGKILLed 3–5 times at random points of a batch of 20 executions: all Su
   const ns = await createNamespace('faults-kill');
   const auditLog = path.join(dir, 'kills.jsonl');
   const start = (): Promise<ControllerProcess> => controller({ auditLogPath: auditLog, args: ['-n', ns] });
-  const engine = await engineEventLog();
+  const engine = await watchEngineEvents();
   t.after(() => engine.stop());
   const names = Array.from({ length: 20 }, (_, i) => `kill-${i}`);
   let c = await start();
@@ -227,7 +192,7 @@ test('kube-apiserver restarted mid-run: watches resume, executions started befor
   const replica = await startApiServerReplica({ name: `kube-apiserver-faults-${id}` });
   t.after(() => replica.stop(1_000));
   const auditLog = path.join(dir, 'apiserver.jsonl');
-  const engine = await engineEventLog();
+  const engine = await watchEngineEvents();
   t.after(() => engine.stop());
   const c = await controller({ auditLogPath: auditLog, kubeconfig: replica.kubeconfigPath, args: ['-n', ns] });
   t.after(() => c.kill('SIGKILL'));
@@ -286,7 +251,7 @@ test('watches expired (410 Gone) by an etcd compaction while cut off: the contro
   const kubeconfigPath = path.join(dir, 'proxied.kubeconfig');
   writeFileSync(kubeconfigPath, proxy.kubeConfig().exportConfig(), { mode: 0o600 });
   const auditLog = path.join(dir, 'expiry.jsonl');
-  const engine = await engineEventLog();
+  const engine = await watchEngineEvents();
   t.after(() => engine.stop());
   const c = await controller({ auditLogPath: auditLog, kubeconfig: kubeconfigPath, args: ['-n', ns] });
   t.after(() => c.kill('SIGKILL'));
