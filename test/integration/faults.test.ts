@@ -6,6 +6,7 @@
 // status lost, the audit chain intact. The API server faults use a second kube-apiserver over
 // the shared etcd (test/support/api-server-replica.ts): only this file's controller talks to
 // it, so the shared one, and every other client, stays up.
+import { mulberry32 as prng } from '../support/prng.ts';
 import { watchEngineEvents, type EngineEventLog } from '../support/engine-events.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -97,17 +98,6 @@ function repeatedAuditLines(entries: AuditEntry[]): string[] {
   return repeats;
 }
 
-/** mulberry32: a tiny seeded PRNG, so a failing run's kill points can be replayed (FAULTS_SEED). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const countBy = (xs: Array<string | undefined>) => xs.reduce<Record<string, number>>((acc, x) => ((acc[x ?? 'none'] = (acc[x ?? 'none'] ?? 0) + 1), acc), {});
 

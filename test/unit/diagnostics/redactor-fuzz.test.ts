@@ -6,6 +6,7 @@
 //   - redacting the output again changes nothing;
 //   - pathological inputs (megabytes of one character, of base64, of quotes, of nested
 //     brackets, of almost-matches) finish within a time bound, i.e. no regex backtracks.
+import { mulberry32 as rng } from '../../support/prng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatExecutionToken, redact, Redactor, SecretSet } from '../../../src/diagnostics/redactor.ts';
@@ -13,17 +14,6 @@ import { formatExecutionToken, redact, Redactor, SecretSet } from '../../../src/
 const SEED = Number(process.env.REDACTOR_FUZZ_SEED ?? 20260601);
 const CASES = Number(process.env.REDACTOR_FUZZ_CASES ?? 1500);
 
-/** mulberry32: small, seeded, good enough to generate test text. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   readonly r: () => number;
