@@ -140,7 +140,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
     }
     if (a.need) throw new Error(`admission still needs ${a.need}`);
     if (!a.admitted && a.hold) {
-      await writeStatus(deps, record, { phase: 'Pending', reason: a.reason, message: `waiting: ${a.message}`, action: 'none' }, gates, a.decisions, {}, now);
+      await writeStatus(deps, record, { phase: 'Pending', reason: a.reason, message: a.message, action: 'none' }, gates, a.decisions, {}, now);
       return requeueAfter(15_000);
     }
     if (!a.admitted) {

@@ -49,17 +49,22 @@ export type Admission =
     }
   | { need?: undefined; admitted: true; effective: FullBudget; decisions: Decision[] };
 
+/** A refusal that is not final: the object waits (Pending), and its message says so. */
+function held<T extends { message: string }>(refusal: T): T & { hold: true } {
+  return { ...refusal, message: `waiting: ${refusal.message}`, hold: true };
+}
+
 /** Profile, then authority and RBAC, then budget, then policy: the first that says no decides. */
 export function admitContainer(f: AdmissionFacts): Admission {
   const no = (reason: string, message: string, t: { authorized?: Tri; policyAllowed?: Tri; budgetAvailable?: Tri }, decisions: Decision[] = []) =>
     ({ admitted: false as const, reason, message, authorized: t.authorized ?? 'Unknown', policyAllowed: t.policyAllowed ?? 'Unknown', budgetAvailable: t.budgetAvailable ?? 'Unknown', decisions });
-  if (!f.profile.found || !f.profile.ready) return { ...no(f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, {}), hold: true };
+  if (!f.profile.found || !f.profile.ready) return held(no(f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, {}));
   if (!f.authorization) return { need: 'authorization' };
   if (!f.authorization.allowed) {
     const refused = no(f.authorization.reason, f.authorization.message, { authorized: 'False' }, f.authorization.decisions);
     // No admission policy yet: nobody can tell who asked, which installing it settles (as for
     // profiles, grants and bindings, which wait Pending too).
-    return f.authorization.reason === 'AuthorityUnverifiable' ? { ...refused, hold: true } : refused;
+    return f.authorization.reason === 'AuthorityUnverifiable' ? held(refused) : refused;
   }
   if (!f.budget) return { need: 'budget' };
   const decisions = [...f.authorization.decisions, ...f.budget.decisions];

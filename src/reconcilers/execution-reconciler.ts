@@ -170,7 +170,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
           if (!mayTakeSlot(key, limit, held, waiting)) return finish(deps, ex, queued(limit, profileName), tri, decisions, effective, now);
         }
         const a = await admit(deps, ex, now);
-        if (!a.admitted && a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message.startsWith('waiting') ? a.message : `waiting: ${a.message}`, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
+        if (!a.admitted && a.hold) return finish(deps, ex, { phase: 'Pending', reason: a.reason, message: a.message, requeueAfterMs: 10_000 }, tri, a.decisions, undefined, now);
         if (!a.admitted) {
           return finish(deps, ex, { phase: 'Denied', reason: a.reason, message: a.message }, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, undefined, now);
         }

@@ -12,6 +12,7 @@ const readyProfile = { found: true, ready: true, message: 'profile p is Ready' }
 test('a profile that is not there or not Ready yet holds admission; nothing else is asked', () => {
   const missing = admitContainer({ profile: { found: false, ready: false, message: 'profile p not found' } });
   assert.ok(!missing.need && !missing.admitted && missing.hold && missing.reason === 'ProfileNotFound');
+  assert.ok(!missing.need && !missing.admitted && missing.message === 'waiting: profile p not found', 'a held refusal says it waits');
   const notReady = admitContainer({ profile: { found: true, ready: false, message: 'profile p is Pending' } });
   assert.ok(!notReady.need && !notReady.admitted && notReady.hold && notReady.reason === 'ProfileNotReady');
 });
