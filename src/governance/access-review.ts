@@ -10,6 +10,7 @@
 import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReview, type V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
 import { GROUP } from '../api/group.ts';
 import { isTransient } from '../operator/kube-clients.ts';
+import { ReviewCache, type ReviewCacheOptions } from './review-cache.ts';
 
 export const ACCESS_REVIEW_GROUP = GROUP;
 
@@ -98,26 +99,37 @@ export function interpretReview(request: AccessRequest, status: V1SubjectAccessR
   return { allowed: false, reason: parts.join('; ') };
 }
 
-export type AccessReviewerOptions = { timeoutMs?: number };
+export type AccessReviewerOptions = { timeoutMs?: number; cache?: ReviewCacheOptions };
 
 export class AccessReviewer {
   readonly #api: SubjectAccessReviewApi;
   readonly #timeoutMs: number;
+  readonly #cache: ReviewCache;
 
   constructor(api: SubjectAccessReviewApi, options: AccessReviewerOptions = {}) {
     this.#api = api;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#cache = new ReviewCache(options.cache);
   }
 
   static fromKubeConfig(kubeConfig: KubeConfig, options?: AccessReviewerOptions): AccessReviewer {
     return new AccessReviewer(kubeConfig.makeApiClient(AuthorizationV1Api), options);
   }
 
-  /** Never rejects: an unreachable API server, a timeout or a malformed answer all mean "not allowed". */
-  async review(request: AccessRequest): Promise<AccessResult> {
+  /**
+   * Never rejects: an unreachable API server, a timeout or a malformed answer all mean "not
+   * allowed". The same question asked at once is asked once; allows are briefly remembered
+   * (see review-cache.ts).
+   */
+  review(request: AccessRequest): Promise<AccessResult> {
+    const body = buildSubjectAccessReview(request);
+    // Whether groups were given changes the denial's wording, not the question.
+    return this.#cache.answer(JSON.stringify([body.spec, request.groups !== undefined]), () => this.#ask(request, body));
+  }
+
+  async #ask(request: AccessRequest, body: V1SubjectAccessReview): Promise<AccessResult> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      const body = buildSubjectAccessReview(request);
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeoutMs}ms`)), this.#timeoutMs);
       });

@@ -116,3 +116,41 @@ test('an API server that never answers fails closed after the timeout', async ()
   assert.match(result.reason, /no answer within 50ms/);
   assert.ok(performance.now() - started < 1000);
 });
+
+test('one request for a question asked many times at once; allows are remembered, denials are not', async () => {
+  let clock = 0;
+  let allow = true;
+  const calls = api(async (body) => {
+    await new Promise((r) => setTimeout(r, 5));
+    return { ...body, status: { allowed: allow } };
+  });
+  const reviewer = new AccessReviewer(calls, { cache: { allowTtlMs: 1_000, now: () => clock } });
+  const answers = await Promise.all(Array.from({ length: 50 }, () => reviewer.review(grant)));
+  assert.equal(calls.seen.length, 1, 'fifty concurrent identical questions cost one review');
+  assert.ok(answers.every((a) => a.allowed));
+  await reviewer.review(grant);
+  assert.equal(calls.seen.length, 1, 'an allow within its TTL is remembered');
+  await reviewer.review({ ...grant, name: 'other/tool' });
+  assert.equal(calls.seen.length, 2, 'a different question is asked');
+
+  clock = 1_000;
+  allow = false; // the RoleBinding was removed
+  assert.equal((await reviewer.review(grant)).allowed, false, 'after the TTL the API server is asked again');
+  assert.equal(calls.seen.length, 3);
+  allow = true; // and granted again
+  assert.equal((await reviewer.review(grant)).allowed, true, 'a denial is not remembered');
+  assert.equal(calls.seen.length, 4);
+});
+
+test('an unanswered review is not remembered: the next question asks again', async () => {
+  let fail = true;
+  const calls = api(async (body) => {
+    if (fail) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    return { ...body, status: { allowed: true } };
+  });
+  const reviewer = new AccessReviewer(calls);
+  assert.equal((await reviewer.review(grant)).unavailable, true);
+  fail = false;
+  assert.equal((await reviewer.review(grant)).allowed, true);
+  assert.equal(calls.seen.length, 2);
+});
