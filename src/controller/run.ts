@@ -89,6 +89,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   });
   const resyncPeriodMs = cfg.resyncSeconds * 1000;
 
+  const events = new EventRecorder(clients, { logger });
   const deps: ReconcilerDeps = {
     clients,
     informers: {
@@ -106,7 +107,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     defaultRuntime: cfg.runtime,
     // Each status write goes into its informer's cache at once (read-your-writes): see Informer.observe.
     status: new StatusWriter(clients, { logger, onWritten: (type, obj) => Object.values(deps.informers).find((i) => i.type === type)?.observe(obj as never) }),
-    recorder: new CommandRecorder(audit, new EventRecorder(clients, { logger })),
+    recorder: new CommandRecorder(audit, events),
     authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization)),
     metrics,
     logger,
@@ -133,6 +134,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const credentials = new CredentialCache(clients);
   manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps)).add(modelBindingController(deps, { credentials }));
   manager.addRunnable(orphanSweeper(deps, { namespace: cfg.namespace }));
+  // Shut down after the controllers: what their last reconciles recorded is written too.
+  manager.addRunnable(events);
   const pod = podFromEnv();
   if (pod) {
     await setLeaderLabel(clients, pod, false, logger);

@@ -165,7 +165,10 @@ export class Manager {
     const started = Date.now();
     this.#log.info('shutting down');
     const timeout = this.#opts.shutdownTimeoutMs ?? 30_000;
-    const drained = await Promise.all([...this.#controllers, ...this.#runnables].map((c) => c.shutdown(timeout)));
+    // Controllers first: runnables may serve them to the end (the event recorder flushes what
+    // the last reconciles recorded).
+    const drained = await Promise.all(this.#controllers.map((c) => c.shutdown(timeout)));
+    drained.push(...(await Promise.all(this.#runnables.map((r) => r.shutdown(timeout)))));
     // Release only after our reconciles ended, so the next leader never overlaps with them.
     await this.#elector?.stop({ release: true });
     await Promise.all([...this.#informers].map((i) => i.stop()));

@@ -51,7 +51,8 @@ export class CommandRecorder {
       await this.#append(obj, command);
       if (decided !== undefined) this.#remember(meta.uid!, decided);
     }
-    await this.#events.record(obj, {
+    // Not awaited: the Event is written behind the reconcile (see EventRecorder).
+    void this.#events.record(obj, {
       type: command.warning ? 'Warning' : 'Normal',
       reason: command.reason,
       action: command.operationType,
