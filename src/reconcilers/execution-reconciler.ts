@@ -25,6 +25,7 @@ import { admitContainer, type Admission, type AdmissionFacts } from './container
 import { admitModelProvider, attemptOutcome, firstInLine, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import { profileFact } from './profile-fact.ts';
 import { resolveWorkspace } from './workspace-path.ts';
+import { SlotLine } from './slot-line.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
@@ -56,11 +57,20 @@ export function executionController(deps: ReconcilerDeps): Controller {
   // Slots taken in this process whose Running status has not come back through the cache yet:
   // decided and reserved synchronously, so two reconciles can never both take the last slot.
   const reserved = new Map<string, Set<string>>();
+  // The finalizer is added when an execution takes a slot: before that it owns nothing to clean
+  // up, and a burst of 1,000 admissions should not cost 1,000 more writes. Deleting one that
+  // was admitted (or held) but never started is still audited, from its last copy seen here.
+  const deletedWhileWaiting = new LastSeen();
 
   // A deleted execution's reservation goes with it, before the watch below wakes the next in
   // line (handlers run in the order registered): waiting for its own reconcile to drop it
   // would leave that one counting a slot that is free.
-  executions.on({ delete: (e) => reserved.forEach((slots) => slots.delete(objectKey(e))) });
+  executions.on({
+    delete: (e) => {
+      reserved.forEach((slots) => slots.delete(objectKey(e)));
+      if (!hasFinalizer(e) && isDecidedAndWaiting(e)) deletedWhileWaiting.remember(e);
+    },
+  });
 
   // Container records by the uid of the execution owning them, kept by the informer's events:
   // scanning every record for every reconcile is quadratic at 1,000 executions.
@@ -79,13 +89,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
   const ownedBy = (uid: string | undefined): ContainerExecutionRecord[] =>
     [...(recordsByOwner.get(uid ?? '') ?? [])].map((k) => containers.get(k)).filter((c): c is ContainerExecutionRecord => c !== undefined && c.metadata.ownerReferences?.some((r) => r.uid === uid) === true);
 
-  const waitingUnder = (profile: string) =>
-    executions.list().filter((e) => e.spec.profileRef.name === profile && !isTerminalExecutionPhase(e.status?.phase) && !holdsSlot(e.status?.phase));
-  // The API server's RFC 3339 timestamps sort as strings; parsing 1,000 of them per event did not.
-  const inLine = (e: LocalAgentExecution) => {
-    const t = e.metadata.creationTimestamp as unknown;
-    return { key: objectKey(e), createdAt: typeof t === 'string' ? t : t ? new Date(t as Date).toISOString() : '' };
-  };
+  const line = new SlotLine(executions);
   // Stable while it waits: a message counting the taken slots would be a status write (and a
   // watch event for every client) each time the line moves.
   const queued = (limit: number, profileName: string) => ({ phase: 'Queued' as const, reason: 'WaitingForSlot', message: `all ${limit} agentConcurrency slots of profile ${profileName} are taken; queued in creation order` });
@@ -93,9 +97,9 @@ export function executionController(deps: ReconcilerDeps): Controller {
   const slotsOf = (profileName: string, key: string) => {
     const slots = reserved.get(profileName) ?? new Set<string>();
     reserved.set(profileName, slots);
-    const holders = new Set([...executions.list().filter((e) => e.spec.profileRef.name === profileName && holdsSlot(e.status?.phase)).map(objectKey), ...slots]);
+    const holders = new Set([...line.holders(profileName), ...slots]);
     holders.delete(key);
-    return { slots, held: holders.size, waiting: waitingUnder(profileName).map(inLine) };
+    return { slots, held: holders.size, waiting: line.waiting(profileName) };
   };
 
   return new Controller({
@@ -131,6 +135,8 @@ export function executionController(deps: ReconcilerDeps): Controller {
       let ex = executions.get(key);
       if (!ex) {
         for (const set of reserved.values()) set.delete(key);
+        const gone = deletedWhileWaiting.take(key);
+        if (gone) await recordCommand(deps, gone, CANCEL, 'cancelled', 'Deleted', 'execution deleted before it started: nothing ran', false);
         return;
       }
       const owned = ownedBy(ex.metadata.uid);
@@ -142,11 +148,6 @@ export function executionController(deps: ReconcilerDeps): Controller {
         await removeFinalizer(deps.clients, RESOURCES.LocalAgentExecution, ex);
         for (const set of reserved.values()) set.delete(key);
         return;
-      }
-      if (!hasFinalizer(ex)) {
-        const r = await ensureFinalizer(deps.clients, RESOURCES.LocalAgentExecution, ex);
-        if (r.outcome === 'gone') return;
-        ex = r.object;
       }
       const prev = ex.status;
       const profileName = ex.spec.profileRef.name;
@@ -180,6 +181,14 @@ export function executionController(deps: ReconcilerDeps): Controller {
         const { slots, held, waiting } = slotsOf(profileName, key);
         if (!mayTakeSlot(key, limit, held, waiting)) return finish(deps, ex, queued(limit, profileName), tri, decisions, effective, now);
         slots.add(key);
+        if (!hasFinalizer(ex)) {
+          const r = await ensureFinalizer(deps.clients, RESOURCES.LocalAgentExecution, ex);
+          if (r.outcome === 'gone') {
+            slots.delete(key);
+            return;
+          }
+          ex = r.object;
+        }
         await createAttempt(deps, ex, 0, owned);
         return finish(deps, ex, { phase: 'Running', reason: 'Running', message: `started ${ex.spec.containers.length} container(s)`, requeueAfterMs: effective.wallClockSeconds * 1000 }, tri, decisions, effective, now, START, { startedAt: metaTime(now), deadline: metaTime(new Date(now.getTime() + effective.wallClockSeconds * 1000)), attempts: 0 });
       }
@@ -274,6 +283,35 @@ export function executionController(deps: ReconcilerDeps): Controller {
 
   function sumCpu(ex: LocalAgentExecution): number {
     return ownedBy(ex.metadata.uid).reduce((sum, c) => sum + (c.status?.cpuGpuComputeSecondsUsed ?? 0), 0);
+  }
+}
+
+/** Admitted or held (an audit line says so), not started, not finished. */
+function isDecidedAndWaiting(e: LocalAgentExecution): boolean {
+  return e.status?.phase === 'Queued' || e.status?.phase === 'Pending';
+}
+
+/**
+ * The last copies of executions deleted while waiting, until their reconcile audits the
+ * deletion: only what that needs (a standby keeps them too, and never takes them). Bounded:
+ * the oldest are forgotten first.
+ */
+class LastSeen {
+  readonly #byKey = new Map<string, LocalAgentExecution>();
+
+  remember(e: LocalAgentExecution): void {
+    const key = objectKey(e);
+    const { apiVersion, kind, metadata, spec } = e;
+    const slim = { apiVersion, kind, metadata: { name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion }, spec: { authority: spec.authority } };
+    this.#byKey.delete(key);
+    this.#byKey.set(key, slim as LocalAgentExecution);
+    if (this.#byKey.size > 10_000) this.#byKey.delete(this.#byKey.keys().next().value!);
+  }
+
+  take(key: string): LocalAgentExecution | undefined {
+    const e = this.#byKey.get(key);
+    this.#byKey.delete(key);
+    return e;
   }
 }
 

@@ -3,7 +3,7 @@
 // a controller SIGKILL mid-run, and the podman service going away mid-run.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -240,6 +240,17 @@ test('deleting a running execution frees its slot at once: a queued one starts',
   await waitPhase('holder', 'Running');
   assert.equal((await createAs('alice', execution('next', 'echo next', { profile }))).code, 0);
   await eventually('next Queued', async () => (await exStatus('next'))?.phase === 'Queued');
+  // Waiting, it owns nothing to clean up: no finalizer yet (one write less per admission).
+  assert.deepEqual((await getObject<any>('LocalAgentExecution', 'next', ns))?.metadata.finalizers ?? [], []);
+  assert.ok((await getObject<any>('LocalAgentExecution', 'holder', ns))?.metadata.finalizers?.length, 'the running one has its finalizer');
+  // Deleting a queued one is immediate and still audited.
+  assert.equal((await createAs('alice', execution('dropped', 'echo never', { profile }))).code, 0);
+  await eventually('dropped Queued', async () => (await exStatus('dropped'))?.phase === 'Queued');
+  const uid = (await getObject<any>('LocalAgentExecution', 'dropped', ns))?.metadata.uid;
+  await kubectl(['delete', 'localagentexecution', 'dropped', '-n', ns, '--wait=true', '--timeout=10s'], { user: 'alice' });
+  await eventually('the deletion of a queued execution audited', async () =>
+    readFileSync(path.join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).some((r) => r.object?.uid === uid && r.outcome === 'cancelled' && /deleted before it started/.test(r.reason)),
+  );
   await kubectl(['delete', 'localagentexecution', 'holder', '-n', ns, '--wait=false'], { user: 'alice' });
   // Well before the 5-minute resync: the deletion itself must wake the queue.
   await waitPhase('next', 'Succeeded', 20_000);

@@ -76,3 +76,16 @@ test('first in line: the oldest waiting executions, as many as asked (those a fr
   assert.deepEqual(firstInLine(waiting, 0), []);
   assert.equal(firstInLine(waiting, 10).length, 4);
 });
+
+test('mayTakeSlot agrees with firstInLine on random lines (it counts instead of sorting)', async () => {
+  const { firstInLine } = await import('../../../src/reconcilers/execution-state.ts');
+  const { mulberry32 } = await import('../../support/prng.ts');
+  const random = mulberry32(7);
+  for (let round = 0; round < 200; round++) {
+    const waiting = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({ key: `ns/e${Math.floor(random() * 1000)}-${i}`, createdAt: `2026-01-01T00:00:0${Math.floor(random() * 4)}Z` }));
+    const limit = Math.floor(random() * 6);
+    const held = Math.floor(random() * 4);
+    const first = new Set(firstInLine(waiting, limit - held).map((c) => c.key));
+    for (const c of waiting) assert.equal(mayTakeSlot(c.key, limit, held, waiting), first.has(c.key), `${c.key} in ${JSON.stringify(waiting)} limit ${limit} held ${held}`);
+  }
+});
