@@ -30,3 +30,23 @@ test('client-node alone builds a new pool per request; shared, one pool per conf
   shareConnections(other);
   assert.notEqual(await dispatcherOf(other), first, 'another TLS configuration, another pool');
 });
+
+test('the pool key follows every option: CA, certificate and key bytes, proxy, TLS flags', async () => {
+  const { optionsKey } = await import('../../../src/operator/connection-pool.ts');
+  const base = { type: 'agent', connect: { ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from('KEY'), keepAlive: true, keepAliveInitialDelay: 30000 } };
+  const same = { type: 'agent', connect: { ca: Buffer.from('CA'), cert: Buffer.from('CERT'), key: Buffer.from('KEY'), keepAlive: true, keepAliveInitialDelay: 30000 } };
+  assert.equal(optionsKey(base), optionsKey(same), 'equal options, equal key (new Buffers every request)');
+  const variants = [
+    { ...base, connect: { ...base.connect, cert: Buffer.from('CERT2') } },
+    { ...base, connect: { ...base.connect, key: Buffer.from('KEY2') } },
+    { ...base, connect: { ...base.connect, ca: Buffer.from('CB') } },
+    { ...base, connect: { ...base.connect, rejectUnauthorized: false } },
+    { ...base, connect: { ...base.connect, servername: 'x' } },
+    { type: 'proxy', uri: 'http://proxy:3128', requestTls: base.connect },
+    { type: 'none' },
+  ];
+  const keys = new Set([optionsKey(base), ...variants.map(optionsKey)]);
+  assert.equal(keys.size, variants.length + 1, 'each differing option is a different pool');
+  // Bytes are not confused with strings of the same text.
+  assert.notEqual(optionsKey({ ca: Buffer.from('x') }), optionsKey({ ca: 'x' }));
+});
