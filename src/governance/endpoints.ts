@@ -26,6 +26,22 @@ export function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
+/**
+ * Link-local addresses and the names of cloud instance-metadata services: no model is served
+ * there, and a probe or a forwarded call would have the controller (or the gateway) fetch the
+ * node's metadata, possibly its cloud credentials. Literal addresses and well-known names only
+ * (this file does no DNS): a name resolving to such an address later is not caught here.
+ */
+export function isMetadataOrLinkLocalHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  if (/^169\.254\.\d{1,3}\.\d{1,3}$/.test(h)) return true; // IPv4 link-local, AWS/GCP/Azure metadata
+  if (h === '100.100.100.200') return true; // Alibaba Cloud metadata
+  if (/^\[fe[89ab][0-9a-f]?:/.test(h)) return true; // IPv6 link-local fe80::/10
+  if (h === '[fd00:ec2::254]') return true; // AWS metadata over IPv6
+  if (/^\[::ffff:a9fe:[0-9a-f]{1,4}\]$/.test(h)) return true; // IPv4-mapped 169.254.x.x
+  return h === 'metadata' || h === 'metadata.google.internal' || h === 'metadata.azure.internal' || h === 'instance-data' || h.startsWith('instance-data.');
+}
+
 const LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const CLUSTER_LOCAL = new RegExp(`^(${LABEL}\\.)+svc(\\.cluster\\.local)?$`);
 

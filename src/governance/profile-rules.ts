@@ -35,7 +35,7 @@
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../api/types.generated.ts';
 import { celRuleName } from './cel-rules.ts';
 import { allow, clamp, deny, listForMessage, type Decision } from './decision.ts';
-import { hostAllowed, isLocalHost, parseEndpoint } from './endpoints.ts';
+import { hostAllowed, isLocalHost, isMetadataOrLinkLocalHost, parseEndpoint } from './endpoints.ts';
 import { CONFINED_OUTPUT_ROOTS, forbiddenHostPath, isNormalizedAbsolute, isWithin } from './host-paths.ts';
 import { parseImageRef, registryAllowed } from './image-ref.ts';
 import type { NetworkMode, PolicyRequest, RequestFor } from './requests.ts';
@@ -253,10 +253,12 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     gate: 'modelProviderUse',
     name: 'builtin.model.endpoint-url',
     appliesTo: always,
-    describe: () => 'model endpoints are http(s) URLs without embedded credentials',
+    describe: () => 'model endpoints are http(s) URLs without embedded credentials, not on link-local or cloud metadata addresses',
     check: (_, r) => {
       const parsed = parseEndpoint(r.endpoint);
-      return 'error' in parsed ? no(parsed.error) : ok(`endpoint host ${parsed.hostname}:${parsed.port}`);
+      if ('error' in parsed) return no(parsed.error);
+      if (isMetadataOrLinkLocalHost(parsed.hostname)) return no(`endpoint host ${parsed.hostname} is a link-local or cloud metadata address, never a model endpoint`);
+      return ok(`endpoint host ${parsed.hostname}:${parsed.port}`);
     },
   }),
   rule({

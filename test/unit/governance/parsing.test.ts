@@ -1,7 +1,7 @@
 // The small parsers the built-in rules stand on: image references, endpoints and host paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostAllowed, isClusterLocalHost, isLoopbackHost, parseEndpoint, type ParsedEndpoint } from '../../../src/governance/endpoints.ts';
+import { hostAllowed, isClusterLocalHost, isLoopbackHost, isMetadataOrLinkLocalHost, parseEndpoint, type ParsedEndpoint } from '../../../src/governance/endpoints.ts';
 import { forbiddenHostPath, isNormalizedAbsolute } from '../../../src/governance/host-paths.ts';
 import { parseImageRef, registryAllowed } from '../../../src/governance/image-ref.ts';
 
@@ -49,6 +49,16 @@ test('endpoints: http(s) only, no credentials in the URL', () => {
   assert.match((parseEndpoint('https://user:sk-secret@api.example.com') as { error: string }).error, /credentials/);
   const notUrl = parseEndpoint('sk-secret-token not a url') as { error: string };
   assert.equal(notUrl.error, 'endpoint is not a valid URL');
+});
+
+test('link-local and cloud metadata hosts, in every spelling WHATWG URL canonicalises', () => {
+  const host = (url: string) => (parseEndpoint(url) as ParsedEndpoint).hostname;
+  for (const url of ['http://169.254.169.254/v1', 'http://0xa9.0xfe.0xa9.0xfe', 'http://2852039166', 'http://169.254.1.1:8080', 'http://[fe80::1]', 'http://[FEBF::1]', 'http://[::ffff:169.254.169.254]', 'http://[fd00:ec2::254]', 'http://metadata.google.internal', 'http://METADATA', 'http://metadata.google.internal.', 'http://100.100.100.200', 'http://instance-data.ec2.internal']) {
+    assert.ok(isMetadataOrLinkLocalHost(host(url)), url);
+  }
+  for (const url of ['http://127.0.0.1:11434', 'http://10.0.0.1', 'http://[fec0::1]', 'http://api.openai.com', 'http://metadata.example.com', 'http://169.255.0.1', 'http://vllm.models.svc']) {
+    assert.ok(!isMetadataOrLinkLocalHost(host(url)), url);
+  }
 });
 
 test('loopback and cluster-local hosts', () => {

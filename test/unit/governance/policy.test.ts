@@ -82,3 +82,16 @@ test('binding and grant specs become policy requests', () => {
   assert.deepEqual(grant, { gate: 'toolGrant', tool: 'web.search', grantTenant: 'acme', tenant: 'globex' });
   assert.equal(evaluatePolicy(profile('multi_corporate_firewall', { tenants: ['acme', 'globex'] }), grant).allowed, false);
 });
+
+test('no profile type lets a binding point at a link-local or cloud metadata address', () => {
+  const types = ['personal', 'local_model_provider', 'hosted_model_provider', 'user_owned_model', 'corporate_firewall', 'multi_corporate_firewall', 'airgapped_local_only'] as const;
+  for (const type of types) {
+    const p = profile(type, { modelProviders: { allowedHosts: ['169.254.169.254', 'metadata.google.internal'] } } as never);
+    for (const endpoint of ['http://169.254.169.254/latest', 'http://metadata.google.internal']) {
+      const result = evaluatePolicy(p, { gate: 'modelProviderUse', endpoint, provider: 'openai', model: 'm', hasCredential: false, delegator: 'alice' } as PolicyRequest);
+      const rule = result.decisions.find((d) => d.rule === 'builtin.model.endpoint-url');
+      assert.equal(rule?.allowed, false, `${type} ${endpoint}`);
+      assert.match(rule!.message, /link-local or cloud metadata/);
+    }
+  }
+});
