@@ -22,6 +22,7 @@ import type { KubeClients } from './kube-clients.ts';
 import { objectKey } from './resource.ts';
 import type { ResourceType } from './resource.ts';
 import { isNewerResourceVersion } from './resource-version.ts';
+import { sharedStrings, stripUnread } from './compact-object.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -79,6 +80,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   readonly #handlers = new Set<InformerHandlers<T>>();
   readonly #backoff: Backoff;
   readonly #syncWaiters = new Set<() => void>();
+  readonly #isSecret: boolean;
 
   #resourceVersion: string | undefined;
   #needList = true;
@@ -96,6 +98,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     this.#clients = clients;
     this.type = type;
     this.#opts = opts;
+    this.#isSecret = type.group === '' && type.kind === 'Secret';
     this.#log = (opts.logger ?? silentLogger()).child({
       informer: type.plural + (type.group ? `.${type.group}` : ''),
       ...(opts.namespace ? { namespace: opts.namespace } : {}),
@@ -186,7 +189,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     const cached = this.#cache.get(key);
     if (!cached || cached.metadata?.uid !== obj.metadata?.uid) return;
     if (!isNewerResourceVersion(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) return;
-    const item = this.#strip(obj);
+    const item = this.#compact(obj);
     this.#cache.set(key, item);
     this.#emit('update', item, cached);
   }
@@ -274,7 +277,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         // List items of core kinds come without apiVersion/kind; handlers expect them.
         item.apiVersion ??= this.type.apiVersion;
         item.kind ??= this.type.kind;
-        const obj = this.#strip(item);
+        const obj = this.#compact(item);
         fresh.set(objectKey(obj), obj);
       }
       listRv = page.metadata?.resourceVersion;
@@ -373,7 +376,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
       return undefined;
     }
     if (!obj?.metadata?.name) return undefined;
-    const item = this.#strip(obj);
+    const item = this.#compact(obj);
     const key = objectKey(item);
     if (phase === 'ADDED' || phase === 'MODIFIED') {
       const old = this.#cache.get(key);
@@ -397,9 +400,12 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     for (const obj of this.#cache.values()) this.#emit('update', obj, obj);
   }
 
-  /** managedFields can be most of an object's size and nothing here reads them. */
-  #strip(obj: T): T {
-    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  /** What the cache keeps of an incoming object: see compact-object.ts. */
+  #compact(obj: T): T {
+    stripUnread(obj);
+    // Secret values stay in their own object only: a shared table would keep a rotated or
+    // deleted credential alive after its Secret is gone.
+    if (!this.#isSecret) sharedStrings.internObject(obj);
     return obj;
   }
 

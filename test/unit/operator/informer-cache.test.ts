@@ -1,0 +1,59 @@
+// What the informer keeps of listed objects, against a stand-in list (the watch has nowhere to
+// connect, so only the list fills the cache).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Informer } from '../../../src/operator/informer.ts';
+import type { KubeClients } from '../../../src/operator/kube-clients.ts';
+import { defineResource, SECRETS } from '../../../src/operator/resource.ts';
+import { LAST_APPLIED_ANNOTATION, sharedStrings } from '../../../src/operator/compact-object.ts';
+
+const THINGS = defineResource({ group: 'example.com', version: 'v1', plural: 'things', kind: 'Thing', namespaced: true });
+
+function listing(items: unknown[]): KubeClients {
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'none', server: 'https://127.0.0.1:1', skipTLSVerify: true }, { name: 'u' });
+  // A fresh parse per request, as from the wire.
+  return { kubeConfig: kc, request: async () => JSON.parse(JSON.stringify({ metadata: { resourceVersion: '10' }, items })) } as unknown as KubeClients;
+}
+
+async function synced<T extends KubernetesObject>(informer: Informer<T>): Promise<Informer<T>> {
+  informer.start();
+  await informer.waitForSync(5_000);
+  await informer.stop();
+  return informer;
+}
+
+test('cached objects lack managedFields and the last-applied annotation, and keep the rest', async () => {
+  const informer = await synced(
+    new Informer(
+      listing([
+        {
+          apiVersion: 'example.com/v1',
+          kind: 'Thing',
+          metadata: { name: 't', namespace: 'n', uid: 'u1', resourceVersion: '5', annotations: { [LAST_APPLIED_ANNOTATION]: '{"spec":{}}', keep: 'me' }, managedFields: [{ manager: 'kubectl' }] },
+          spec: { size: 3 },
+        },
+      ]),
+      THINGS,
+      { resyncPeriodMs: 0, backoff: { initialMs: 10_000, maxMs: 10_000 } },
+    ),
+  );
+  assert.deepEqual(informer.get('n/t'), {
+    apiVersion: 'example.com/v1',
+    kind: 'Thing',
+    metadata: { name: 't', namespace: 'n', uid: 'u1', resourceVersion: '5', annotations: { keep: 'me' } },
+    spec: { size: 3 },
+  });
+});
+
+test('Secret values never enter the shared string table; other kinds do', async () => {
+  const secret = { metadata: { name: 's', namespace: 'n', uid: 'u2', resourceVersion: '6' }, type: 'Opaque', data: { token: Buffer.from('not-a-real-token').toString('base64') } };
+  const before = sharedStrings.size;
+  const secrets = await synced(new Informer(listing([secret]), SECRETS, { resyncPeriodMs: 0, backoff: { initialMs: 10_000, maxMs: 10_000 } }));
+  assert.equal((secrets.get('n/s') as unknown as typeof secret).data.token, secret.data.token);
+  assert.equal(sharedStrings.size, before, 'nothing of the Secret was remembered');
+  await synced(new Informer(listing([{ ...secret, kind: 'Thing' }]), THINGS, { resyncPeriodMs: 0, backoff: { initialMs: 10_000, maxMs: 10_000 } }));
+  assert.ok(sharedStrings.size > before, 'the same object as another kind is interned');
+});
