@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue } from '../../../src/operator/work-queue.ts';
+import { mulberry32 } from '../../support/prng.ts';
 
 /** Lets pending promise callbacks and p-queue's scheduling run. */
 const flush = async (rounds = 5): Promise<void> => {
@@ -205,4 +206,45 @@ test('a key added while being processed during shutdown is not re-run', async ()
   assert.equal(await s, true);
   await flush();
   assert.deepEqual(p.calls, ['a']);
+});
+
+test('thousands of waiting keys run once each, in the order they were added', async () => {
+  const seen: string[] = [];
+  const q = new WorkQueue(async (k) => void seen.push(k), { concurrency: 3 });
+  const keys = Array.from({ length: 5_000 }, (_, i) => `ns/k${i}`);
+  for (const k of keys) q.add(k);
+  for (const k of keys.slice(0, 100)) q.add(k); // still waiting: no-ops
+  assert.equal(q.depth(), 5_000);
+  q.start();
+  for (let i = 0; i < 20_000 && seen.length < keys.length; i++) await flush(1);
+  await flush();
+  assert.deepEqual(seen, keys);
+  assert.equal(q.depth(), 0);
+  assert.equal(q.inFlight(), 0);
+  q.add('ns/k0');
+  await flush();
+  assert.equal(seen.length, 5_001, 'a processed key can be added again');
+});
+
+test('many delayed keys each run once, when their earliest delay has passed', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const ran = new Map<string, number[]>();
+  const q = new WorkQueue(async (k) => void ran.set(k, [...(ran.get(k) ?? []), Date.now()]), { concurrency: 8, autoStart: true });
+  const random = mulberry32(7);
+  const due = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    const key = `k${i % 200}`; // a third of the keys get a second delay, earlier or later
+    const ms = 1 + Math.floor(random() * 1_000);
+    q.addAfter(key, ms);
+    due.set(key, Math.min(due.get(key) ?? Infinity, ms));
+  }
+  assert.equal(q.delayed(), 200);
+  for (let ms = 0; ms <= 1_100; ms++) {
+    t.mock.timers.tick(1);
+    await flush(1);
+  }
+  await flush();
+  assert.equal(q.delayed(), 0);
+  for (const [key, at] of due) assert.deepEqual(ran.get(key), [at], `${key} once, at ${at} ms`);
+  await q.shutdown(0);
 });
