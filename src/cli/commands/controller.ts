@@ -61,7 +61,11 @@ export interface ControllerCliOptions {
 export function registerControllerCommand(program: Command): void {
   const cmd = program
     .command('controller')
-    .description('Run the controller against the cluster of the current kubeconfig (what the Deployment runs)');
+    .description('Run the controller against the cluster of the current kubeconfig (what the Deployment runs)')
+    .addHelpText(
+      'after',
+      '\nMemory: unless NODE_OPTIONS or node flags size the V8 heap, the controller gives half of its\nmemory budget (the cgroup limit, else 1 GiB) to the old generation and budget/128 (at most\n8 MB) to each semi-space, so RSS follows the container\'s memory limit.',
+    );
   addControllerOptions(cmd, { metricsAddress: ':8080', leaderElect: true, logFormat: 'json' }).action(async (opts: ControllerCliOptions) => {
     const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
     // Loaded here, not at the top: the controller's module graph is most of the CLI's start-up
