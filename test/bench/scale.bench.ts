@@ -158,7 +158,10 @@ async function baseline(alice: KubeClients, ns: string): Promise<number> {
   return rate;
 }
 
-function executionBody(name: string, profile: string, image: string) {
+const BURST_BUDGET = { wallClockSeconds: 3600, sandboxMemoryBytes: 32 * MiB, localDiskBytes: 4 * MiB, cpuGpuComputeSeconds: 60 };
+
+/** An execution of `true` as alice: what every section of this benchmark creates. */
+function executionBody(name: string, profile: string, image: string, budget: object = BURST_BUDGET) {
   return {
     apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
     kind: 'LocalAgentExecution',
@@ -167,7 +170,7 @@ function executionBody(name: string, profile: string, image: string) {
       profileRef: { name: profile },
       authority: authority('alice', ['agent_machine.execution.start', 'agent_machine.container.run']),
       containers: [{ name: 'agent', image, command: ['true'] }],
-      budget: { wallClockSeconds: 3600, sandboxMemoryBytes: 32 * MiB, localDiskBytes: 4 * MiB, cpuGpuComputeSeconds: 60 },
+      budget,
     },
   };
 }
@@ -284,16 +287,7 @@ async function paced(alice: KubeClients, ns: string, profile: string): Promise<v
       if (due > performance.now()) await sleep(due - performance.now());
       created.set(name, performance.now());
       inFlight.push(
-        alice.request({
-          method: 'POST',
-          path: RESOURCES.LocalAgentExecution.apiPath(ns),
-          body: {
-            apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-            kind: 'LocalAgentExecution',
-            metadata: { name },
-            spec: { profileRef: { name: profile }, authority: authority('alice', ['agent_machine.execution.start', 'agent_machine.container.run']), containers: [{ name: 'agent', image: sandboxImage(), command: ['true'] }], budget: { sandboxMemoryBytes: 32 * MiB } },
-          },
-        }),
+        alice.request({ method: 'POST', path: RESOURCES.LocalAgentExecution.apiPath(ns), body: executionBody(name, profile, sandboxImage(), { sandboxMemoryBytes: 32 * MiB }) }),
       );
     }
     await Promise.all(inFlight);

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
-import { docker, kubeconfigPath, kubectl, sandboxImage } from '../support/integration-env.ts';
+import { docker, kubeconfigPath, kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
+import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile, testExecution } from '../support/objects.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL } from '../../src/runtimes/container-runtime.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,7 +21,6 @@ const BIN = path.join(ROOT, 'bin/agent-machine.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'am-cli-'));
 const PROFILE = `cli-personal-${suffix()}`;
 const TOOL = 'mcp.github';
-const MiB = 1024 * 1024;
 let ns = '';
 let controller: ControllerProcess;
 
@@ -55,17 +54,7 @@ function kubectlPlugin(user: string, args: string[]): Promise<Result> {
 }
 
 function execution(name: string, command: string) {
-  return {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'LocalAgentExecution',
-    metadata: { name, namespace: ns },
-    spec: {
-      profileRef: { name: PROFILE },
-      authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run']),
-      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', command] }],
-      budget: { wallClockSeconds: 120, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 120 },
-    },
-  };
+  return testExecution(name, ns, PROFILE, command);
 }
 
 const exOf = (name: string) => getObject<any>('LocalAgentExecution', name, ns);

@@ -17,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import yaml from 'js-yaml';
 import { installApi, grantEditorRole } from '../support/install.ts';
-import { kubectl, kubeconfigPath, sandboxImage } from '../support/integration-env.ts';
+import { kubectl, kubeconfigPath } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { admin, authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testExecution } from '../support/objects.ts';
 import { readTar } from '../../src/diagnostics/tar.ts';
 import { listBundleConfigMaps, reassemble } from '../../src/diagnostics/config-maps.ts';
 import { formatExecutionToken, type RedactionCategory } from '../../src/diagnostics/redactor.ts';
@@ -82,18 +82,7 @@ const heredoc = (lines: string[]) => `cat <<'PLANTED_EOF'\n${lines.join('\n')}\n
 // `sleep 1` first: a container that exits before the runtime reports it started gets no log
 // tail recorded (a race in the container reconciler's create path, see the report).
 function execution(name: string, body: string, env: Array<Record<string, unknown>> = []) {
-  const script = `sleep 1\n${body}`;
-  return {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'LocalAgentExecution',
-    metadata: { name, namespace: ns },
-    spec: {
-      profileRef: { name: PROFILE },
-      authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run']),
-      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', script], env }],
-      budget: { wallClockSeconds: 60, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 60 },
-    },
-  };
+  return testExecution(name, ns, PROFILE, `sleep 1\n${body}`, { budget: { wallClockSeconds: 60, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 60 } }, { env });
 }
 
 const EXECUTIONS = {

@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
-import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
+import { docker, kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess, type ControllerProcessOptions } from '../support/controller-process.ts';
-import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
+import { createAs, createNamespace, eventually, getObject, suffix, testProfile, testExecution } from '../support/objects.ts';
 import { startApiServerReplica } from '../support/api-server-replica.ts';
 import { compactEtcd, etcdRevision } from '../support/etcd.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
@@ -46,17 +46,7 @@ function saveLogs(): string {
 }
 
 function execution(ns: string, name: string, command: string) {
-  return {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'LocalAgentExecution',
-    metadata: { name, namespace: ns },
-    spec: {
-      profileRef: { name: PROFILE },
-      authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run']),
-      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', command] }],
-      budget: { wallClockSeconds: 120, sandboxMemoryBytes: 32 * MiB, localDiskBytes: 4 * MiB, cpuGpuComputeSeconds: 60 },
-    },
-  };
+  return testExecution(name, ns, PROFILE, command, { budget: { wallClockSeconds: 120, sandboxMemoryBytes: 32 * MiB, localDiskBytes: 4 * MiB, cpuGpuComputeSeconds: 60 } });
 }
 
 const exOf = (ns: string, name: string) => getObject<any>('LocalAgentExecution', name, ns);

@@ -28,9 +28,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
-import { kubectl, sandboxImage } from '../support/integration-env.ts';
+import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
-import { admin, authority, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
+import { admin, authority, createNamespace, eventually, getObject, suffix, testProfile, testExecution } from '../support/objects.ts';
 import { collectionPath, createObjectAs, type ApiAnswer } from '../support/api-as.ts';
 import type { KindName } from '../../src/api/group.ts';
 
@@ -151,17 +151,10 @@ function validGrant(name: string) {
 }
 
 function validExecution(name: string, script: string, budget: object = {}) {
-  return {
-    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-    kind: 'LocalAgentExecution',
-    metadata: { name, namespace: ns },
-    spec: {
-      profileRef: { name: BASE },
-      authority: authority('alice', ['agent_machine.execution.start', 'agent_machine.container.run']),
-      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', script] }],
-      budget: { wallClockSeconds: 120, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 100, ...budget },
-    },
-  };
+  return testExecution(name, ns, BASE, script, {
+    authority: authority('alice', ['agent_machine.execution.start', 'agent_machine.container.run']),
+    budget: { wallClockSeconds: 120, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 100, ...budget },
+  });
 }
 
 const phaseOf = async (name: string) => (await getObject<any>('LocalAgentExecution', name, ns))?.status;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createKubeClients, isNotFound } from '../../src/operator/kube-clients.ts';
 import { RESOURCES } from '../../src/api/resources.ts';
 import type { KindName } from '../../src/api/group.ts';
-import { adminKubeConfig, kubectl } from './integration-env.ts';
+import { adminKubeConfig, kubectl, sandboxImage } from './integration-env.ts';
 
 export const admin = createKubeClients(adminKubeConfig());
 
@@ -65,6 +65,26 @@ export function testProfile(name: string, spec: Record<string, unknown> = {}) {
       authority: authority('alice', ['agent_machine.profile.create']),
       budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 120, localDiskBytes: 256 * MiB, sandboxMemoryBytes: 256 * MiB, wallClockSeconds: 300, agentConcurrency: 2 },
       network: { mode: 'none' },
+      ...spec,
+    },
+  };
+}
+
+/**
+ * An execution alice delegates: one container `agent` running `sh -c script` in the sandbox
+ * image. `spec` overrides any spec field (a budget replaces the default one); `container`
+ * adds to the container (env, mounts...).
+ */
+export function testExecution(name: string, namespace: string, profile: string, script: string, spec: Record<string, unknown> = {}, container: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'LocalAgentExecution',
+    metadata: { name, namespace },
+    spec: {
+      profileRef: { name: profile },
+      authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run']),
+      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', script], ...container }],
+      budget: { wallClockSeconds: 120, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 16 * MiB, cpuGpuComputeSeconds: 120 },
       ...spec,
     },
   };
