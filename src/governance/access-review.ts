@@ -10,7 +10,7 @@
 import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReview, type V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
 import { GROUP } from '../api/group.ts';
 import { isTransient } from '../operator/kube-clients.ts';
-import { ReviewCache, type ReviewCacheOptions } from './review-cache.ts';
+import { AnswerCache, type AnswerCacheOptions } from './answer-cache.ts';
 
 export const ACCESS_REVIEW_GROUP = GROUP;
 
@@ -99,17 +99,18 @@ export function interpretReview(request: AccessRequest, status: V1SubjectAccessR
   return { allowed: false, reason: parts.join('; ') };
 }
 
-export type AccessReviewerOptions = { timeoutMs?: number; cache?: ReviewCacheOptions };
+export type AccessReviewerOptions = { timeoutMs?: number; cache?: Partial<Omit<AnswerCacheOptions<AccessResult>, 'keep'>> };
 
 export class AccessReviewer {
   readonly #api: SubjectAccessReviewApi;
   readonly #timeoutMs: number;
-  readonly #cache: ReviewCache;
+  readonly #cache: AnswerCache<AccessResult>;
 
   constructor(api: SubjectAccessReviewApi, options: AccessReviewerOptions = {}) {
     this.#api = api;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#cache = new ReviewCache(options.cache);
+    // Only allows are remembered (see answer-cache.ts): RBAC granted after a denial counts at once.
+    this.#cache = new AnswerCache<AccessResult>({ ttlMs: 10_000, ...options.cache, keep: (r) => r.allowed && !r.unavailable });
   }
 
   static fromKubeConfig(kubeConfig: KubeConfig, options?: AccessReviewerOptions): AccessReviewer {
@@ -119,7 +120,7 @@ export class AccessReviewer {
   /**
    * Never rejects: an unreachable API server, a timeout or a malformed answer all mean "not
    * allowed". The same question asked at once is asked once; allows are briefly remembered
-   * (see review-cache.ts).
+   * (see answer-cache.ts).
    */
   review(request: AccessRequest): Promise<AccessResult> {
     const body = buildSubjectAccessReview(request);

@@ -3,6 +3,7 @@
 // delegation unless that policy and its Deny binding are installed (reason
 // AuthorityUnverifiable), and re-checks periodically so removing the policy stops the
 // controller from trusting new objects.
+import { AnswerCache } from '../governance/answer-cache.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import { describeError, isNotFound, isTransient } from '../operator/kube-clients.ts';
 
@@ -17,23 +18,17 @@ export interface AdmissionCheck {
 
 export class AdmissionGuard {
   readonly #clients: KubeClients;
-  readonly #ttlMs: number;
-  #cached: { at: number; result: AdmissionCheck } | undefined;
-  #inflight: Promise<AdmissionCheck> | undefined;
+  readonly #answers: AnswerCache<AdmissionCheck>;
 
   constructor(clients: KubeClients, opts: { ttlMs?: number } = {}) {
     this.#clients = clients;
-    this.#ttlMs = opts.ttlMs ?? 10_000;
-  }
-
-  async check(now = Date.now()): Promise<AdmissionCheck> {
-    if (this.#cached && now - this.#cached.at < this.#ttlMs) return this.#cached.result;
-    this.#inflight ??= this.#lookup().finally(() => (this.#inflight = undefined));
-    const result = await this.#inflight;
     // Not knowing is not remembered: an API server that is back must be asked again at once,
     // not answered "unverifiable" for the rest of the TTL.
-    if (!result.unavailable) this.#cached = { at: Date.now(), result };
-    return result;
+    this.#answers = new AnswerCache<AdmissionCheck>({ ttlMs: opts.ttlMs ?? 10_000, keep: (r) => !r.unavailable });
+  }
+
+  check(): Promise<AdmissionCheck> {
+    return this.#answers.answer(ADMISSION_POLICY_NAME, () => this.#lookup());
   }
 
   async #lookup(): Promise<AdmissionCheck> {

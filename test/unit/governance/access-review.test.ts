@@ -124,7 +124,7 @@ test('one request for a question asked many times at once; allows are remembered
     await new Promise((r) => setTimeout(r, 5));
     return { ...body, status: { allowed: allow } };
   });
-  const reviewer = new AccessReviewer(calls, { cache: { allowTtlMs: 1_000, now: () => clock } });
+  const reviewer = new AccessReviewer(calls, { cache: { ttlMs: 1_000, now: () => clock } });
   const answers = await Promise.all(Array.from({ length: 50 }, () => reviewer.review(grant)));
   assert.equal(calls.seen.length, 1, 'fifty concurrent identical questions cost one review');
   assert.ok(answers.every((a) => a.allowed));
