@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { settlesWithin } from './deadline.ts';
 import { describeError } from './kube-clients.ts';
 import { microTime } from './time.ts';
 import type { KubeClients } from './kube-clients.ts';
@@ -81,13 +82,8 @@ export class EventRecorder {
   start(): void {}
 
   /** Writes what is queued (within timeoutMs); true when nothing was left behind. */
-  async shutdown(timeoutMs: number): Promise<boolean> {
-    const idle = this.#writes.onIdle().then(() => true);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    const flushed = await Promise.race([idle, timedOut]);
-    clearTimeout(timer);
-    return flushed;
+  shutdown(timeoutMs: number): Promise<boolean> {
+    return settlesWithin(this.#writes.onIdle(), timeoutMs);
   }
 
   async #write(regarding: KubernetesObject, input: EventInput, body: EventBody): Promise<string | undefined> {

@@ -14,6 +14,7 @@
 // the earliest: every cached object usually has a requeue pending (expiry, periodic checks),
 // and a Node timer each was about 250 bytes per object.
 import { backoffDelay } from './backoff.ts';
+import { settlesWithin } from './deadline.ts';
 
 export interface WorkQueueOptions {
   /** Parallel workers (default 1). Different keys only: one key never runs twice at once. */
@@ -158,19 +159,14 @@ export class WorkQueue {
     this.#waiting.clear();
     this.#dirty.clear();
     if (this.#processing.size === 0) return true;
-    let timer: NodeJS.Timeout | undefined;
     let onIdle: (() => void) | undefined;
-    const idle = new Promise<true>((resolve) => {
-      onIdle = () => resolve(true);
+    const idle = new Promise<void>((resolve) => {
+      onIdle = resolve;
       this.#idle.add(onIdle);
     });
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
     try {
-      return await Promise.race([idle, timedOut]);
+      return await settlesWithin(idle, timeoutMs);
     } finally {
-      clearTimeout(timer);
       this.#idle.delete(onIdle!);
     }
   }

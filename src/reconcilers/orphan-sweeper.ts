@@ -2,6 +2,7 @@
 // controller was away with its finalizer forced off, or an interrupted remove(). Runs on the
 // leader only (a Manager runnable), once the caches are synced and then periodically, so it
 // never mistakes a record the cache has not seen yet for a missing one.
+import { settlesWithin } from '../operator/deadline.ts';
 import type { Runnable } from '../operator/manager.ts';
 import { RuntimeUnavailableError } from '../runtimes/container-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
@@ -54,7 +55,7 @@ export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number;
       stopped = true;
       clearTimeout(timer);
       if (!running) return true;
-      return Promise.race([running.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
+      return settlesWithin(running, timeoutMs);
     },
   };
 }
