@@ -9,6 +9,8 @@
 // as the API server's own webhook authorizer keeps them (5 min by default there): removing a
 // RoleBinding takes up to 10 s to stop new admissions; it never affected admitted ones anyway.
 
+import { RecentMap } from '../operator/recent-map.ts';
+
 export interface AnswerCacheOptions<T> {
   ttlMs: number;
   /** Which answers may be remembered. */
@@ -21,15 +23,14 @@ export interface AnswerCacheOptions<T> {
 export class AnswerCache<T> {
   readonly #ttlMs: number;
   readonly #keep: (answer: T) => boolean;
-  readonly #maxEntries: number;
   readonly #now: () => number;
-  readonly #kept = new Map<string, { at: number; answer: T }>();
+  readonly #kept: RecentMap<string, { at: number; answer: T }>;
   readonly #inflight = new Map<string, Promise<T>>();
 
   constructor(opts: AnswerCacheOptions<T>) {
     this.#ttlMs = opts.ttlMs;
     this.#keep = opts.keep;
-    this.#maxEntries = opts.maxEntries ?? 10_000;
+    this.#kept = new RecentMap(opts.maxEntries ?? 10_000);
     this.#now = opts.now ?? Date.now;
   }
 
@@ -41,18 +42,12 @@ export class AnswerCache<T> {
     const pending = this.#inflight.get(key);
     if (pending) return pending;
     const asked = ask().then((answer) => {
-      if (this.#keep(answer)) this.#remember(key, answer);
+      if (this.#keep(answer)) this.#kept.remember(key, { at: this.#now(), answer });
       return answer;
     });
     this.#inflight.set(key, asked);
     const done = () => this.#inflight.delete(key);
     asked.then(done, done);
     return asked;
-  }
-
-  #remember(key: string, answer: T): void {
-    this.#kept.delete(key);
-    this.#kept.set(key, { at: this.#now(), answer });
-    if (this.#kept.size > this.#maxEntries) this.#kept.delete(this.#kept.keys().next().value!);
   }
 }

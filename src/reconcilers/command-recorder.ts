@@ -11,6 +11,7 @@ import { operationIds } from '../api/operation.ts';
 import type { AuditLog, AuditOutcome } from '../governance/audit-log.ts';
 import type { Decision } from '../governance/decision.ts';
 import type { EventRecorder } from '../operator/events.ts';
+import { RecentMap } from '../operator/recent-map.ts';
 
 export interface Command {
   operationType: OperationType;
@@ -37,7 +38,7 @@ export class CommandRecorder {
    * is durable already, and writing it twice would make one decision read as two. Only
    * in-process: a crash in between still repeats it (at-least-once).
    */
-  readonly #lastAudited = new Map<string, string>();
+  readonly #lastAudited = new RecentMap<string, string>(REMEMBERED);
 
   constructor(audit: AuditLog, events: EventRecorder) {
     this.#audit = audit;
@@ -49,7 +50,7 @@ export class CommandRecorder {
     const decided = meta.uid && meta.resourceVersion ? [meta.resourceVersion, command.operationType, command.outcome, command.message].join('\u0000') : undefined;
     if (decided === undefined || this.#lastAudited.get(meta.uid!) !== decided) {
       await this.#append(obj, command);
-      if (decided !== undefined) this.#remember(meta.uid!, decided);
+      if (decided !== undefined) this.#lastAudited.remember(meta.uid!, decided);
     }
     // Not awaited: the Event is written behind the reconcile (see EventRecorder).
     void this.#events.record(obj, {
@@ -58,12 +59,6 @@ export class CommandRecorder {
       action: command.operationType,
       note: command.message,
     });
-  }
-
-  #remember(uid: string, decided: string): void {
-    this.#lastAudited.delete(uid);
-    this.#lastAudited.set(uid, decided);
-    if (this.#lastAudited.size > REMEMBERED) this.#lastAudited.delete(this.#lastAudited.keys().next().value!);
   }
 
   async #append(obj: KubernetesObject, command: Command): Promise<void> {

@@ -26,6 +26,7 @@ import { admitModelProvider, attemptOutcome, firstInLine, holdsSlot, isTerminalE
 import { profileFact } from './profile-fact.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { SlotLine } from './slot-line.ts';
+import { RecentMap } from '../operator/recent-map.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './tool-grant-state.ts';
@@ -297,15 +298,12 @@ function isDecidedAndWaiting(e: LocalAgentExecution): boolean {
  * the oldest are forgotten first.
  */
 class LastSeen {
-  readonly #byKey = new Map<string, LocalAgentExecution>();
+  readonly #byKey = new RecentMap<string, LocalAgentExecution>(10_000);
 
   remember(e: LocalAgentExecution): void {
-    const key = objectKey(e);
     const { apiVersion, kind, metadata, spec } = e;
     const slim = { apiVersion, kind, metadata: { name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion }, spec: { authority: spec.authority } };
-    this.#byKey.delete(key);
-    this.#byKey.set(key, slim as LocalAgentExecution);
-    if (this.#byKey.size > 10_000) this.#byKey.delete(this.#byKey.keys().next().value!);
+    this.#byKey.remember(objectKey(e), slim as LocalAgentExecution);
   }
 
   take(key: string): LocalAgentExecution | undefined {
