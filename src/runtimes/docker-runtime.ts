@@ -56,6 +56,7 @@ import type { ContainerObservation, ContainerRunSpec, ContainerRuntime, Containe
 import { JsonLines, subscribeEngineEvents } from './engine-events.ts';
 import type { EngineEvent } from './engine-events.ts';
 import { LogTail } from './log-tail.ts';
+import { isTransientEngineError, retryTransient } from './transient-engine-error.ts';
 
 /** The user every container runs as (the sandbox image's non-root user). */
 export const SANDBOX_USER = '65532:65532';
@@ -221,7 +222,7 @@ export class DockerRuntime implements ContainerRuntime {
           if (!isNameConflict(err)) throw err;
           // Another caller (another controller process, or one that crashed after create)
           // got there first: adopt its container if it is this record's.
-          const info = await this.#docker.getContainer(options.name!).inspect();
+          const info = await retryTransient(() => this.#docker.getContainer(options.name!).inspect());
           if (info.Config.Labels?.[RECORD_UID_LABEL] !== uid) {
             throw new Error(`container name ${options.name} is taken by a container that record ${uid} does not own (${info.Id.slice(0, 12)})`);
           }
@@ -279,7 +280,7 @@ export class DockerRuntime implements ContainerRuntime {
       if (!found || found.State !== 'running') return undefined;
       let stats: unknown;
       try {
-        stats = await this.#docker.getContainer(found.Id).stats({ stream: false, 'one-shot': true } as { stream: false });
+        stats = await retryTransient(() => this.#docker.getContainer(found.Id).stats({ stream: false, 'one-shot': true } as { stream: false }));
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;
@@ -350,7 +351,7 @@ export class DockerRuntime implements ContainerRuntime {
       this.#mapped(async () => {
         for (const c of await this.#list(recordUid)) {
           try {
-            await this.#docker.getContainer(c.Id).remove({ force: true, v: true });
+            await retryTransient(() => this.#docker.getContainer(c.Id).remove({ force: true, v: true }));
             this.#log.info({ recordUid, id: c.Id.slice(0, 12) }, 'container removed');
           } catch (err) {
             if (statusOf(err) !== 404) throw err;
@@ -426,12 +427,21 @@ export class DockerRuntime implements ContainerRuntime {
         await this.#docker.getContainer(id).start();
         this.#log.info({ recordUid: uid, id: id.slice(0, 12) }, 'container started');
       } catch (err) {
-        if (statusOf(err) !== 304) throw err; // 304: someone else started it
+        // 304: someone else started it. A transient answer may come after the process ran
+        // (and even exited): the container is then no longer 'created', and starting it
+        // again would run the agent twice.
+        if (statusOf(err) !== 304 && !(isTransientEngineError(err) && (await this.#startedAnyway(id)))) throw err;
       }
       info = await this.#inspectById(id);
       if (!info) throw new Error(`container ${id.slice(0, 12)} of record ${uid} disappeared after start`);
     }
     return this.#observe(info, uid);
+  }
+
+  /** After a transient answer to start: did the container start all the same? */
+  async #startedAnyway(id: string): Promise<boolean> {
+    const info = await this.#inspectById(id);
+    return info !== undefined && mapState(info.State.Status) !== 'created';
   }
 
   /**
@@ -607,7 +617,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** Containers of a record, running first, then newest first. */
   async #list(uid: string): Promise<ContainerInfo[]> {
-    const all = await this.#docker.listContainers({ all: true, filters: { label: [`${RECORD_UID_LABEL}=${uid}`] } });
+    const all = await retryTransient(() => this.#docker.listContainers({ all: true, filters: { label: [`${RECORD_UID_LABEL}=${uid}`] } }));
     return all.sort((a, b) => Number(b.State === 'running') - Number(a.State === 'running') || b.Created - a.Created);
   }
 
@@ -622,7 +632,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async #inspectById(id: string): Promise<ContainerInspectInfo | undefined> {
     try {
-      return await this.#docker.getContainer(id).inspect();
+      return await retryTransient(() => this.#docker.getContainer(id).inspect());
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
