@@ -28,6 +28,10 @@ fi
 
 command -v go >/dev/null || { log "Go is needed to build kube-apiserver and etcd (or set KUBEBUILDER_ASSETS)"; exit 1; }
 mkdir -p "$OUT"
+# Two runs on one machine (parallel checkouts, CI beside a developer) must not build into the
+# same .tmp files at once: the second waits for the first, then finds the binaries built.
+exec 9>"$OUT/.build.lock"
+flock 9
 export GOFLAGS="${GOFLAGS:-} -mod=mod" CGO_ENABLED=0
 
 build_etcd() {
