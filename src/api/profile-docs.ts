@@ -199,6 +199,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { label: 'mount `/data/airgapped/case-1` read-only', request: artifacts('/data/airgapped/case-1', []) },
   { label: 'mount `/home/alice/src/project` read-only', request: artifacts('/home/alice/src/project', []) },
   { label: 'mount `/home/alice` (a whole home directory)', request: artifacts('/home/alice', []) },
+  { label: 'mount `/home/alice/.ssh` (SSH keys: a credential store)', request: artifacts('/home/alice/.ssh', []) },
   { label: 'mount `/var/run` (runtime sockets)', request: artifacts('/var/run', []) },
   { label: 'write outputs to `/workspace/out/report`', request: artifacts(undefined, ['/workspace/out/report']) },
   { label: 'write outputs to `/data/results`', request: artifacts(undefined, ['/data/results']) },

@@ -169,6 +169,8 @@ export type AgentMachineProfileSpec = {
     expression: string;
     message?: string;
   }>;
+  /** Host credential or key stores (e.g. /home/alice/.ssh) that containers under this profile may mount read-only as their workspace. Every other credential store in a home directory or under /root is refused under every profile; each mount of a store named here is recorded in the audit log as a credential mount. */
+  credentialMounts?: Array<string>;
 };
 
 export type AgentMachineProfileStatus = {

@@ -32,6 +32,17 @@ export function deny(gate: string, rule: string, message: string): Decision {
   return decision(gate, rule, false, message);
 }
 
+/**
+ * How an allowed decision that must still be in the audit trail begins (a profile let a
+ * container mount a credential store). The audit log keeps denials and these.
+ */
+export const CREDENTIAL_MOUNT = 'credential mount: ';
+
+/** What the audit log keeps of a command's decisions: every denial and every credential mount. */
+export function auditedDecisions(decisions: readonly Decision[]): Decision[] {
+  return decisions.filter((d) => !d.allowed || d.message.startsWith(CREDENTIAL_MOUNT));
+}
+
 export function firstDenial(decisions: readonly Decision[]): Decision | undefined {
   return decisions.find((d) => !d.allowed);
 }

@@ -19,11 +19,48 @@ export const FORBIDDEN_HOST_TREES = [
   '/var/lib/rancher',
   '/var/lib/containers',
   '/var/lib/docker',
+  // The control plane's and the node runtime's own state: the cluster's database and every
+  // Secret in it, node credentials, images and their layers.
+  '/var/lib/etcd',
+  '/var/lib/containerd',
+  '/var/lib/k0s',
+  '/var/lib/minikube',
 ] as const;
 
 /** Exactly these (a sub-folder is fine): the root and whole home directories. */
 export const FORBIDDEN_HOST_EXACT = ['/', '/home', '/root', '/Users'] as const;
 const HOME_PARENTS = ['/home', '/Users'] as const;
+
+/**
+ * Credential and key stores, relative to a home directory (any user's, and /root): keys,
+ * cloud and cluster credentials, registry and package-index tokens, keyrings, password stores.
+ */
+export const HOME_CREDENTIAL_STORES = [
+  '.ssh',
+  '.gnupg',
+  '.kube',
+  '.aws',
+  '.azure',
+  '.config/gcloud',
+  '.oci',
+  '.docker',
+  '.config/containers',
+  '.config/gh',
+  '.config/hub',
+  '.git-credentials',
+  '.netrc',
+  '.npmrc',
+  '.pypirc',
+  '.cargo/credentials',
+  '.cargo/credentials.toml',
+  '.m2/settings.xml',
+  '.gradle/gradle.properties',
+  '.terraform.d',
+  '.vault-token',
+  '.password-store',
+  '.local/share/keyrings',
+  '.pki',
+] as const;
 
 /** Where confined profiles let containers write. */
 export const CONFINED_OUTPUT_ROOTS = ['/workspace/out', '/out'] as const;
@@ -52,4 +89,34 @@ export function forbiddenHostPath(path: string): string | undefined {
   const parent = HOME_PARENTS.find((p) => path.startsWith(`${p}/`) && !path.slice(p.length + 1).includes('/'));
   if (parent !== undefined) return `host path ${path} is a whole home directory; mount a project folder inside it`;
   return undefined;
+}
+
+/** The home directory a path is in (/home/<user>, /Users/<user>, /root), if any. */
+function homeOf(path: string): string | undefined {
+  if (isWithin(path, '/root')) return '/root';
+  for (const parent of HOME_PARENTS) {
+    if (!path.startsWith(`${parent}/`)) continue;
+    const user = path.slice(parent.length + 1).split('/')[0];
+    return user ? `${parent}/${user}` : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The credential store a mount of `path` would expose: the store itself, a file or folder in
+ * it, or a folder holding it (mounting ~/.config exposes ~/.config/gcloud). Undefined when none.
+ */
+export function credentialStoreIn(path: string): string | undefined {
+  const home = homeOf(path);
+  if (home === undefined) return undefined;
+  for (const store of HOME_CREDENTIAL_STORES) {
+    const full = `${home}/${store}`;
+    if (isWithin(path, full) || (path !== home && isWithin(full, path))) return full;
+  }
+  return undefined;
+}
+
+/** Whether a profile's spec.credentialMounts names the store a mount of `path` exposes. */
+export function credentialMountAllowed(path: string, credentialMounts: readonly string[] | undefined): boolean {
+  return (credentialMounts ?? []).some((named) => isNormalizedAbsolute(named) && isWithin(path, named));
 }

@@ -25,6 +25,7 @@
 // | toolGrant          | builtin.tool.name                             | every type                          |
 // | toolGrant          | builtin.airgapped.no-network-tools            | airgapped                           |
 // | toolGrant          | builtin.multi-tenant.grant-tenant             | multi-corporate firewall            |
+// | artifactAccess     | builtin.artifacts.credential-stores           | every type                          |
 // | artifactAccess     | builtin.artifacts.host-path                   | every type                          |
 // | artifactAccess     | builtin.artifacts.mount-targets               | every type                          |
 // | artifactAccess     | builtin.artifacts.output-paths                | every type                          |
@@ -34,9 +35,9 @@
 // An unknown profile type gets no table rows, only a denial (builtin.profile.type).
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../api/types.generated.ts';
 import { celRuleName } from './cel-rules.ts';
-import { allow, clamp, deny, listForMessage, type Decision } from './decision.ts';
+import { allow, clamp, CREDENTIAL_MOUNT, deny, listForMessage, type Decision } from './decision.ts';
 import { hostAllowed, isLocalHost, isMetadataOrLinkLocalHost, parseEndpoint } from './endpoints.ts';
-import { CONFINED_OUTPUT_ROOTS, forbiddenHostPath, isNormalizedAbsolute, isWithin } from './host-paths.ts';
+import { CONFINED_OUTPUT_ROOTS, credentialMountAllowed, credentialStoreIn, forbiddenHostPath, isNormalizedAbsolute, isWithin } from './host-paths.ts';
 import { parseImageRef, registryAllowed } from './image-ref.ts';
 import type { NetworkMode, PolicyRequest, RequestFor } from './requests.ts';
 
@@ -356,6 +357,32 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
   }),
 
   // artifactAccess
+  rule({
+    gate: 'artifactAccess',
+    name: 'builtin.artifacts.credential-stores',
+    appliesTo: always,
+    describe: (p) =>
+      p.spec.credentialMounts?.length
+        ? `no credential or key stores in home directories or /root (~/.ssh, ~/.kube, ~/.aws, ...) except ${listForMessage(p.spec.credentialMounts)}, each mount audited`
+        : 'no credential or key stores in home directories or /root (~/.ssh, ~/.kube, ~/.aws, ...)',
+    // Checked before the rest of the host-path floor, and on the path as written before it is
+    // resolved: a credential store is refused as one whether or not it exists on this host.
+    check: (p, r) => {
+      if (r.hostPath === undefined) return ok('no host folder mounted');
+      const paths = r.resolvedHostPath !== undefined && r.resolvedHostPath !== r.hostPath ? [r.hostPath, r.resolvedHostPath] : [r.hostPath];
+      const named: string[] = [];
+      for (const path of paths) {
+        const store = credentialStoreIn(path);
+        if (store === undefined) continue;
+        const via = path === r.hostPath ? `host path ${path}` : `host path ${r.hostPath} resolves to ${path}, which`;
+        if (!credentialMountAllowed(path, p.spec.credentialMounts)) {
+          return no(`${via} exposes the credential store ${store}; credential stores are never mounted unless the profile names them in spec.credentialMounts`);
+        }
+        named.push(store);
+      }
+      return named.length > 0 ? ok(`${CREDENTIAL_MOUNT}${listForMessage([...new Set(named)])} mounted read-only, named by the profile's spec.credentialMounts`) : ok('no credential store mounted');
+    },
+  }),
   rule({
     gate: 'artifactAccess',
     name: 'builtin.artifacts.host-path',

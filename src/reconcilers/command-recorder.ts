@@ -9,7 +9,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { OperationType } from '../api/types.generated.ts';
 import { operationIds } from '../api/operation.ts';
 import type { AuditLog, AuditOutcome } from '../governance/audit-log.ts';
-import type { Decision } from '../governance/decision.ts';
+import { auditedDecisions, type Decision } from '../governance/decision.ts';
 import type { EventRecorder } from '../operator/events.ts';
 import { RecentMap } from '../operator/recent-map.ts';
 
@@ -71,7 +71,7 @@ export class CommandRecorder {
       ...(command.delegate ? { delegate: command.delegate } : {}),
       outcome: command.outcome,
       reason: command.message,
-      ...(command.decisions ? { decisions: command.decisions.filter((d) => !d.allowed).slice(0, 8) } : {}),
+      ...(command.decisions ? { decisions: auditedDecisions(command.decisions).slice(0, 8) } : {}),
     });
   }
 }

@@ -17,12 +17,13 @@
 //   # inflate: <json-pointer> strings <n> <length> <char>        n strings "<i>-<length chars>"
 //   # symlink: <path> -> <target>                                created before, removed after
 //   # absent: <path>                                              must not exist, before or after
+//   # folder: <path>                                              created (with parents) if missing, removed after if created
 //   # setup-phase: <phase>                                       setup profiles end so (default Ready)
 // Several YAML documents: the last is the case, the earlier ones are set-up it needs (created
 // first, AlreadyExists is fine). Namespaced objects go to this file's namespace.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,8 @@ const MiB = 1024 * 1024;
 let ns = '';
 let controller: ControllerProcess;
 const createdLinks: string[] = [];
+/** The topmost folder each `folder:` header made (removed with everything below it). */
+const createdFolders: string[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // The corpus
@@ -59,6 +62,8 @@ interface Fixture {
   message?: string;
   object: any;
   symlinks: Array<[string, string]>;
+  /** Host folders a symlink must lead to (a real credential store needs a real target). */
+  folders: string[];
   /** Host paths that must not exist before and must still not exist after (nothing created them). */
   absent: string[];
 }
@@ -102,6 +107,7 @@ function loadFixture(file: string): Fixture {
     object,
     symlinks: header('symlink').map((l) => l.split(' -> ') as [string, string]),
     absent: header('absent'),
+    folders: header('folder'),
   };
 }
 
@@ -196,6 +202,7 @@ before(async () => {
 after(async () => {
   await controller?.kill('SIGTERM');
   for (const link of createdLinks) unlinkSync(link);
+  for (const folder of createdFolders) rmSync(folder, { recursive: true, force: true });
   // Profiles are cluster-scoped: leave nothing for later files in the same run.
   await kubectl(['delete', 'agentmachineprofile', '-l', 'agentmachine.sourceos.dev/hostile-corpus=true', '--ignore-not-found', '--wait=false'], { check: false });
 });
@@ -206,6 +213,10 @@ test('the hostile corpus: every object is rejected at admission or Denied with a
   const fixtures = files.map(loadFixture);
   for (const f of fixtures) for (const o of [...f.setup, f.object]) if (o?.kind === 'AgentMachineProfile' && o.metadata) o.metadata.labels = { ...o.metadata.labels, 'agentmachine.sourceos.dev/hostile-corpus': 'true' };
   for (const f of fixtures) {
+    for (const folder of f.folders) {
+      const made = mkdirSync(folder, { recursive: true });
+      if (made !== undefined) createdFolders.push(made);
+    }
     for (const [link, target] of f.symlinks) {
       if (existsSync(link) || isDanglingLink(link)) {
         assert.equal(readlinkSync(link), target, `${link} exists and does not point to ${target}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../../../src/api/types.generated.ts';
-import { allAllowed } from '../../../src/governance/decision.ts';
+import { allAllowed, auditedDecisions } from '../../../src/governance/decision.ts';
 import { BUILTIN_RULES, describeProfileRules, effectiveNetworkMode, evaluateBuiltinRules, PROFILE_TYPES } from '../../../src/governance/profile-rules.ts';
 import type { PolicyRequest } from '../../../src/governance/requests.ts';
 import { profile } from './fixtures.ts';
@@ -71,6 +71,14 @@ const CASES: Case[] = [
   { type: 'personal', title: 'workspace and outputs side by side', request: { gate: 'artifactAccess', hostPath: '/srv/project', mountPath: '/work', outputs: ['/work/out', '/tmp/x', '/procfs'] }, checks: 'builtin.artifacts.mount-targets' },
   { type: 'personal', title: 'host path that does not resolve', request: { gate: 'artifactAccess', hostPath: '/srv/gone', hostPathError: 'it does not exist on this host' }, denies: 'builtin.artifacts.host-path' },
   { type: 'personal', title: 'whole home', request: { gate: 'artifactAccess', hostPath: '/home/alice' }, denies: 'builtin.artifacts.host-path' },
+  { type: 'personal', title: "a user's ~/.ssh", request: { gate: 'artifactAccess', hostPath: '/home/alice/.ssh' }, denies: 'builtin.artifacts.credential-stores' },
+  { type: 'personal', title: "root's ~/.kube (a cluster admin's kubeconfig)", request: { gate: 'artifactAccess', hostPath: '/root/.kube' }, denies: 'builtin.artifacts.credential-stores' },
+  { type: 'personal', title: 'a file inside ~/.aws', request: { gate: 'artifactAccess', hostPath: '/home/alice/.aws/credentials' }, denies: 'builtin.artifacts.credential-stores' },
+  { type: 'personal', title: 'a folder holding a store (~/.config holds gcloud)', request: { gate: 'artifactAccess', hostPath: '/home/alice/.config' }, denies: 'builtin.artifacts.credential-stores' },
+  { type: 'personal', title: 'project folder symlinked to ~/.ssh', request: { gate: 'artifactAccess', hostPath: '/home/alice/proj/keys', resolvedHostPath: '/home/alice/.ssh' }, denies: 'builtin.artifacts.credential-stores' },
+  { type: 'personal', title: 'the cluster database', request: { gate: 'artifactAccess', hostPath: '/var/lib/etcd' }, denies: 'builtin.artifacts.host-path' },
+  { type: 'personal', title: 'a store the profile names in credentialMounts', spec: { credentialMounts: ['/home/alice/.ssh'] }, request: { gate: 'artifactAccess', hostPath: '/home/alice/.ssh' }, checks: 'builtin.artifacts.credential-stores' },
+  { type: 'personal', title: 'credentialMounts names ~/.ssh, not ~/.aws', spec: { credentialMounts: ['/home/alice/.ssh'] }, request: { gate: 'artifactAccess', hostPath: '/home/alice/.aws' }, denies: 'builtin.artifacts.credential-stores' },
 
   // corporate_firewall
   { type: 'corporate_firewall', title: 'allowlisted registry', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, checks: 'builtin.images.registry-allowlist' },
@@ -184,6 +192,18 @@ test('every type-specific rule in the table is exercised by a deny case', () => 
   const denied = new Set(CASES.map((c) => c.denies));
   const untested = BUILTIN_RULES.map((r) => r.name).filter((name) => !denied.has(name));
   assert.deepEqual(untested, []);
+});
+
+test('a credential mount the profile allows is marked for the audit log; other allows are not', () => {
+  const named = evaluateBuiltinRules(profile('personal', { credentialMounts: ['/home/alice/.ssh'] }), { gate: 'artifactAccess', hostPath: '/home/alice/.ssh/id_ed25519' });
+  assert.ok(allAllowed(named));
+  assert.deepEqual(
+    auditedDecisions(named).map((d) => [d.rule, d.message]),
+    [['builtin.artifacts.credential-stores', "credential mount: [/home/alice/.ssh] mounted read-only, named by the profile's spec.credentialMounts"]],
+  );
+  const plain = evaluateBuiltinRules(profile('personal'), { gate: 'artifactAccess', hostPath: '/home/alice/project' });
+  assert.ok(allAllowed(plain));
+  assert.deepEqual(auditedDecisions(plain), []);
 });
 
 test('an unknown profile type denies every gate', () => {
