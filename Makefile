@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds docs typecheck test test-unit test-integration run bench bench-containers bench-gateway bench-scale image
+.PHONY: help deps control-plane podman crds docs typecheck test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,7 +55,10 @@ bench-gateway: deps control-plane podman ## benchmark: gateway added latency (p5
 bench-scale: deps control-plane podman ## benchmark: 1,000 executions (admission latency, throughput vs the apiserver's raw write rate, RSS) and RSS with 10,000 cached objects
 	node test/run-integration.ts --bench test/bench/scale.bench.ts
 
-bench: bench-containers bench-gateway bench-scale ## every benchmark (prints figures; asserts nothing)
+bench-cel: deps ## benchmark: the CEL cost model against time (ms per million units, per kind of rule); no cluster needed
+	node test/bench/cel-cost.bench.ts
+
+bench: bench-containers bench-gateway bench-scale bench-cel ## every benchmark (prints figures; asserts nothing)
 
 run: deps control-plane podman ## run the controller on a local control plane + podman (or KUBECONFIG's cluster)
 	node bin/agent-machine.js dev

@@ -5,16 +5,17 @@
 // `matches()` runs a backtracking JavaScript RegExp, and string functions cost per character.
 // Measured with cel-js 8 (1000-item lists of 4 KiB strings): three nested `exists` ran for
 // ~114 s, two nested `all` with `size()` ~31 s, `"^(a+)+$"` on 27 characters ~3 s. So:
-// static limits here reject the obviously pathological rules at admission, input limits bound
-// the data, and the worker's deadline (cel-sandbox.ts) bounds whatever is left.
+// static limits here reject the obviously pathological rules at admission (nesting, regex
+// shapes, an estimated worst-case cost: cel-cost.ts), input limits bound the data, each
+// evaluation has a cost budget computed from its actual input (cel-rules.ts), and the
+// worker's wall-clock guard (cel-sandbox.ts) is only the last resort.
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
+import { estimateCost, SCALAR, STATIC_COST_LIMIT, worstShape } from './cel-cost.ts';
+import { MAX_INPUT_DEPTH, MAX_INPUT_LIST_ITEMS, MAX_INPUT_NODES, MAX_INPUT_STRING_LENGTH } from './cel-input-limits.ts';
 
 export const MAX_EXPRESSION_LENGTH = 4096;
 export const MAX_COMPREHENSION_NESTING = 2;
-export const MAX_INPUT_LIST_ITEMS = 1000;
-export const MAX_INPUT_STRING_LENGTH = 4096;
-export const MAX_INPUT_DEPTH = 12;
-export const MAX_INPUT_NODES = 20_000;
+export { MAX_INPUT_DEPTH, MAX_INPUT_LIST_ITEMS, MAX_INPUT_NODES, MAX_INPUT_STRING_LENGTH } from './cel-input-limits.ts';
 const CACHE_SIZE = 256;
 
 // Bidi embeddings/overrides/isolates and marks, zero-width characters and the BOM.
@@ -80,7 +81,15 @@ function compileUncached(expression: string): Compiled {
     return { ok: false, error: `does not type-check: ${errorSummary(error)}` };
   }
   const problem = vetAst(program.ast);
-  return problem === undefined ? { ok: true, program } : { ok: false, error: problem };
+  if (problem !== undefined) return { ok: false, error: problem };
+  const worst = estimateCost(program.ast, { request: worstShape(), profile: worstShape(), now: SCALAR });
+  if (worst > STATIC_COST_LIMIT) {
+    return {
+      ok: false,
+      error: `has an estimated worst-case cost of ${worst.toExponential(1)} units (lists of ${MAX_INPUT_LIST_ITEMS} items, strings of ${MAX_INPUT_STRING_LENGTH} characters); the limit is ${STATIC_COST_LIMIT.toExponential(0)}`,
+    };
+  }
+  return { ok: true, program };
 }
 
 type Node = { op: string; args: unknown };

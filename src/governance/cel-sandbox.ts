@@ -6,7 +6,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { EvaluationAnswer, EvaluationJob } from './cel-worker.ts';
 
-export type SandboxResult = { kind: 'bool'; value: boolean } | { kind: 'not-bool'; type: string } | { kind: 'error'; error: string };
+export type SandboxResult = { kind: 'bool'; value: boolean } | { kind: 'not-bool'; type: string } | { kind: 'error'; error: string; /** The evaluator failed (clock, worker), not the rule. */ stopped?: true };
 
 export type CelSandboxOptions = {
   /** How long the worker may take to start (module loading) before CEL rules deny. */
@@ -40,7 +40,7 @@ export class CelSandbox {
     try {
       running = this.#ensureRunning();
     } catch (error) {
-      return { kind: 'error', error: `CEL evaluator unavailable: ${error instanceof Error ? error.message : String(error)}` };
+      return { kind: 'error', error: `CEL evaluator unavailable: ${error instanceof Error ? error.message : String(error)}`, stopped: true };
     }
     const id = this.#nextId++;
     try {
@@ -49,7 +49,7 @@ export class CelSandbox {
       const waited = Atomics.wait(running.signal, 0, 0, Math.max(1, timeoutMs));
       if (waited === 'timed-out') {
         this.#discard();
-        return { kind: 'error', error: `evaluation exceeded ${Math.round(timeoutMs)}ms and was stopped` };
+        return { kind: 'error', error: `evaluation exceeded ${Math.round(timeoutMs)}ms and was stopped`, stopped: true };
       }
       for (let received = receiveMessageOnPort(running.port); received; received = receiveMessageOnPort(running.port)) {
         const answer = received.message as EvaluationAnswer;
@@ -58,10 +58,10 @@ export class CelSandbox {
         return result;
       }
       this.#discard();
-      return { kind: 'error', error: 'the evaluator signalled without an answer' };
+      return { kind: 'error', error: 'the evaluator signalled without an answer', stopped: true };
     } catch (error) {
       this.#discard();
-      return { kind: 'error', error: `evaluation failed: ${error instanceof Error ? error.message : String(error)}` };
+      return { kind: 'error', error: `evaluation failed: ${error instanceof Error ? error.message : String(error)}`, stopped: true };
     }
   }
 

@@ -43,6 +43,18 @@ export function auditedDecisions(decisions: readonly Decision[]): Decision[] {
   return decisions.filter((d) => !d.allowed || d.message.startsWith(CREDENTIAL_MOUNT));
 }
 
+/**
+ * How a denial begins when the CEL evaluator, not the rule, ended an evaluation (the wall-clock
+ * guard fired, the worker could not start or crashed): the one kind of decision that can depend
+ * on how busy the machine was, so it carries a reason of its own (see policyDenialReason).
+ */
+export const EVALUATION_STOPPED = 'evaluation stopped: ';
+
+/** The condition reason for a policy denial: PolicyEvaluationStopped when the clock decided. */
+export function policyDenialReason(decisions: readonly Decision[]): 'PolicyDenied' | 'PolicyEvaluationStopped' {
+  return firstDenial(decisions)?.message.startsWith(EVALUATION_STOPPED) ? 'PolicyEvaluationStopped' : 'PolicyDenied';
+}
+
 export function firstDenial(decisions: readonly Decision[]): Decision | undefined {
   return decisions.find((d) => !d.allowed);
 }

@@ -2,7 +2,7 @@
 // then how the runtime's observation of the container maps to a phase and the next action.
 import type { Budget, ContainerExecutionRecord } from '../api/types.generated.ts';
 import { parseExpiry } from '../governance/authority.ts';
-import { firstDenial, type Decision } from '../governance/decision.ts';
+import { firstDenial, policyDenialReason, type Decision } from '../governance/decision.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { ContainerLimits, ContainerObservation } from '../runtimes/container-runtime.ts';
@@ -77,7 +77,7 @@ export function admitContainer(f: AdmissionFacts): Admission {
   if (e.wallClockSeconds <= 0) return no('BudgetExceeded', 'wallClockSeconds budget is 0: nothing may run', { authorized: 'True', budgetAvailable: 'False' }, decisions);
   if (!f.policy) return { need: 'policy' };
   const all = [...decisions, ...f.policy.decisions];
-  if (!f.policy.allowed) return no('PolicyDenied', firstDenial(f.policy.decisions)?.message ?? 'policy denied', { authorized: 'True', budgetAvailable: 'True', policyAllowed: 'False' }, all);
+  if (!f.policy.allowed) return no(policyDenialReason(f.policy.decisions), firstDenial(f.policy.decisions)?.message ?? 'policy denied', { authorized: 'True', budgetAvailable: 'True', policyAllowed: 'False' }, all);
   return { admitted: true, effective: e, decisions: all };
 }
 

@@ -13,7 +13,7 @@
 //   everything holds ──────────────────────────────► Ready, probed again every probeIntervalMs
 import type { ModelProviderBinding } from '../api/types.generated.ts';
 import { parseExpiry } from '../governance/authority.ts';
-import { firstDenial, type Decision } from '../governance/decision.ts';
+import { firstDenial, policyDenialReason, type Decision } from '../governance/decision.ts';
 import { parseEndpoint } from '../governance/endpoints.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { ProbeResult } from '../gateway/provider.ts';
@@ -147,7 +147,7 @@ export function decideBinding(f: BindingFacts): BindingDecision {
   const decisions = [...auth.decisions, ...f.policy.decisions];
   if (!f.policy.allowed) {
     const denied = firstDenial(f.policy.decisions);
-    return final('Denied', 'PolicyDenied', denied?.message ?? 'policy denied the binding', 'True', 'False', NOT_PROBED, decisions, RECHECK_DENIED_MS);
+    return final('Denied', policyDenialReason(decisions), denied?.message ?? 'policy denied the binding', 'True', 'False', NOT_PROBED, decisions, RECHECK_DENIED_MS);
   }
 
   let probe: ProbeOutcome;

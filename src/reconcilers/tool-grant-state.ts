@@ -12,7 +12,7 @@
 //   everything allows ───────────────────────────────────► Active until expiresAt
 import type { ToolGrantRecord } from '../api/types.generated.ts';
 import { parseExpiry } from '../governance/authority.ts';
-import { firstDenial, type Decision } from '../governance/decision.ts';
+import { firstDenial, policyDenialReason, type Decision } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
 
@@ -72,7 +72,7 @@ export function decideGrant(f: GrantFacts): GrantDecision {
   const decisions = [...auth.decisions, ...f.policy.decisions];
   if (!f.policy.allowed) {
     const denied = firstDenial(f.policy.decisions);
-    return final('Denied', 'PolicyDenied', denied?.message ?? 'policy denied the grant', 'True', 'False', decisions);
+    return final('Denied', policyDenialReason(decisions), denied?.message ?? 'policy denied the grant', 'True', 'False', decisions);
   }
   const remainingMs = expiry ? expiry.getTime() - f.now.getTime() : undefined;
   return {
