@@ -29,6 +29,8 @@ export type PolicyGate = "toolGrant" | "modelProviderUse" | "networkProfile" | "
 export type Authority = {
   /** The user who delegates; must be the requesting user. */
   delegator: Identity;
+  /** Groups of the delegator that RBAC may count (see `kubectl auth whoami`). The admission policy accepts only groups the requesting user is in when the object is created, so they are the groups admission saw; the controller's access reviews, at admission and on every re-check, include them. Without them only RBAC bound to the user itself (and to system:authenticated) counts. */
+  groups?: Array<string>;
   /** The agent identity acting under this delegation. */
   delegate: Identity;
   /** Operation types (agent_machine.*) and tool references (tool:NAME) the delegate may act on. */

@@ -2,11 +2,11 @@
 // SubjectAccessReview on virtual resources of our API group (cert-manager's `approve` on
 // `signers` is the precedent). This is the only file in governance/ that talks to the network.
 //
-// Groups: the controller only sees `spec.authority.delegator`, a user name. The groups that user
-// had when the object was created are not recorded anywhere the controller can read, and a
-// SubjectAccessReview without groups only matches RBAC bound to the user itself. So unless the
-// caller passes the delegator's groups, group-bound RBAC is NOT counted; the only groups added
-// are the ones Kubernetes derives from the name alone (see impliedGroups). Denials say so.
+// Groups: a SubjectAccessReview without groups only matches RBAC bound to the user itself. The
+// delegator's groups are counted when the delegation records them (spec.authority.groups, which
+// the admission policy accepts only when the requester is in every one: the groups admission
+// saw); otherwise only the groups Kubernetes derives from the name alone are added (see
+// impliedGroups), and denials say so.
 import { AuthorizationV1Api, type KubeConfig, type V1SubjectAccessReview, type V1SubjectAccessReviewStatus } from '@kubernetes/client-node';
 import { GROUP } from '../api/group.ts';
 import { isTransient } from '../operator/kube-clients.ts';
@@ -95,7 +95,7 @@ export function interpretReview(request: AccessRequest, status: V1SubjectAccessR
   if (status?.reason) parts.push(`authorizer: ${status.reason}`);
   if (status?.evaluationError) parts.push(`evaluation error: ${status.evaluationError}`);
   if (status === undefined) parts.push('the review returned no status');
-  if (request.groups === undefined) parts.push("the delegator's groups are unknown to the controller, so only RBAC bound to the user itself was checked");
+  if (request.groups === undefined) parts.push("the delegation records no groups (spec.authority.groups), so only RBAC bound to the user itself was checked");
   return { allowed: false, reason: parts.join('; ') };
 }
 

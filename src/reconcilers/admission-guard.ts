@@ -12,6 +12,12 @@ export const ADMISSION_POLICY_NAME = 'agent-machine-delegator-is-requester';
 export interface AdmissionCheck {
   ok: boolean;
   message: string;
+  /**
+   * The installed policy accepts only groups the requester is in for spec.authority.groups,
+   * so recorded groups may be counted. An older policy without that validation would let
+   * anyone claim any group: the groups are then ignored (fail closed).
+   */
+  vouchesForGroups?: boolean;
   /** The policy could not be read (network, API server error): nothing is known either way. */
   unavailable?: boolean;
 }
@@ -42,7 +48,8 @@ export class AdmissionGuard {
       if (binding.spec?.policyName !== ADMISSION_POLICY_NAME || !binding.spec?.validationActions?.includes('Deny')) {
         return { ok: false, message: `admission policy binding ${ADMISSION_POLICY_NAME} must bind the policy with validationActions [Deny]` };
       }
-      return { ok: true, message: `admission policy ${ADMISSION_POLICY_NAME} is installed and enforced` };
+      const vouchesForGroups = (policy.spec?.validations ?? []).some((v) => v.expression.includes('authority.groups.all(') && v.expression.includes('request.userInfo.groups'));
+      return { ok: true, message: `admission policy ${ADMISSION_POLICY_NAME} is installed and enforced`, vouchesForGroups };
     } catch (err) {
       const what = isNotFound(err) ? 'is not installed (kubectl apply -k manifests/)' : `could not be checked: ${describeError(err)}`;
       return { ok: false, message: `admission policy ${ADMISSION_POLICY_NAME} ${what}; delegations cannot be verified`, ...(isTransient(err) ? { unavailable: true } : {}) };

@@ -1,7 +1,8 @@
 // The shared "may this delegation do this?" step every reconciler runs before acting:
 //   1. the admission policy that proves who asked is installed (else AuthorityUnverifiable);
 //   2. spec.authority holds: present, unexpired, scopes cover the operation and tools;
-//   3. RBAC: the delegator may use the profile, grant the tool, ... (SubjectAccessReview).
+//   3. RBAC: the delegator may use the profile, grant the tool, ... (SubjectAccessReview, with
+//      the groups recorded in spec.authority.groups when the admission policy vouches for them).
 // Checks run in that order and stop at the first failure, so a denied object costs no
 // access reviews. Every check leaves a decision for status and the audit log; a check that
 // got no answer throws AuthorizationUnavailableError instead (retried, nothing decided).
@@ -75,8 +76,10 @@ export class Authorizer {
       return { allowed: false, reason: REASON_BY_RULE[denied.rule] ?? 'AuthorityMissing', message: denied.message, decisions };
     }
     const delegator = request.authority!.delegator;
+    // The groups admission saw, when the installed policy vouches for them (admission-guard.ts).
+    const groups = admission.vouchesForGroups ? request.authority!.groups : undefined;
     const reviews = await Promise.all(
-      request.permissions.map(async (p) => ({ p, result: await this.#reviewer.review({ ...p, user: delegator }) })),
+      request.permissions.map(async (p) => ({ p, result: await this.#reviewer.review({ ...p, user: delegator, ...(groups ? { groups } : {}) }) })),
     );
     const unanswered = reviews.find((r) => r.result.unavailable);
     if (unanswered) throw new AuthorizationUnavailableError(unanswered.result.reason);

@@ -24,6 +24,7 @@ let ns = '';
 let controller: ControllerProcess;
 
 const profile = (name: string) => testProfile(name, { network: { mode: 'open' } });
+const ML_TEAM = 'agent-machine:ml-team';
 
 function grant(name: string, delegator: string, opts: { tool?: string; profile?: string; expiresAt?: string } = {}) {
   const tool = opts.tool ?? TOOL;
@@ -48,7 +49,7 @@ const auditEntries = () => readFileSync(auditLog, 'utf8').trim().split('\n').fil
 before(async () => {
   await installApi();
   ns = await createNamespace('governance');
-  for (const user of ['alice', 'bob', 'gitops-broker']) await grantEditorRole(user);
+  for (const user of ['alice', 'bob', 'gitops-broker', 'carol']) await grantEditorRole(user);
   // alice may use the profile and grant the tool; bob may do neither.
   const role = {
     apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -64,7 +65,11 @@ before(async () => {
     kind: 'ClusterRoleBinding',
     metadata: { name: `gov-delegator-${id}` },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
+    subjects: [
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' },
+      // carol holds the same rights only as a member of this group.
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: ML_TEAM },
+    ],
   };
   await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [role, binding] }) });
   controller = await startControllerProcess({ auditLogPath: auditLog });
@@ -106,6 +111,34 @@ test('a delegator mismatch is rejected at admission', async () => {
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /spec\.authority\.delegator "alice" must be the requesting user "bob"/);
   assert.equal(await getObject('ToolGrantRecord', 'impostor', ns), undefined);
+});
+
+test('RBAC bound to a group counts when the delegation records the group admission saw', async () => {
+  // carol's only RBAC is her group's binding (before()): without the group recorded, the
+  // controller's access review cannot see it.
+  const carol = (name: string, groups?: string[]) => {
+    const g = grant(name, 'carol');
+    if (groups) (g.spec.authority as Record<string, unknown>).groups = groups;
+    return g;
+  };
+  assert.equal((await createAs('carol', carol('carol-no-groups'))).code, 0);
+  const denied = await waitState('carol-no-groups', 'Denied');
+  assert.equal(readyCondition(denied).reason, 'PermissionDenied');
+  assert.match(readyCondition(denied).message, /the delegation records no groups \(spec\.authority\.groups\)/);
+
+  assert.equal((await createAs('carol', carol('carol-grouped', [ML_TEAM]))).code, 0);
+  await waitState('carol-grouped', 'Active');
+
+  // Groups are what admission saw: claiming one the requester is not in is rejected.
+  const claimed = await createAs('carol', carol('carol-claims', [ML_TEAM, 'agent-machine:admins']));
+  assert.notEqual(claimed.code, 0);
+  assert.match(claimed.stderr, /spec\.authority\.groups may name only groups the requesting user "carol" is in \(kubectl auth whoami\); not: agent-machine:admins/);
+  const bobGrouped = grant('bob-grouped', 'bob');
+  (bobGrouped.spec.authority as Record<string, unknown>).groups = [ML_TEAM];
+  const impostor = await createAs('bob', bobGrouped);
+  assert.notEqual(impostor.code, 0);
+  assert.match(impostor.stderr, /not: agent-machine:ml-team/);
+  assert.equal(await getObject('ToolGrantRecord', 'bob-grouped', ns), undefined);
 });
 
 test('a broker group member may apply on behalf of a delegator', async () => {

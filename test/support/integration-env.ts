@@ -13,6 +13,8 @@ export const TEST_USERS: readonly LocalUser[] = [
   { name: 'bob' },
   // A GitOps service identity: the admission policy lets brokers act on behalf of delegators.
   { name: 'gitops-broker', groups: ['agent-machine:brokers'] },
+  // Her RBAC comes only through a group: it counts when her delegations record the group.
+  { name: 'carol', groups: ['agent-machine:ml-team'] },
 ];
 
 export const BROKER_GROUP = 'agent-machine:brokers';

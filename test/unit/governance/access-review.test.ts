@@ -75,13 +75,13 @@ test('a denial names the missing permission and says groups were not checked', a
   const result = await new AccessReviewer(answering({ allowed: false, reason: '' })).review(grant);
   assert.equal(result.allowed, false);
   assert.match(result.reason, /^user "alice" may not grant tools "mcp.github\/create_issue" \(agentmachine.sourceos.dev\)/);
-  assert.match(result.reason, /groups are unknown/);
+  assert.match(result.reason, /records no groups/);
 });
 
 test('with groups given, the denial does not claim they were unknown', async () => {
   const result = await new AccessReviewer(answering({ allowed: false })).review({ ...grant, groups: ['devs'] });
   assert.equal(result.allowed, false);
-  assert.doesNotMatch(result.reason, /groups are unknown/);
+  assert.doesNotMatch(result.reason, /records no groups/);
 });
 
 test('allowed together with denied, or no status at all, is a denial', async () => {

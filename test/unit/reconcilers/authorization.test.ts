@@ -65,3 +65,33 @@ test('the guard does not remember an unanswered check: the next call asks again'
   const second = await guard.check();
   assert.equal(second.ok, true, second.message);
 });
+
+test("recorded groups reach the access review only while the shipped policy vouches for them", async () => {
+  const { parseAllDocuments } = await import('yaml');
+  const { readFileSync } = await import('node:fs');
+  const shipped = parseAllDocuments(readFileSync(new URL('../../../manifests/admission/delegator-policy.yaml', import.meta.url), 'utf8'))
+    .map((d) => d.toJS())
+    .find((d) => d?.kind === 'ValidatingAdmissionPolicy');
+  const guardWith = (policySpec: object) =>
+    new AdmissionGuard({
+      admissionRegistration: {
+        readValidatingAdmissionPolicy: async () => ({ spec: policySpec }),
+        readValidatingAdmissionPolicyBinding: async () => binding,
+      },
+    } as unknown as KubeClients);
+  const asked: Array<string[] | undefined> = [];
+  const recording = new AccessReviewer({
+    createSubjectAccessReview: async ({ body }) => {
+      asked.push(body.spec?.groups);
+      return { ...body, status: { allowed: true } };
+    },
+  } as SubjectAccessReviewApi);
+  const withGroups = { ...request, authority: { ...request.authority, groups: ['ml-team'] } };
+
+  assert.equal((await new Authorizer(guardWith(shipped.spec), recording).authorize(withGroups)).allowed, true);
+  assert.deepEqual(asked.pop(), ['ml-team', 'system:authenticated'], 'the shipped policy checks spec.authority.groups');
+
+  // An older policy that does not check the groups: a claimed group is not counted.
+  await new Authorizer(guardWith({ ...shipped.spec, validations: shipped.spec.validations.filter((v: { expression: string }) => !v.expression.includes('authority.groups')) }), recording).authorize(withGroups);
+  assert.deepEqual(asked.pop(), ['system:authenticated']);
+});
