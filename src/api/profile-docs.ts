@@ -169,7 +169,6 @@ const container = (image: string) => (tenant: string | undefined): PolicyRequest
   gate: 'containerExecution',
   image,
   command: ['sh', '-c', 'echo hello'],
-  privileged: false,
   ...(tenant ? { tenant } : {}),
 });
 const artifacts = (hostPath: string | undefined, outputs: string[]) => (tenant: string | undefined): PolicyRequest => ({

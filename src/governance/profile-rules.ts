@@ -4,7 +4,6 @@
 //
 // | gate               | rule                                          | applies to                          |
 // |--------------------|-----------------------------------------------|-------------------------------------|
-// | containerExecution | builtin.container.unprivileged                | every type                          |
 // | containerExecution | builtin.images.reference                      | every type                          |
 // | containerExecution | builtin.firewall.registry-allowlist-required  | corporate, multi-corporate firewall |
 // | containerExecution | builtin.images.registry-allowlist             | images.allowedRegistries set        |
@@ -147,13 +146,6 @@ function outputsWithinRoots(request: RequestFor<'artifactAccess'>): Outcome {
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = [
   // containerExecution
-  rule({
-    gate: 'containerExecution',
-    name: 'builtin.container.unprivileged',
-    appliesTo: always,
-    describe: () => 'privileged containers are never allowed',
-    check: (_, r) => (r.privileged === true ? no('privileged containers are never allowed') : ok('container is unprivileged')),
-  }),
   rule({
     gate: 'containerExecution',
     name: 'builtin.images.reference',

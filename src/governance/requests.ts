@@ -19,8 +19,6 @@ export type ContainerExecutionRequest = {
   /** Names only: values may be secrets. */
   envNames?: string[];
   workingDir?: string;
-  /** Nothing in the API asks for it; runtimes pass it so a future field cannot slip through unchecked. */
-  privileged?: boolean;
   tenant?: string;
 };
 
@@ -85,7 +83,6 @@ export function containerExecutionRequest(container: ContainerSpec, tenant?: str
     ...(container.args ? { args: [...container.args] } : {}),
     ...(container.env ? { envNames: container.env.map((e) => e.name) } : {}),
     ...(container.workingDir ? { workingDir: container.workingDir } : {}),
-    privileged: false,
     ...(tenant !== undefined ? { tenant } : {}),
   };
 }

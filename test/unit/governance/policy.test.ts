@@ -51,7 +51,7 @@ test('requests built from specs carry env names but never env values', () => {
     'acme',
   );
   assert.ok(!JSON.stringify(exec).includes('sk-live-secret'));
-  assert.deepEqual(exec, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['API_KEY', 'TOKEN'], privileged: false, tenant: 'acme' });
+  assert.deepEqual(exec, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['API_KEY', 'TOKEN'], tenant: 'acme' });
   assert.deepEqual(artifacts, { gate: 'artifactAccess', hostPath: '/srv/repo', mountPath: '/workspace', outputs: ['/workspace/out/report'], tenant: 'acme' });
   assert.deepEqual(network, { gate: 'networkProfile' });
   for (const request of [exec!, artifacts!, network!]) assert.equal(evaluatePolicy(corp, request).allowed, true, request.gate);

@@ -51,7 +51,7 @@ type Case = {
 const CASES: Case[] = [
   // personal
   { type: 'personal', title: 'any registry', request: { gate: 'containerExecution', image: 'alpine:3' } },
-  { type: 'personal', title: 'privileged', request: { gate: 'containerExecution', image: 'alpine:3', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'personal', title: 'image reference that does not parse', request: { gate: 'containerExecution', image: 'Not An Image!' }, denies: 'builtin.images.reference' },
   { type: 'personal', title: 'malformed image', request: { gate: 'containerExecution', image: 'Alpine Linux' }, denies: 'builtin.images.reference' },
   { type: 'personal', title: 'open network', request: { gate: 'networkProfile', requestedMode: 'open' }, checks: 'builtin.network.open-personal-only' },
   { type: 'personal', title: 'open asked under mode none', spec: { network: { mode: 'none' } }, request: { gate: 'networkProfile', requestedMode: 'open' }, denies: 'builtin.network.requested-within-profile' },
@@ -110,8 +110,8 @@ const CASES: Case[] = [
   { type: 'multi_corporate_firewall', title: 'mount of /root', request: { gate: 'artifactAccess', hostPath: '/root' }, denies: 'builtin.artifacts.host-path' },
 
   // local_model_provider
-  { type: 'local_model_provider', title: 'unprivileged', request: { gate: 'containerExecution', image: 'alpine' }, checks: 'builtin.container.unprivileged' },
-  { type: 'local_model_provider', title: 'privileged', request: { gate: 'containerExecution', image: 'alpine', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'local_model_provider', title: 'an image by tag', request: { gate: 'containerExecution', image: 'alpine' }, checks: 'builtin.images.reference' },
+  { type: 'local_model_provider', title: 'image reference that does not parse', request: { gate: 'containerExecution', image: 'Not An Image!' }, denies: 'builtin.images.reference' },
   { type: 'local_model_provider', title: 'gateway-only default', request: { gate: 'networkProfile', requestedMode: 'none' }, checks: 'builtin.network.requested-within-profile' },
   { type: 'local_model_provider', title: 'asks for open', request: { gate: 'networkProfile', requestedMode: 'open' }, denies: 'builtin.network.requested-within-profile' },
   { type: 'local_model_provider', title: 'ollama on loopback', request: model({ endpoint: 'http://127.0.0.1:11434', hasCredential: false }), checks: 'builtin.local-provider.local-endpoint' },
@@ -123,8 +123,8 @@ const CASES: Case[] = [
   { type: 'local_model_provider', title: '/proc', request: { gate: 'artifactAccess', hostPath: '/proc/self' }, denies: 'builtin.artifacts.host-path' },
 
   // hosted_model_provider
-  { type: 'hosted_model_provider', title: 'unprivileged', request: { gate: 'containerExecution', image: 'ghcr.io/x/y' } },
-  { type: 'hosted_model_provider', title: 'privileged', request: { gate: 'containerExecution', image: 'ghcr.io/x/y', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'hosted_model_provider', title: 'an image by tag', request: { gate: 'containerExecution', image: 'ghcr.io/x/y' } },
+  { type: 'hosted_model_provider', title: 'image reference that does not parse', request: { gate: 'containerExecution', image: 'ghcr.io/x/y:' }, denies: 'builtin.images.reference' },
   { type: 'hosted_model_provider', title: 'gateway-only', request: { gate: 'networkProfile' } },
   { type: 'hosted_model_provider', title: 'open network', spec: { network: { mode: 'open' } }, request: { gate: 'networkProfile' }, denies: 'builtin.network.open-personal-only' },
   { type: 'hosted_model_provider', title: 'with credential over https', request: model(), checks: 'builtin.hosted.credential' },
@@ -137,7 +137,7 @@ const CASES: Case[] = [
 
   // airgapped_local_only
   { type: 'airgapped_local_only', title: 'local image', request: { gate: 'containerExecution', image: 'localhost/agent:dev' } },
-  { type: 'airgapped_local_only', title: 'privileged', request: { gate: 'containerExecution', image: 'localhost/agent:dev', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'airgapped_local_only', title: 'image reference that does not parse', request: { gate: 'containerExecution', image: 'localhost/Agent:dev' }, denies: 'builtin.images.reference' },
   { type: 'airgapped_local_only', title: 'no network', request: { gate: 'networkProfile' }, checks: 'builtin.airgapped.no-network' },
   { type: 'airgapped_local_only', title: 'gateway-only configured', spec: { network: { mode: 'gateway-only' } }, request: { gate: 'networkProfile' }, denies: 'builtin.airgapped.no-network' },
   { type: 'airgapped_local_only', title: 'loopback endpoint', request: model({ endpoint: 'http://localhost:8080/v1', hasCredential: false }), checks: 'builtin.airgapped.loopback-endpoint' },
@@ -149,8 +149,8 @@ const CASES: Case[] = [
   { type: 'airgapped_local_only', title: 'outputs elsewhere in the workspace', request: { gate: 'artifactAccess', outputs: ['/workspace/src'] }, denies: 'builtin.airgapped.output-paths' },
 
   // user_owned_model
-  { type: 'user_owned_model', title: 'unprivileged', request: { gate: 'containerExecution', image: 'alpine' } },
-  { type: 'user_owned_model', title: 'privileged', request: { gate: 'containerExecution', image: 'alpine', privileged: true }, denies: 'builtin.container.unprivileged' },
+  { type: 'user_owned_model', title: 'an image by tag', request: { gate: 'containerExecution', image: 'alpine' } },
+  { type: 'user_owned_model', title: 'image reference that does not parse', request: { gate: 'containerExecution', image: '' }, denies: 'builtin.images.reference' },
   { type: 'user_owned_model', title: 'gateway-only', request: { gate: 'networkProfile', requestedMode: 'gateway-only' } },
   { type: 'user_owned_model', title: 'asks for allowlist', request: { gate: 'networkProfile', requestedMode: 'allowlist' }, denies: 'builtin.network.requested-within-profile' },
   { type: 'user_owned_model', title: "delegator's own model", request: model(), checks: 'builtin.user-owned.owner-is-delegator' },
