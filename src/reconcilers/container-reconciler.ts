@@ -18,7 +18,7 @@ import { containerRequests, type HostPathResolution } from '../governance/reques
 import type { AuditOutcome } from '../governance/audit-log.ts';
 import type { Decision } from '../governance/decision.ts';
 import { RuntimeUnavailableError, type ContainerObservation, type ContainerRunSpec, type ContainerRuntime } from '../runtimes/container-runtime.ts';
-import { ImageNotPresentError } from '../runtimes/docker-runtime.ts';
+import { ImageNotPresentError } from '../runtimes/container-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, decideRun, isTerminalContainerPhase, limitsFor, type AdmissionFacts, type ContainerPhase, type RunDecision } from './container-state.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';

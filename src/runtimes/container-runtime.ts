@@ -60,13 +60,30 @@ export class RuntimeUnavailableError extends Error {
   override readonly name = 'RuntimeUnavailableError';
 }
 
+/**
+ * The image is not on the runtime, and runtimes never pull: the reconciler leaves the record
+ * Pending (ImageNotPresent) until someone loads the image.
+ */
+export class ImageNotPresentError extends Error {
+  override readonly name = 'ImageNotPresentError';
+  readonly image: string;
+  constructor(image: string, where: string) {
+    super(
+      `image ${image} is not present on the container engine at ${where}; agent-machine does not pull images: ` +
+        'load or pull it on the engine first (e.g. `podman pull`, `podman load`, `podman import`)',
+    );
+    this.image = image;
+  }
+}
+
 export interface ContainerRuntime {
   readonly kind: 'docker' | 'kubernetes';
   /** Resolves with a version string; throws RuntimeUnavailableError when unreachable. */
   ping(): Promise<string>;
   /**
    * Makes the container exist and run (create + start), or adopts the one already there for
-   * this record. Idempotent: calling it again never starts a second container.
+   * this record. Idempotent: calling it again never starts a second container. Throws
+   * ImageNotPresentError when the image is missing (a runtime that never pulls).
    */
   ensure(spec: ContainerRunSpec): Promise<ContainerObservation>;
   /** The container of a record, or undefined when there is none. */

@@ -46,6 +46,7 @@ import type { ContainerCreateOptions, ContainerInfo, ContainerInspectInfo, HostC
 import { silentLogger } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
+  ImageNotPresentError,
   MANAGED_BY,
   MANAGED_BY_LABEL,
   RECORD_NAME_LABEL,
@@ -110,19 +111,6 @@ export interface DockerRuntimeOptions {
    * other's containers as orphans.
    */
   owner?: string;
-}
-
-/** The image is not on the engine, and this runtime never pulls. */
-export class ImageNotPresentError extends Error {
-  override readonly name = 'ImageNotPresentError';
-  readonly image: string;
-  constructor(image: string, where: string) {
-    super(
-      `image ${image} is not present on the container engine at ${where}; agent-machine does not pull images: ` +
-        'load or pull it on the engine first (e.g. `podman pull`, `podman load`, `podman import`)',
-    );
-    this.image = image;
-  }
 }
 
 type Dockerode = Docker;
