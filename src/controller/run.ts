@@ -33,7 +33,7 @@ import { CredentialCache } from '../gateway/credentials.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import { DockerRuntime } from '../runtimes/docker-runtime.ts';
-import { KubernetesRuntime } from '../runtimes/kubernetes-runtime.ts';
+import { KubernetesRuntime } from '../runtimes/kubernetes/kubernetes-runtime.ts';
 
 export interface ControllerConfig {
   kubeConfig: KubeConfig;

@@ -13,8 +13,8 @@ import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { PODS } from '../../src/operator/resource.ts';
-import { NETWORK_POLICIES } from '../../src/runtimes/kubernetes-runtime.ts';
-import { CONTAINER_NAME } from '../../src/runtimes/kubernetes-pod.ts';
+import { NETWORK_POLICIES } from '../../src/runtimes/kubernetes/kubernetes-runtime.ts';
+import { CONTAINER_NAME } from '../../src/runtimes/kubernetes/pod.ts';
 import { RECORD_UID_LABEL } from '../../src/runtimes/container-runtime.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../support/openai-test-server.ts';
 

@@ -26,9 +26,9 @@ import { startControllerProcess, type ControllerProcess } from '../support/contr
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../support/openai-test-server.ts';
 import { PODS } from '../../src/operator/resource.ts';
-import { CONTAINER_NAME } from '../../src/runtimes/kubernetes-pod.ts';
+import { CONTAINER_NAME } from '../../src/runtimes/kubernetes/pod.ts';
 import { RECORD_UID_LABEL } from '../../src/runtimes/container-runtime.ts';
-import { DEFAULT_GATEWAY } from '../../src/runtimes/kubernetes-network-policy.ts';
+import { DEFAULT_GATEWAY } from '../../src/runtimes/kubernetes/network-policy.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));

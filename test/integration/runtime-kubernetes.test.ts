@@ -14,8 +14,8 @@ import { PODS, SECRETS } from '../../src/operator/resource.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../../src/runtimes/container-runtime.ts';
 import type { ContainerRunSpec } from '../../src/runtimes/container-runtime.ts';
-import { KubernetesRuntime, NETWORK_POLICIES } from '../../src/runtimes/kubernetes-runtime.ts';
-import { CONTAINER_NAME, SETUP_GATE, podFor, podNameFor } from '../../src/runtimes/kubernetes-pod.ts';
+import { KubernetesRuntime, NETWORK_POLICIES } from '../../src/runtimes/kubernetes/kubernetes-runtime.ts';
+import { CONTAINER_NAME, SETUP_GATE, podFor, podNameFor } from '../../src/runtimes/kubernetes/pod.ts';
 import { adminKubeConfig, k8sVersion, kubectl } from '../support/integration-env.ts';
 
 const admin = createKubeClients(adminKubeConfig());

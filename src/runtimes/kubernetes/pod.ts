@@ -35,8 +35,8 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from './container-runtime.ts';
-import type { ContainerObservation, ContainerRunSpec } from './container-runtime.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from '../container-runtime.ts';
+import type { ContainerObservation, ContainerRunSpec } from '../container-runtime.ts';
 
 /** The one container of a record's Pod. */
 export const CONTAINER_NAME = 'main';

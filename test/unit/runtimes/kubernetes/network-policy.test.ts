@@ -1,9 +1,9 @@
 // The NetworkPolicy of each network mode.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RECORD_UID_LABEL } from '../../../src/runtimes/container-runtime.ts';
-import type { ContainerRunSpec } from '../../../src/runtimes/container-runtime.ts';
-import { egressRulesFor, networkPolicyFor, parseProxy } from '../../../src/runtimes/kubernetes-network-policy.ts';
+import { RECORD_UID_LABEL } from '../../../../src/runtimes/container-runtime.ts';
+import type { ContainerRunSpec } from '../../../../src/runtimes/container-runtime.ts';
+import { egressRulesFor, networkPolicyFor, parseProxy } from '../../../../src/runtimes/kubernetes/network-policy.ts';
 
 const UID = '3f2a9c1e-7b4d-4e8a-9f00-123456789abc';
 

@@ -27,9 +27,9 @@
 //     policy controller, Calico, Cilium, ...). On a CNI that does not, it is inert and the
 //     Pod's network is open. The API gives the runtime no way to tell.
 import type { V1NetworkPolicy, V1NetworkPolicyEgressRule, V1NetworkPolicyPeer, V1OwnerReference } from '@kubernetes/client-node';
-import { RECORD_UID_LABEL } from './container-runtime.ts';
-import type { ContainerRunSpec } from './container-runtime.ts';
-import { labelsFor, podNameFor } from './kubernetes-pod.ts';
+import { RECORD_UID_LABEL } from '../container-runtime.ts';
+import type { ContainerRunSpec } from '../container-runtime.ts';
+import { labelsFor, podNameFor } from './pod.ts';
 
 /** Namespaces carry this label automatically (Kubernetes >= 1.21). */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from '../../../src/runtimes/container-runtime.ts';
-import type { ContainerRunSpec } from '../../../src/runtimes/container-runtime.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from '../../../../src/runtimes/container-runtime.ts';
+import type { ContainerRunSpec } from '../../../../src/runtimes/container-runtime.ts';
 import {
   CONTAINER_NAME,
   SETUP_GATE,
@@ -16,7 +16,7 @@ import {
   ownerReferenceTo,
   podFor,
   podNameFor,
-} from '../../../src/runtimes/kubernetes-pod.ts';
+} from '../../../../src/runtimes/kubernetes/pod.ts';
 
 const SECRET = 'sk-live-0123456789abcdef';
 

@@ -1,7 +1,7 @@
 // The kubernetes runtime: a ContainerExecutionRecord becomes a Pod in the record's namespace,
 // with a NetworkPolicy for its network mode and a Secret for its environment, both owned by
-// the Pod. Built from pure pieces: kubernetes-pod.ts (Pod, env Secret, status → observation),
-// kubernetes-network-policy.ts (mode → policy), kubernetes-log-tail.ts (pods/log tail).
+// the Pod. Built from pure pieces: pod.ts (Pod, env Secret, status → observation),
+// network-policy.ts (mode → policy), log-tail.ts (pods/log tail).
 //
 // Order of creation (ensure):
 //   1. the Pod, with a scheduling gate: it exists (so it has a UID to own things) but no
@@ -19,7 +19,7 @@
 // Identity: every object carries RECORD_UID_LABEL; names are deterministic (podNameFor). An
 // object of that name labelled for another record is never adopted (ensure throws).
 //
-// What Pods cannot do that the interface assumes (see also kubernetes-pod.ts):
+// What Pods cannot do that the interface assumes (see also pod.ts):
 //   - pids limit: not a Pod field (node-level podPidsLimit);
 //   - cpuSeconds: undefined (no metrics API is assumed);
 //   - stop(): a Pod that a kubelet has (spec.nodeName set) is stopped IN PLACE by lowering
@@ -35,18 +35,18 @@
 //     garbage collector (ownerReference) or a later remove() deletes it.
 import type { KubernetesObject, V1NetworkPolicy, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { PatchStrategy } from '@kubernetes/client-node';
-import { Informer } from '../operator/informer.ts';
-import { describeError, isConflict, isNotFound, statusCodeOf } from '../operator/kube-clients.ts';
-import type { KubeClients, RequestOptions } from '../operator/kube-clients.ts';
-import { PODS, SECRETS, defineResource } from '../operator/resource.ts';
-import type { ResourceType } from '../operator/resource.ts';
-import { silentLogger } from '../observability/logger.ts';
-import type { Logger } from '../observability/logger.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from './container-runtime.ts';
-import type { ContainerObservation, ContainerRunSpec, ContainerRuntime } from './container-runtime.ts';
-import { tailLog } from './kubernetes-log-tail.ts';
-import { networkPolicyFor } from './kubernetes-network-policy.ts';
-import type { DnsEndpoint, GatewayEndpoint } from './kubernetes-network-policy.ts';
+import { Informer } from '../../operator/informer.ts';
+import { describeError, isConflict, isNotFound, statusCodeOf } from '../../operator/kube-clients.ts';
+import type { KubeClients, RequestOptions } from '../../operator/kube-clients.ts';
+import { PODS, SECRETS, defineResource } from '../../operator/resource.ts';
+import type { ResourceType } from '../../operator/resource.ts';
+import { silentLogger } from '../../observability/logger.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../container-runtime.ts';
+import type { ContainerObservation, ContainerRunSpec, ContainerRuntime } from '../container-runtime.ts';
+import { tailLog } from './log-tail.ts';
+import { networkPolicyFor } from './network-policy.ts';
+import type { DnsEndpoint, GatewayEndpoint } from './network-policy.ts';
 import {
   CONTAINER_NAME,
   SETUP_GATE,
@@ -56,7 +56,7 @@ import {
   observationFromPod,
   ownerReferenceTo,
   podFor,
-} from './kubernetes-pod.ts';
+} from './pod.ts';
 
 export const NETWORK_POLICIES = defineResource({
   group: 'networking.k8s.io',

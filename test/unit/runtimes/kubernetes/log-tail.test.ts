@@ -2,8 +2,8 @@
 // N lines, then limitBytes keeps the first B bytes of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lastBytes, sanitizeLog, tailLog } from '../../../src/runtimes/kubernetes-log-tail.ts';
-import type { LogFetch } from '../../../src/runtimes/kubernetes-log-tail.ts';
+import { lastBytes, sanitizeLog, tailLog } from '../../../../src/runtimes/kubernetes/log-tail.ts';
+import type { LogFetch } from '../../../../src/runtimes/kubernetes/log-tail.ts';
 
 function endpoint(log: string): { fetch: LogFetch; calls: Array<[number, number]> } {
   const calls: Array<[number, number]> = [];
