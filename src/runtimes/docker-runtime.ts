@@ -54,9 +54,9 @@ import {
   RuntimeUnavailableError,
 } from './container-runtime.ts';
 import type { ContainerObservation, ContainerRunSpec, ContainerRuntime, ContainerState } from './container-runtime.ts';
-import { JsonLines, subscribeEngineEvents } from './engine-events.ts';
-import type { EngineEvent } from './engine-events.ts';
-import { LogTail } from './log-tail.ts';
+import { JsonLines, subscribeEngineEvents } from './docker/engine-events.ts';
+import type { EngineEvent } from './docker/engine-events.ts';
+import { LogTail } from './docker/log-tail.ts';
 import { isTransientEngineError, retryTransient } from './transient-engine-error.ts';
 
 /** The user every container runs as (the sandbox image's non-root user). */

@@ -7,7 +7,7 @@
 // The text is made safe to store in a status field: ANSI escape sequences and control
 // characters (except newline and tab) are removed. Secrets are not redacted here: the caller
 // does that, it knows the values.
-import { sanitizeLogText } from '../log-tail.ts';
+import { sanitizeLogText } from '../log-text.ts';
 
 /** Fetches `tailLines` lines, cut to `limitBytes` bytes from their start. */
 export type LogFetch = (tailLines: number, limitBytes: number) => Promise<string>;

@@ -4,8 +4,8 @@
 // asking for the events it missed (`since` = the last event seen) so a completion that
 // happened while the engine was restarting is still reported.
 import type Dockerode from 'dockerode';
-import { Backoff } from '../operator/backoff.ts';
-import type { Logger } from '../observability/logger.ts';
+import { Backoff } from '../../operator/backoff.ts';
+import type { Logger } from '../../observability/logger.ts';
 
 /** The fields of an Engine API event this project reads (Docker and podman agree on them). */
 export interface EngineEvent {

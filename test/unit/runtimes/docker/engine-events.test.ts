@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Dockerode from 'dockerode';
-import { JsonLines, subscribeEngineEvents } from '../../../src/runtimes/engine-events.ts';
-import type { EngineEvent } from '../../../src/runtimes/engine-events.ts';
-import { silentLogger } from '../../../src/observability/logger.ts';
+import { JsonLines, subscribeEngineEvents } from '../../../../src/runtimes/docker/engine-events.ts';
+import type { EngineEvent } from '../../../../src/runtimes/docker/engine-events.ts';
+import { silentLogger } from '../../../../src/observability/logger.ts';
 
 test('JsonLines: objects split across chunks, several per chunk, blank and malformed lines', () => {
   const lines = new JsonLines();
