@@ -32,7 +32,7 @@ import { modelBindingController } from '../reconcilers/model-binding-reconciler.
 import { CredentialCache } from '../gateway/credentials.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
-import { DockerRuntime } from '../runtimes/docker-runtime.ts';
+import { DockerRuntime } from '../runtimes/docker/docker-runtime.ts';
 import { KubernetesRuntime } from '../runtimes/kubernetes/kubernetes-runtime.ts';
 
 export interface ControllerConfig {

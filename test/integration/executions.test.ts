@@ -198,7 +198,7 @@ test('podman service stopped mid-run: RuntimeReady=False, then recovery without 
 });
 
 test('a container whose record is gone is removed when the controller starts (orphan sweep); another cluster\'s is left alone', async () => {
-  const { DockerRuntime } = await import('../../src/runtimes/docker-runtime.ts');
+  const { DockerRuntime } = await import('../../src/runtimes/docker/docker-runtime.ts');
   const { randomUUID } = await import('node:crypto');
   const { dockerSocket } = await import('../support/integration-env.ts');
   const clusterUid = (await admin.core.readNamespace({ name: 'kube-system' })).metadata!.uid!;

@@ -1,24 +1,12 @@
-// The docker runtime's pure parts: names, the create request (where the hardening lives),
-// state and time mapping, error classification. Behaviour against a real engine is in
+// The create request of a record's container (where the hardening lives): names, labels,
+// limits, mounts, network, env. Behaviour against a real engine is in
 // test/integration/runtime-docker.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  DockerRuntime,
-  GATEWAY_HOSTNAME,
-  SANDBOX_USER,
-  containerCreateOptions,
-  containerNameFor,
-  defaultSocketPath,
-  engineTime,
-  isConnectionError,
-  isNameConflict,
-  mapState,
-  outputVolumeName,
-} from '../../../src/runtimes/docker-runtime.ts';
-import type { CreateContext } from '../../../src/runtimes/docker-runtime.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../../../src/runtimes/container-runtime.ts';
-import type { ContainerRunSpec } from '../../../src/runtimes/container-runtime.ts';
+import { GATEWAY_HOSTNAME, SANDBOX_USER, containerCreateOptions, containerNameFor, outputVolumeName } from '../../../../src/runtimes/docker/create-options.ts';
+import type { CreateContext } from '../../../../src/runtimes/docker/create-options.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from '../../../../src/runtimes/container-runtime.ts';
+import type { ContainerRunSpec } from '../../../../src/runtimes/container-runtime.ts';
 
 const MiB = 1024 * 1024;
 const UID = '3f2a9c1e-7b4d-4e2a-9f00-0123456789ab';
@@ -149,49 +137,4 @@ test('limits must be positive: no limit is never the fallback', () => {
       assert.throws(() => containerCreateOptions(spec({ limits }), podman), new RegExp(`limits\\.${key}`));
     }
   }
-});
-
-test('engine states and times map to the observation', () => {
-  assert.equal(mapState('running'), 'running');
-  assert.equal(mapState('paused'), 'running');
-  assert.equal(mapState('created'), 'created');
-  assert.equal(mapState('configured'), 'created');
-  assert.equal(mapState('exited'), 'exited');
-  assert.equal(mapState('stopped'), 'exited');
-  assert.equal(mapState('dead'), 'exited');
-  assert.equal(engineTime('0001-01-01T00:00:00Z'), undefined);
-  assert.equal(engineTime(''), undefined);
-  assert.equal(engineTime(undefined), undefined);
-  assert.equal(engineTime('2026-11-21T19:40:19.611757795Z'), '2026-11-21T19:40:19.611Z');
-  assert.equal(engineTime('2026-11-21T19:40:19.611757795+01:00'), '2026-11-21T18:40:19.611Z');
-});
-
-test('error classification: unreachable engine versus engine answers', () => {
-  const errno = (code: string) => Object.assign(new Error(`connect ${code} /run/podman/podman.sock`), { code });
-  assert.equal(isConnectionError(errno('ECONNREFUSED')), true);
-  assert.equal(isConnectionError(errno('ENOENT')), true);
-  assert.equal(isConnectionError(errno('EACCES')), true);
-  assert.equal(isConnectionError(new Error('wrapped', { cause: errno('ECONNRESET') })), true);
-  assert.equal(isConnectionError(Object.assign(new Error('(HTTP code 404) no such container'), { statusCode: 404 })), false);
-  assert.equal(isConnectionError(new Error('boom')), false);
-  assert.equal(isNameConflict(Object.assign(new Error('Conflict'), { statusCode: 409 })), true);
-  assert.equal(
-    isNameConflict(Object.assign(new Error('(HTTP code 500) server error - the container name "am-x" is already in use by 0f9c'), { statusCode: 500 })),
-    true,
-  );
-  assert.equal(isNameConflict(Object.assign(new Error('(HTTP code 500) server error - no space left'), { statusCode: 500 })), false);
-});
-
-test('default socket: DOCKER_HOST when it is unix://, else podman’s', () => {
-  assert.equal(defaultSocketPath({ DOCKER_HOST: 'unix:///var/run/docker.sock' }), '/var/run/docker.sock');
-  assert.equal(defaultSocketPath({ DOCKER_HOST: 'tcp://10.0.0.1:2375' }), '/run/podman/podman.sock');
-  assert.equal(defaultSocketPath({}), '/run/podman/podman.sock');
-});
-
-test('no engine at the socket: RuntimeUnavailableError naming the socket', async () => {
-  const rt = new DockerRuntime({ socketPath: '/nonexistent/agent-machine-test.sock' });
-  assert.equal(rt.kind, 'docker');
-  await assert.rejects(rt.ping(), (err: unknown) => err instanceof RuntimeUnavailableError && err.message.includes('unix:///nonexistent/agent-machine-test.sock'));
-  await assert.rejects(rt.cpuSeconds('x'), RuntimeUnavailableError);
-  await assert.rejects(rt.remove('x'), RuntimeUnavailableError);
 });
