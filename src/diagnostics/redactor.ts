@@ -32,6 +32,7 @@
 import { createHash } from 'node:crypto';
 import { SECRET_KEYS } from '../observability/logger.ts';
 import { LiteralMatcher } from './literal-matcher.ts';
+import { TOKEN_BODY_LENGTH, TOKEN_PREFIX } from '../gateway/token-format.ts';
 
 export const REDACTION_CATEGORIES = [
   'secretValue',
@@ -60,26 +61,15 @@ export type RedactionCategory = (typeof REDACTION_CATEGORIES)[number];
 export type RedactionReport = Partial<Record<RedactionCategory, number>>;
 
 // ---- agent-machine execution tokens -------------------------------------------------------
-// The gateway mints one bearer token per execution. Its format is fixed here so every place
-// that must recognise a leaked one (this redactor, the gateway, log scrubbing) agrees.
-
-/** Every execution token starts with this. */
-export const EXECUTION_TOKEN_PREFIX = 'amx_';
-/** Random bytes behind a token: 32, which base64url-encode (unpadded) to 43 characters. */
-export const EXECUTION_TOKEN_BYTES = 32;
-export const EXECUTION_TOKEN_BODY_LENGTH = 43;
-/** A whole execution token. */
-export const EXECUTION_TOKEN_PATTERN = /^amx_[A-Za-z0-9_-]{43}$/;
-
-/** `amx_` + base64url(32 random bytes); the caller supplies the randomness (crypto.randomBytes). */
-export function formatExecutionToken(random: Uint8Array): string {
-  if (random.length !== EXECUTION_TOKEN_BYTES) throw new Error(`an execution token needs ${EXECUTION_TOKEN_BYTES} random bytes, got ${random.length}`);
-  return EXECUTION_TOKEN_PREFIX + Buffer.from(random).toString('base64url');
-}
-
-export function isExecutionToken(value: string): boolean {
-  return EXECUTION_TOKEN_PATTERN.test(value);
-}
+// The gateway mints one bearer token per execution; its format is defined there, once.
+export {
+  TOKEN_PREFIX as EXECUTION_TOKEN_PREFIX,
+  TOKEN_BYTES as EXECUTION_TOKEN_BYTES,
+  TOKEN_BODY_LENGTH as EXECUTION_TOKEN_BODY_LENGTH,
+  TOKEN_PATTERN as EXECUTION_TOKEN_PATTERN,
+  formatToken as formatExecutionToken,
+  isToken as isExecutionToken,
+} from '../gateway/token-format.ts';
 
 // ---- placeholders -------------------------------------------------------------------------
 
@@ -318,7 +308,7 @@ const W = '[A-Za-z0-9_-]';
 const AWS_PREFIXES = 'AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA';
 // Order matters where prefixes overlap: sk-ant- before sk-.
 const FORMATS: readonly Format[] = [
-  format('executionToken', /amx_/, `amx_${W}{${EXECUTION_TOKEN_BODY_LENGTH}}`, W),
+  format('executionToken', new RegExp(TOKEN_PREFIX), `${TOKEN_PREFIX}${W}{${TOKEN_BODY_LENGTH}}`, W),
   format('anthropicKey', /sk-ant-/, `sk-ant-${W}{20,}`, W),
   format('openaiKey', /sk-/, `sk-(?:proj-|svcacct-|admin-)?${W}{20,}`, W, { mixed: true }),
   format('githubToken', /gh[pousr]_|github_pat_/, 'gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}', W),

@@ -3,7 +3,7 @@
 //
 //   <execution>-gateway-token   type agentmachine.sourceos.dev/gateway-token
 //     labels: gateway-token=true, execution=<name>, execution-uid=<uid>
-//     data.token: amx_<32 random bytes, base64url>
+//     data.token: a token (token-format.ts)
 //
 // The token is injected into the execution's containers (OPENAI_API_KEY) and accepted by the
 // gateway only while the execution exists, has the same UID and is not finished; the Secret is
@@ -21,12 +21,7 @@ import { isConflict, isNotFound, type KubeClients } from '../operator/kube-clien
 import type { Informer } from '../operator/informer.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
 import { holdsSlot, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
-
-/** Every gateway token starts with this, so leaked ones are easy to recognise and scrub. */
-export const TOKEN_PREFIX = 'amx_';
-const TOKEN_BYTES = 32;
-/** amx_ + 43 base64url characters. */
-export const TOKEN_PATTERN = /^amx_[A-Za-z0-9_-]{43}$/;
+import { formatToken, hasTokenShape, isToken, TOKEN_BYTES } from './token-format.ts';
 
 export const TOKEN_SECRET_TYPE = 'agentmachine.sourceos.dev/gateway-token';
 export const TOKEN_LABEL = 'agentmachine.sourceos.dev/gateway-token';
@@ -39,7 +34,7 @@ const TOKEN_KEY = 'token';
 export const SECRETS = defineResource({ group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true });
 
 export function mintToken(): string {
-  return TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
+  return formatToken(randomBytes(TOKEN_BYTES));
 }
 
 export function hashToken(token: string): string {
@@ -100,7 +95,7 @@ function identityOf(secret: V1Secret): { identity: TokenIdentity; token: string 
   const executionUid = labels[TOKEN_EXECUTION_UID_LABEL];
   if (!encoded || !execution || !executionUid || !secret.metadata?.namespace) return undefined;
   const token = Buffer.from(encoded, 'base64').toString('utf8');
-  if (!TOKEN_PATTERN.test(token)) return undefined;
+  if (!isToken(token)) return undefined;
   return { identity: { namespace: secret.metadata.namespace, execution, executionUid }, token };
 }
 
@@ -131,7 +126,7 @@ export class TokenStore {
 
   /** The execution a presented token speaks for, or undefined. */
   resolve(token: string): TokenIdentity | undefined {
-    if (!token.startsWith(TOKEN_PREFIX) || token.length !== TOKEN_PREFIX.length + 43) return undefined;
+    if (!hasTokenShape(token)) return undefined;
     return this.#byHash.get(hashToken(token));
   }
 

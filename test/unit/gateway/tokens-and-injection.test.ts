@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
-import { TOKEN_PATTERN, TOKEN_PREFIX, TokenStore, mintToken, needsToken, tokenAction, tokenSecretFor, tokenSecretName } from '../../../src/gateway/tokens.ts';
+import { TokenStore, mintToken, needsToken, tokenAction, tokenSecretFor, tokenSecretName } from '../../../src/gateway/tokens.ts';
 import { gatewayEnvVars, gatewayRootUrl } from '../../../src/gateway/injection.ts';
+import { TOKEN_PATTERN, TOKEN_PREFIX } from '../../../src/gateway/token-format.ts';
 import { credentialHeaders, probeEndpoint, servesPath, upstreamOf, upstreamPath } from '../../../src/gateway/provider.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
 import { startOpenAiTestServer } from '../../support/openai-test-server.ts';
