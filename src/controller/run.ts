@@ -31,6 +31,7 @@ import { diagnosticBundleController } from '../reconcilers/diagnostic-bundle-rec
 import { modelBindingController } from '../reconcilers/model-binding-reconciler.ts';
 import { CredentialCache } from '../gateway/credentials.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
+import { gatewayTokenController } from '../reconcilers/gateway-token-reconciler.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import { DockerRuntime } from '../runtimes/docker/docker-runtime.ts';
 import { KubernetesRuntime } from '../runtimes/kubernetes/kubernetes-runtime.ts';
@@ -158,7 +159,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}),
       ...(cfg.gatewayAdvertiseUrl ? { advertiseUrl: cfg.gatewayAdvertiseUrl } : {}),
     });
-    manager.add(gateway.controller);
+    deps.gatewayEnv = gateway.env;
+    manager.add(gatewayTokenController({ ...gateway, executions: deps.informers.executions, logger, metrics }));
   }
   await manager.start();
   logger.info({ metrics: manager.healthUrl, auditLog: cfg.auditLogPath, leaderElect: cfg.leaderElect }, 'agent-machine controller started');

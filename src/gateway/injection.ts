@@ -16,10 +16,14 @@
 //   kubernetes                                              only with an advertised URL
 // An advertised URL (--gateway-advertise-url) overrides all of these.
 //
-// The controller process registers one source (startGateway); without one (gateway disabled)
-// nothing is added.
-import type { ContainerExecutionRecord } from '../api/types.generated.ts';
+// The controller process hands the container reconciler one source (startGateway's `env`,
+// through ReconcilerDeps.gatewayEnv); without one (gateway disabled) nothing is added.
+import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding } from '../api/types.generated.ts';
+import { isBeingDeleted } from '../operator/finalizers.ts';
+import type { Informer } from '../operator/informer.ts';
+import { isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import type { NetworkMode } from '../runtimes/container-runtime.ts';
+import { needsToken, type TokenStore } from './tokens.ts';
 
 export const GATEWAY_HOST_ALIAS = 'agent-machine-gateway';
 export const PODMAN_HOST_ALIAS = 'host.containers.internal';
@@ -30,18 +34,40 @@ export interface ContainerPlacement {
 }
 
 export interface GatewayEnvSource {
+  /** Extra env for the record's container (may be empty). */
   envFor(record: ContainerExecutionRecord, placement: ContainerPlacement): Promise<Record<string, string>>;
 }
 
-let source: GatewayEnvSource | undefined;
+/** The gateway's env for an execution's containers; gives nothing once closed (the gateway shut down). */
+export class ExecutionGatewayEnv implements GatewayEnvSource {
+  readonly #executions: Informer<LocalAgentExecution>;
+  readonly #bindings: Informer<ModelProviderBinding>;
+  readonly #tokens: TokenStore;
+  readonly #addressing: GatewayAddressing;
+  #closed = false;
 
-export function setGatewayEnvSource(s: GatewayEnvSource | undefined): void {
-  source = s;
-}
+  constructor(o: { executions: Informer<LocalAgentExecution>; bindings: Informer<ModelProviderBinding>; tokens: TokenStore; addressing: GatewayAddressing }) {
+    this.#executions = o.executions;
+    this.#bindings = o.bindings;
+    this.#tokens = o.tokens;
+    this.#addressing = o.addressing;
+  }
 
-/** The hook the container reconciler calls: extra env for the record's container (may be empty). */
-export function gatewayEnv(record: ContainerExecutionRecord, placement: ContainerPlacement): Promise<Record<string, string>> {
-  return source ? source.envFor(record, placement) : Promise.resolve({});
+  close(): void {
+    this.#closed = true;
+  }
+
+  async envFor(record: ContainerExecutionRecord, placement: ContainerPlacement): Promise<Record<string, string>> {
+    const ref = record.spec.executionRef;
+    if (this.#closed || !ref) return {};
+    const ex = this.#executions.get(`${record.metadata.namespace}/${ref.name}`);
+    // Only the execution that owns the record: a record naming someone else's execution gets nothing.
+    if (!ex || !needsToken(ex) || !record.metadata.ownerReferences?.some((o) => o.uid === ex.metadata.uid)) return {};
+    if (isTerminalExecutionPhase(ex.status?.phase) || isBeingDeleted(ex)) return {};
+    const token = await this.#tokens.ensure(ex);
+    const binding = ex.spec.modelProviderRef ? this.#bindings.get(`${ex.metadata.namespace}/${ex.spec.modelProviderRef.name}`) : undefined;
+    return gatewayEnvVars(gatewayRootUrl(this.#addressing, placement), token, { model: ex.spec.modelProviderRef !== undefined, anthropic: binding?.spec.provider === 'anthropic' });
+  }
 }
 
 export interface GatewayAddressing {

@@ -23,7 +23,6 @@ import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, decideRun, isTerminalContainerPhase, limitsFor, type AdmissionFacts, type ContainerPhase, type RunDecision } from './container-state.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
-import { gatewayEnv } from '../gateway/injection.ts';
 import { profileFact } from './profile-fact.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
@@ -252,7 +251,7 @@ async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord
   const { env } = await resolveEnv(deps.clients, record.metadata.namespace!, c);
   const networkMode = effectiveNetworkMode(profile);
   // The execution's gateway token and URL (OPENAI_BASE_URL, OPENAI_API_KEY, ...); they win over the spec's env.
-  Object.assign(env, await gatewayEnv(record, { networkMode, runtime: record.spec.runtime ?? deps.defaultRuntime }));
+  if (deps.gatewayEnv) Object.assign(env, await deps.gatewayEnv.envFor(record, { networkMode, runtime: record.spec.runtime ?? deps.defaultRuntime }));
   return {
     recordUid: record.metadata.uid!,
     recordNamespace: record.metadata.namespace!,

@@ -7,6 +7,7 @@ import type { KubeClients } from '../operator/kube-clients.ts';
 import type { StatusWriter } from '../operator/status-writer.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
+import type { GatewayEnvSource } from '../gateway/injection.ts';
 import type { Authorizer } from './authorization.ts';
 import type { CommandRecorder } from './command-recorder.ts';
 
@@ -29,4 +30,6 @@ export interface ReconcilerDeps {
   metrics: OperatorMetrics;
   logger: Logger;
   clock: () => Date;
+  /** The gateway URL and token for an execution's containers; absent when the gateway is off. */
+  gatewayEnv?: GatewayEnvSource;
 }

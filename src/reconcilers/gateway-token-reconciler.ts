@@ -1,0 +1,71 @@
+// The GatewayToken controller: keeps each execution's gateway token in step with the execution
+// (mint while it runs, delete its Secret once it finished or went away). It also switches the
+// gateway on when it starts (this replica leads) and drains it on shutdown: only the leader
+// answers calls, because the usage ledger is the single writer of the gateway's counts.
+import type { V1Secret } from '@kubernetes/client-node';
+import type { LocalAgentExecution } from '../api/types.generated.ts';
+import { Controller } from '../operator/controller.ts';
+import type { Informer } from '../operator/informer.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { OperatorMetrics } from '../observability/metrics.ts';
+import type { ExecutionGatewayEnv } from '../gateway/injection.ts';
+import type { UsageLedger } from '../gateway/ledger.ts';
+import type { GatewayServer } from '../gateway/server.ts';
+import { TOKEN_EXECUTION_LABEL, tokenAction, type TokenStore } from '../gateway/tokens.ts';
+
+export interface GatewayTokenDeps {
+  executions: Informer<LocalAgentExecution>;
+  /** The token Secrets informer (startGateway's `secrets`). */
+  secrets: Informer<V1Secret>;
+  tokens: TokenStore;
+  server: GatewayServer;
+  ledger: UsageLedger;
+  env: ExecutionGatewayEnv;
+  logger: Logger;
+  metrics?: OperatorMetrics;
+}
+
+export function gatewayTokenController(d: GatewayTokenDeps): Controller {
+  const { executions, tokens } = d;
+  return new GatewayTokenController(d, {
+    kind: 'GatewayToken',
+    informer: executions,
+    logger: d.logger,
+    ...(d.metrics ? { metrics: d.metrics } : {}),
+    concurrency: 2,
+    // A token Secret whose execution is gone (deleted while this controller was down) is revoked.
+    watches: [{ informer: d.secrets, map: (s) => [`${s.metadata?.namespace}/${(s as V1Secret).metadata?.labels?.[TOKEN_EXECUTION_LABEL] ?? ''}`] }],
+    reconcile: async (key) => {
+      const ex = executions.get(key);
+      const [namespace = '', name = ''] = key.split('/');
+      if (!ex) return tokens.revoke(namespace, name);
+      const action = tokenAction(ex);
+      if (action === 'revoke') return tokens.revoke(namespace, name, ex.metadata.uid);
+      if (action === 'ensure') await tokens.ensure(ex);
+    },
+  });
+}
+
+class GatewayTokenController extends Controller {
+  readonly #d: GatewayTokenDeps;
+
+  constructor(d: GatewayTokenDeps, opts: ConstructorParameters<typeof Controller>[0]) {
+    super(opts);
+    this.#d = d;
+  }
+
+  override start(): void {
+    super.start();
+    this.#d.server.setActive(true);
+  }
+
+  override async shutdown(timeoutMs?: number): Promise<boolean> {
+    this.#d.server.setActive(false, 'the gateway is shutting down');
+    const drained = await super.shutdown(timeoutMs);
+    await this.#d.ledger.flush().catch(() => undefined);
+    this.#d.ledger.stop();
+    this.#d.env.close();
+    await this.#d.server.close();
+    return drained;
+  }
+}
