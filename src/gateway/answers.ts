@@ -1,0 +1,75 @@
+// How the gateway answers, for every route: JSON bodies, OpenAI-shaped refusals (the tool
+// decision endpoint adds {allowed: false, reason}), and the counters of /metrics. Nothing here
+// puts a token, a credential or prompt text into a body or a label.
+import type http from 'node:http';
+import { Counter, type Registry } from 'prom-client';
+import type { Refusal } from './gates.ts';
+
+export type Route = 'models' | 'forward' | 'tools';
+
+export class GatewayAnswers {
+  readonly #requests: Counter<'route' | 'code'>;
+  readonly #tokensCounted: Counter;
+  readonly #budgetExhausted: Counter<'dimension' | 'route'>;
+
+  constructor(registry: Registry | undefined) {
+    const registers = registry ? [registry] : [];
+    this.#requests = new Counter({ name: 'agent_machine_gateway_requests_total', help: 'Gateway requests by route and HTTP status.', labelNames: ['route', 'code'] as const, registers });
+    this.#tokensCounted = new Counter({ name: 'agent_machine_gateway_tokens_total', help: 'Tokens the providers reported for calls through the gateway.', registers });
+    this.#budgetExhausted = new Counter({ name: 'agent_machine_gateway_budget_exhausted_total', help: 'Calls refused with 429 because an execution budget dimension was used up, by dimension and route.', labelNames: ['dimension', 'route'] as const, registers });
+  }
+
+  count(route: Route | 'unknown', code: number): void {
+    this.#requests.inc({ route, code: String(code) });
+  }
+
+  tokensCounted(tokens: number): void {
+    this.#tokensCounted.inc(tokens);
+  }
+
+  json(res: http.ServerResponse, route: Route, status: number, body: unknown): void {
+    this.count(route, status);
+    sendJson(res, status, body);
+  }
+
+  refuse(res: http.ServerResponse, route: Route | 'unknown', refusal: Refusal, tool = false): void {
+    this.count(route, refusal.status);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const error = { message: refusal.message, type: refusal.type, code: refusal.code, param: null, ...(refusal.dimension ? { dimension: refusal.dimension } : {}) };
+    sendJson(res, refusal.status, tool ? { allowed: false, reason: refusal.code, message: refusal.message, ...(refusal.dimension ? { dimension: refusal.dimension } : {}), error } : { error }, refusal.status === 401 ? { 'www-authenticate': 'Bearer realm="agent-machine-gateway"' } : undefined);
+  }
+
+  /** A 429 for a budget dimension used up (ledger.reserve refused). */
+  budgetRefusal(res: http.ServerResponse, route: Route, r: { dimension: string; used: number; limit: number }, tool = false): void {
+    this.#budgetExhausted.inc({ dimension: r.dimension, route });
+    this.refuse(res, route, { status: 429, type: 'budget_exceeded', code: 'budget_exceeded', dimension: r.dimension, message: `budget exhausted: ${r.dimension} ${r.used} of ${r.limit} used` }, tool);
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, extra?: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra }).end(text);
+}
+
+/** The request body, refused past max bytes ('too large'). */
+export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new Error('too large'));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,100 @@
+// One model call through the gateway, the steps in order (the execution is already
+// authenticated and its binding checked by the router):
+//
+//   reserve     a modelCalls slot in the ledger (429 when used up)
+//   plan        read the body; planModelCall (pure) decides what is sent, or refuses
+//   hold        the plan's token allowance, until the call settles
+//   credential  the binding's Secret value (credential cache)
+//   upstream    the provider, through the shared connection pool (upstream.ts)
+//   relay       the answer back to the agent, settling usage (usage-relay.ts)
+//
+// Every refusal after the reservation releases it; the relay commits or releases it once.
+import type http from 'node:http';
+import type { LocalAgentExecution, ModelProviderBinding } from '../api/types.generated.ts';
+import type { FullBudget } from '../governance/budget.ts';
+import type { Logger } from '../observability/logger.ts';
+import { readBody, type GatewayAnswers } from './answers.ts';
+import type { CredentialCache } from './credentials.ts';
+import type { Refusal } from './gates.ts';
+import type { UsageLedger } from './ledger.ts';
+import { planModelCall } from './model-call-plan.ts';
+import { credentialHeaders } from './provider.ts';
+import { upstreamErrorCode, type UpstreamClient } from './upstream.ts';
+import { relayModelAnswer, Settlement } from './usage-relay.ts';
+
+export interface ModelCallDeps {
+  ledger: UsageLedger;
+  credentials: CredentialCache;
+  upstream: UpstreamClient;
+  answers: GatewayAnswers;
+  log: Logger;
+  maxBodyBytes: number;
+}
+
+export async function forwardModelCall(d: ModelCallDeps, req: http.IncomingMessage, res: http.ServerResponse, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding): Promise<void> {
+  const reservation = d.ledger.reserve(ex, effective, 'modelCall');
+  if (!reservation.ok) return d.answers.budgetRefusal(res, 'forward', reservation);
+  const settlement = new Settlement(reservation, (tokens) => d.answers.tokensCounted(tokens));
+  const refuse = (refusal: Refusal) => {
+    settlement.release();
+    d.answers.refuse(res, 'forward', refusal);
+  };
+
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, d.maxBodyBytes);
+  } catch (err) {
+    const tooLarge = (err as Error).message === 'too large';
+    return refuse({ status: tooLarge ? 413 : 400, type: 'invalid_request_error', code: tooLarge ? 'body_too_large' : 'bad_body', message: tooLarge ? 'request body too large' : 'the request body could not be read' });
+  }
+  const planned = planModelCall({ path, body: raw, headers: req.headers, binding, tokensLeft: reservation.tokensLeft(), tokenLimit: effective.tokens });
+  if (!planned.ok) return refuse(planned.refusal);
+  const { plan } = planned;
+  reservation.holdTokens(plan.hold);
+
+  let credential: string | undefined;
+  const ref = binding.spec.credentialsSecretRef;
+  if (ref) {
+    let lookup = d.credentials.get(binding.metadata.namespace!, ref);
+    if (lookup instanceof Promise) {
+      try {
+        lookup = await lookup;
+      } catch {
+        return refuse({ status: 503, type: 'service_unavailable', code: 'credential_unavailable', message: `the credential of binding ${binding.metadata.name} could not be read` });
+      }
+    }
+    if (!lookup.found) return refuse({ status: 503, type: 'service_unavailable', code: 'credential_unavailable', message: `the credential of binding ${binding.metadata.name} is not available` });
+    credential = lookup.value;
+  }
+
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const started = performance.now();
+  let answer;
+  try {
+    answer = await d.upstream.request({
+      endpoint: plan.endpoint,
+      path: plan.path,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...credentialHeaders(binding.spec.provider, credential), ...plan.headers },
+      body: plan.payload,
+      signal: abort.signal,
+    });
+  } catch (err) {
+    return refuse({ status: 502, type: 'api_error', code: 'upstream_unreachable', message: `the model provider could not be reached (${upstreamErrorCode(err)})` });
+  }
+  relayModelAnswer(answer, res, {
+    settlement,
+    addedUsage: plan.addedUsage,
+    secrets: () => [credential, ...d.credentials.values()],
+    refuse,
+    answered: (status, tokens) => {
+      d.answers.count('forward', status);
+      if (d.log.isLevelEnabled('debug')) {
+        d.log.debug({ execution: `${ex.metadata.namespace}/${ex.metadata.name}`, status, tokens, ms: Math.round((performance.now() - started) * 10) / 10 }, 'model call forwarded');
+      }
+    },
+  });
+}
