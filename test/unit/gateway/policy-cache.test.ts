@@ -1,0 +1,20 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PolicyCache } from '../../../src/gateway/policy-cache.ts';
+import { binding, grant, profile } from './fixtures.ts';
+
+test('a verdict is remembered per object version, and follows a new version', () => {
+  const cache = new PolicyCache();
+  const p = profile();
+  const b = binding();
+  const first = cache.modelUse(p, b, undefined);
+  assert.equal(cache.modelUse(p, b, undefined), first, 'the same object: not evaluated again');
+  assert.notEqual(cache.modelUse(p, b, 'acme'), first, 'another tenant is another question');
+  const changed = { ...b, metadata: { ...b.metadata, resourceVersion: '2' } };
+  assert.notEqual(cache.modelUse(p, changed, undefined), first, 'a new binding version is evaluated');
+
+  const g = grant();
+  const t = cache.toolUse(p, g, undefined);
+  assert.equal(cache.toolUse(p, g, undefined), t);
+  assert.equal(typeof cache.toolUse(undefined, g, undefined).allowed, 'boolean', 'no profile: evaluated, never cached');
+});
