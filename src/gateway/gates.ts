@@ -19,7 +19,7 @@ import type { PolicyResult } from '../governance/policy.ts';
 import { isTrue } from '../operator/conditions.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
 import { isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
-import { profileFact } from '../reconcilers/profile-fact.ts';
+import { profileFact } from '../reconcilers/facts.ts';
 import type { TokenIdentity } from './tokens.ts';
 import { getCondition } from '../operator/conditions.ts';
 

@@ -23,11 +23,11 @@ import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, decideRun, isTerminalContainerPhase, limitsFor, type AdmissionFacts, type ContainerPhase, type RunDecision } from './container-state.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
-import { profileFact } from './profile-fact.ts';
+import { profileFact } from './facts.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
-import type { Tri } from './tool-grant-state.ts';
+import type { Tri } from './facts.ts';
 
 const RUN = 'agent_machine.container.run';
 const LOG_TAIL_READ_BYTES = 16 * 1024;

@@ -7,7 +7,7 @@ import type { FullBudget } from '../governance/budget.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { ContainerLimits, ContainerObservation } from '../runtimes/container-runtime.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
-import type { ProfileFact, Tri } from './tool-grant-state.ts';
+import type { ProfileFact, Tri } from './facts.ts';
 
 export type ContainerPhase = NonNullable<NonNullable<ContainerExecutionRecord['status']>['phase']>;
 

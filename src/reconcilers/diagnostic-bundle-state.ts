@@ -10,7 +10,7 @@ import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import type { Decision } from '../governance/decision.ts';
 import type { RedactionReport } from '../diagnostics/redactor.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
-import type { Tri } from './tool-grant-state.ts';
+import type { Tri } from './facts.ts';
 
 export type BundlePhase = NonNullable<NonNullable<AgentMachineDiagnosticBundle['status']>['phase']>;
 

@@ -23,13 +23,13 @@ import { gatewayCounts } from '../gateway/ledger.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type Admission, type AdmissionFacts } from './container-state.ts';
 import { admitModelProvider, attemptOutcome, firstInLine, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
-import { profileFact } from './profile-fact.ts';
+import { profileFact } from './facts.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { SlotLine } from './slot-line.ts';
 import { RecentMap } from '../operator/recent-map.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
-import type { Tri } from './tool-grant-state.ts';
+import type { Tri } from './facts.ts';
 
 const START = 'agent_machine.execution.start';
 const CANCEL = 'agent_machine.execution.cancel';

@@ -28,7 +28,7 @@ import { CredentialCache } from '../gateway/credentials.ts';
 import { probeEndpoint, type ProbeResult } from '../gateway/provider.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideBinding, type BindingFacts, type BindingPhase } from './model-binding-state.ts';
-import { profileFact } from './profile-fact.ts';
+import { profileFact } from './facts.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 

@@ -18,7 +18,7 @@ import { parseEndpoint } from '../governance/endpoints.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { ProbeResult } from '../gateway/provider.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
-import type { ProfileFact, Tri } from './tool-grant-state.ts';
+import type { ProfileFact, Tri } from './facts.ts';
 
 export type BindingPhase = NonNullable<NonNullable<ModelProviderBinding['status']>['phase']>;
 

@@ -5,7 +5,7 @@ import { parseExpiry } from '../governance/authority.ts';
 import type { AgentMachineProfile } from '../api/types.generated.ts';
 import { permissions } from '../governance/access-review.ts';
 import type { AuthorizationOutcome, Permission } from './authorization.ts';
-import type { Tri } from './tool-grant-state.ts';
+import type { Tri } from './facts.ts';
 
 export type ProfilePhase = NonNullable<NonNullable<AgentMachineProfile['status']>['phase']>;
 

@@ -8,7 +8,7 @@
 // changing something (a denial, a failure). Both False: Current.
 import type { Condition, PolicyDecision } from '../api/types.generated.ts';
 import { setCondition } from '../operator/conditions.ts';
-import type { Tri } from './tool-grant-state.ts';
+import type { Tri } from './facts.ts';
 
 export interface GateOutcome {
   authorized: Tri;

@@ -16,7 +16,7 @@ import { firstDenial } from '../governance/decision.ts';
 import type { AuditOutcome } from '../governance/audit-log.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideGrant, type GrantFacts, type GrantState } from './tool-grant-state.ts';
-import { profileFact } from './profile-fact.ts';
+import { profileFact } from './facts.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 

@@ -15,15 +15,9 @@ import { parseExpiry } from '../governance/authority.ts';
 import { firstDenial, policyDenialReason, type Decision } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
+import type { ProfileFact, Tri } from './facts.ts';
 
 export type GrantState = NonNullable<NonNullable<ToolGrantRecord['status']>['state']>;
-export type Tri = 'True' | 'False' | 'Unknown';
-
-export interface ProfileFact {
-  found: boolean;
-  ready: boolean;
-  message: string;
-}
 
 export interface GrantFacts {
   grant: ToolGrantRecord;

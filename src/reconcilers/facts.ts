@@ -1,7 +1,17 @@
-// "Is the profile this object lives under usable?" — asked by every reconciler before acting.
+// Facts every governed reconciler (and the gateway) reads the same way: a condition's
+// three-valued status, and "is the profile this object lives under usable?", asked before
+// anything under a profile acts.
 import type { AgentMachineProfile } from '../api/types.generated.ts';
 import { isTrue } from '../operator/conditions.ts';
-import type { ProfileFact } from './tool-grant-state.ts';
+
+/** A condition status: decided either way, or not evaluated (an earlier gate decided). */
+export type Tri = 'True' | 'False' | 'Unknown';
+
+export interface ProfileFact {
+  found: boolean;
+  ready: boolean;
+  message: string;
+}
 
 export function profileFact(profile: AgentMachineProfile | undefined, name: string): ProfileFact {
   if (!profile) return { found: false, ready: false, message: `profile ${name} not found: everything under it fails closed` };
