@@ -23,6 +23,7 @@ import { objectKey } from './resource.ts';
 import type { ResourceType } from './resource.ts';
 import { isNewerResourceVersion } from './resource-version.ts';
 import { sharedStrings, stripUnread } from './compact-object.ts';
+import { Indexer, type IndexFunc } from './indexer.ts';
 import { silentLogger } from '../observability/logger.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -77,6 +78,8 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   readonly #opts: InformerOptions;
   readonly #log: Logger;
   readonly #cache = new Map<string, T>();
+  // Untyped inside: index functions take T, which would make Informer<T> invariant in T.
+  readonly #indexer = new Indexer<KubernetesObject>();
   readonly #handlers = new Set<InformerHandlers<T>>();
   readonly #backoff: Backoff;
   readonly #syncWaiters = new Set<() => void>();
@@ -175,6 +178,26 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   }
 
   /**
+   * Adds a named index, kept with the cache from now on (objects already cached are filed at
+   * once). Several controllers may add the same index (same name, same function).
+   */
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    this.#indexer.define(name, fn as IndexFunc<KubernetesObject>, this.#cache);
+  }
+
+  /** Cached objects filed under value in the named index. */
+  byIndex(name: string, value: string): T[] {
+    const out: T[] = [];
+    for (const key of this.#indexer.keys(name, value)) out.push(this.#cache.get(key)!);
+    return out;
+  }
+
+  /** Keys of the cached objects filed under value in the named index (a live view: do not keep it). */
+  indexKeys(name: string, value: string): ReadonlySet<string> {
+    return this.#indexer.keys(name, value);
+  }
+
+  /**
    * Read-your-writes: `obj` is a write of this process as the API server answered it. When it
    * is newer than the cached copy it is applied like the watch event it will become: cached
    * and handed to the update handlers now. So a reconcile that runs before the watch delivers
@@ -190,7 +213,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     if (!cached || cached.metadata?.uid !== obj.metadata?.uid) return;
     if (!isNewerResourceVersion(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) return;
     const item = this.#compact(obj);
-    this.#cache.set(key, item);
+    this.#store(key, item);
     this.#emit('update', item, cached);
   }
 
@@ -288,14 +311,14 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     // Deletes first: a handler that counts objects never sees old and new side by side.
     for (const [key, old] of this.#cache) {
       if (!fresh.has(key)) {
-        this.#cache.delete(key);
+        this.#drop(key);
         this.#emit('delete', old);
       }
     }
     for (const [key, obj] of fresh) {
       const old = this.#cache.get(key);
       if (this.#isBehind(obj, old)) continue;
-      this.#cache.set(key, obj);
+      this.#store(key, obj);
       if (!old) this.#emit('add', obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.#emit('update', obj, old);
     }
@@ -384,15 +407,26 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
         if (rv) this.#resourceVersion = rv;
         return undefined;
       }
-      this.#cache.set(key, item);
+      this.#store(key, item);
       if (old) this.#emit('update', item, old);
       else this.#emit('add', item);
     } else if (phase === 'DELETED') {
-      this.#cache.delete(key);
+      this.#drop(key);
       this.#emit('delete', item);
     }
     if (rv) this.#resourceVersion = rv;
     return undefined;
+  }
+
+  /** The cache and its indexes change together, before handlers hear of it. */
+  #store(key: string, obj: T): void {
+    this.#cache.set(key, obj);
+    this.#indexer.put(key, obj);
+  }
+
+  #drop(key: string): void {
+    this.#cache.delete(key);
+    this.#indexer.remove(key);
   }
 
   #resync(): void {

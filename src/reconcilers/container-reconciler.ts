@@ -24,6 +24,7 @@ import { admitContainer, decideRun, isTerminalContainerPhase, limitsFor, type Ad
 import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
 import { profileFact } from './facts.ts';
+import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
@@ -57,12 +58,8 @@ interface Gates {
 
 export function containerController(deps: ReconcilerDeps): Controller {
   const { containers, profiles } = deps.informers;
-  const keyByUid = new Map<string, string>();
-  containers.on({
-    add: (o) => keyByUid.set(o.metadata!.uid!, objectKey(o)),
-    update: (o) => keyByUid.set(o.metadata!.uid!, objectKey(o)),
-    delete: (o) => keyByUid.delete(o.metadata!.uid!),
-  });
+  const recordsUnder = indexed(containers, BY_PROFILE);
+  const recordWithUid = indexed(containers, BY_UID);
 
   const controller = new Controller({
     kind: 'ContainerExecutionRecord',
@@ -73,15 +70,14 @@ export function containerController(deps: ReconcilerDeps): Controller {
     watches: [
       {
         informer: profiles,
-        map: (p) => containers.list().filter((c) => c.spec.profileRef.name === p.metadata?.name && !isTerminalContainerPhase(c.status?.phase)).map(objectKey),
+        map: (p) => recordsUnder(p.metadata!.name!).filter((c) => !isTerminalContainerPhase(c.status?.phase)).map(objectKey),
       },
     ],
     reconcile: (key) => reconcileContainer(deps, key),
   });
   for (const runtime of Object.values(deps.runtimes)) {
     runtime.watch((uid) => {
-      const key = keyByUid.get(uid);
-      if (key) controller.queue.add(key);
+      for (const record of recordWithUid(uid)) controller.queue.add(objectKey(record));
     });
   }
   return controller;

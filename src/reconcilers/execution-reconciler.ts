@@ -24,6 +24,7 @@ import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type Admission, type AdmissionFacts } from './container-state.ts';
 import { admitModelProvider, attemptOutcome, firstInLine, holdsSlot, isTerminalExecutionPhase, mayTakeSlot, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import { profileFact } from './facts.ts';
+import { BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, BY_TOOL, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { SlotLine } from './slot-line.ts';
 import { RecentMap } from '../operator/recent-map.ts';
@@ -73,22 +74,12 @@ export function executionController(deps: ReconcilerDeps): Controller {
     },
   });
 
-  // Container records by the uid of the execution owning them, kept by the informer's events:
-  // scanning every record for every reconcile is quadratic at 1,000 executions.
-  const recordsByOwner = new Map<string, Set<string>>();
-  const ownersOf = (c: ContainerExecutionRecord) => (c.metadata.ownerReferences ?? []).filter((r) => r.kind === 'LocalAgentExecution').map((r) => r.uid);
-  containers.on({
-    add: (c) => ownersOf(c).forEach((uid) => recordsByOwner.set(uid, (recordsByOwner.get(uid) ?? new Set()).add(objectKey(c)))),
-    update: (c) => ownersOf(c).forEach((uid) => recordsByOwner.set(uid, (recordsByOwner.get(uid) ?? new Set()).add(objectKey(c)))),
-    delete: (c) =>
-      ownersOf(c).forEach((uid) => {
-        const keys = recordsByOwner.get(uid);
-        keys?.delete(objectKey(c));
-        if (keys?.size === 0) recordsByOwner.delete(uid);
-      }),
-  });
-  const ownedBy = (uid: string | undefined): ContainerExecutionRecord[] =>
-    [...(recordsByOwner.get(uid ?? '') ?? [])].map((k) => containers.get(k)).filter((c): c is ContainerExecutionRecord => c !== undefined && c.metadata.ownerReferences?.some((r) => r.uid === uid) === true);
+  // Looked up by index: scanning every record (or execution) per reconcile is quadratic at
+  // 1,000 executions.
+  const recordsOwnedBy = indexed(containers, BY_OWNER_UID);
+  const ownedBy = (uid: string | undefined): ContainerExecutionRecord[] => (uid ? recordsOwnedBy(uid) : []);
+  const executionsUnder = indexed(executions, BY_PROFILE);
+  const executionsUsing = indexed(executions, BY_MODEL_PROVIDER);
 
   const line = new SlotLine(executions);
   // Stable while it waits: a message counting the taken slots would be a status write (and a
@@ -114,8 +105,8 @@ export function executionController(deps: ReconcilerDeps): Controller {
     watches: [
       { informer: containers, map: ownerKeys('LocalAgentExecution', true) },
       // A binding appearing (or changing) decides the executions held for it.
-      { informer: deps.informers.bindings, map: (b) => executions.list().filter((e) => e.metadata.namespace === b.metadata?.namespace && e.spec.modelProviderRef?.name === b.metadata?.name && (e.status?.phase ?? 'Pending') === 'Pending').map(objectKey) },
-      { informer: profiles, map: (p) => executions.list().filter((e) => e.spec.profileRef.name === p.metadata?.name && !isTerminalExecutionPhase(e.status?.phase)).map(objectKey) },
+      { informer: deps.informers.bindings, map: (b) => executionsUsing(objectKey(b)).filter((e) => (e.status?.phase ?? 'Pending') === 'Pending').map(objectKey) },
+      { informer: profiles, map: (p) => executionsUnder(p.metadata!.name!).filter((e) => !isTerminalExecutionPhase(e.status?.phase)).map(objectKey) },
       // A finished or deleted execution frees a slot (or a denied one its place in line): wake the
       // first ones in line under its profile, as many as it has slots (only they can take one).
       // Only then, and only those: a waiting one's own status writes change nothing for the
@@ -323,6 +314,7 @@ type ExecutionAdmission = Exclude<Admission, { need: string }>;
 
 /** The container admission for each container, plus what only an execution has: its tools. */
 async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): Promise<ExecutionAdmission> {
+  const grantsOf = indexed(deps.informers.grants, BY_TOOL);
   const profile = deps.informers.profiles.get(ex.spec.profileRef.name);
   const tools = ex.spec.tools ?? [];
   const facts: AdmissionFacts = { profile: profileFact(profile, ex.spec.profileRef.name) };
@@ -344,9 +336,7 @@ async function admit(deps: ReconcilerDeps, ex: LocalAgentExecution, now: Date): 
     const workspaces = await Promise.all(ex.spec.containers.map((c) => resolveWorkspace(c, runtime)));
     const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i])).map((req) => evaluatePolicy(profile, req));
     const toolDecisions = tools.flatMap((tool) => {
-      const grant = deps.informers.grants
-        .list()
-        .find((g) => g.metadata.namespace === ex.metadata.namespace && g.spec.tool === tool && g.status?.state === 'Active' && g.spec.authority.delegate === ex.spec.authority.delegate);
+      const grant = grantsOf(`${ex.metadata.namespace}/${tool}`).find((g) => g.status?.state === 'Active' && g.spec.authority.delegate === ex.spec.authority.delegate);
       const granted = grant
         ? allow('toolGrant', 'grant.active', `tool ${tool} granted to ${ex.spec.authority.delegate} by ${grant.metadata.name}`)
         : deny('toolGrant', 'grant.active', `no Active ToolGrantRecord in ${ex.metadata.namespace} grants tool ${tool} to ${ex.spec.authority.delegate}`);

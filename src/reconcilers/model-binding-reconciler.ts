@@ -29,6 +29,7 @@ import { probeEndpoint, type ProbeResult } from '../gateway/provider.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideBinding, type BindingFacts, type BindingPhase } from './model-binding-state.ts';
 import { profileFact } from './facts.ts';
+import { BY_PROFILE, indexed } from './indexes.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 
@@ -53,6 +54,7 @@ export interface ModelBindingControllerOptions {
 
 export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingControllerOptions = {}): Controller {
   const { bindings, profiles } = deps.informers;
+  const bindingsUnder = indexed(bindings, BY_PROFILE);
   const credentials = opts.credentials ?? new CredentialCache(deps.clients);
   const probe = opts.probe ?? probeEndpoint;
 
@@ -63,7 +65,7 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
     metrics: deps.metrics,
     concurrency: 4,
     // A profile change (deleted, turned Invalid, rules edited) re-decides its bindings.
-    watches: [{ informer: profiles, map: (p) => bindings.list().filter((b) => b.spec.profileRef.name === p.metadata?.name).map(objectKey) }],
+    watches: [{ informer: profiles, map: (p) => bindingsUnder(p.metadata!.name!).map(objectKey) }],
     reconcile: async (key) => {
       let binding = bindings.get(key);
       if (!binding) return;

@@ -6,6 +6,7 @@ import { settlesWithin } from '../operator/deadline.ts';
 import type { Runnable } from '../operator/manager.ts';
 import { RuntimeUnavailableError } from '../runtimes/container-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
+import { BY_UID, indexed } from './indexes.ts';
 
 export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number; namespace?: string | undefined } = {}): Runnable {
   const interval = opts.intervalMs ?? 5 * 60_000;
@@ -13,10 +14,10 @@ export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
+  const recordWithUid = indexed(deps.informers.containers, BY_UID);
 
   async function sweep(): Promise<void> {
     if (!deps.informers.containers.hasSynced()) return;
-    const known = new Set(deps.informers.containers.list().map((c) => c.metadata.uid));
     for (const [kind, runtime] of Object.entries(deps.runtimes)) {
       let uids: string[];
       try {
@@ -30,8 +31,8 @@ export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number;
         continue;
       }
       for (const uid of uids) {
-        // Re-check against the cache right before removing: a record may have just arrived.
-        if (known.has(uid) || deps.informers.containers.list().some((c) => c.metadata.uid === uid)) continue;
+        // Read from the cache right before removing: a record may have just arrived.
+        if (recordWithUid(uid).length > 0) continue;
         await runtime!.remove(uid).then(
           () => log.info({ runtime: kind, recordUid: uid }, 'removed an orphaned container (its record is gone)'),
           (err: unknown) => log.warn({ runtime: kind, recordUid: uid, err: String(err) }, 'could not remove an orphaned container'),

@@ -17,6 +17,7 @@ import type { AuditOutcome } from '../governance/audit-log.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideGrant, type GrantFacts, type GrantState } from './tool-grant-state.ts';
 import { profileFact } from './facts.ts';
+import { BY_PROFILE, indexed } from './indexes.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 
@@ -38,6 +39,7 @@ const RECHECK_PENDING_MS = 10_000;
 
 export function toolGrantController(deps: ReconcilerDeps): Controller {
   const { grants, profiles } = deps.informers;
+  const grantsUnder = indexed(grants, BY_PROFILE);
   const countStates = throttle(() => {
     const counts: Record<string, number> = { Pending: 0, Active: 0, Denied: 0, Revoked: 0, Expired: 0 };
     for (const g of grants.list()) counts[g.status?.state ?? 'Pending'] = (counts[g.status?.state ?? 'Pending'] ?? 0) + 1;
@@ -55,7 +57,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
     // is then the busy process).
     concurrency: 16,
     // A profile change (deleted, turned Invalid, rules edited) re-decides its grants.
-    watches: [{ informer: profiles, map: (p) => grants.list().filter((g) => g.spec.profileRef.name === p.metadata?.name).map(objectKey) }],
+    watches: [{ informer: profiles, map: (p) => grantsUnder(p.metadata!.name!).map(objectKey) }],
     reconcile: async (key) => {
       countStates();
       let grant = grants.get(key);
