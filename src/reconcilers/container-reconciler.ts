@@ -26,7 +26,7 @@ import { redact } from '../diagnostics/redactor.ts';
 import { profileFact } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
-import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './core/status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './facts.ts';
 

@@ -22,7 +22,7 @@ import { agentMachineVersion, exportBundle } from '../diagnostics/export.ts';
 import { recordRuntimes } from '../diagnostics/gather.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideBundle, type BundleFacts, type BundlePhase, type ExportFact } from './diagnostic-bundle-state.ts';
-import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, gateConditions, requeueAfter } from './core/status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 
 const EXPORT = 'agent_machine.diagnostics.export_redacted';

@@ -28,7 +28,7 @@ import { BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, BY_TOOL, indexed } from '.
 import { resolveWorkspace } from './workspace-path.ts';
 import { SlotLine } from './slot-line.ts';
 import { RecentMap } from '../operator/recent-map.ts';
-import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './core/status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 import type { Tri } from './facts.ts';
 

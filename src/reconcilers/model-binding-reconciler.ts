@@ -30,7 +30,7 @@ import type { ReconcilerDeps } from './deps.ts';
 import { decideBinding, type BindingFacts, type BindingPhase } from './model-binding-state.ts';
 import { profileFact } from './facts.ts';
 import { BY_PROFILE, indexed } from './indexes.ts';
-import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, gateConditions, requeueAfter } from './core/status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 
 const BIND = 'agent_machine.model_provider.bind';

@@ -11,7 +11,7 @@ import { describeProfileRules, effectiveNetworkMode } from '../governance/profil
 import { firstDenial } from '../governance/decision.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideProfile, profilePermissions, type ProfilePhase } from './profile-state.ts';
-import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { boundedDecisions, gateConditions, requeueAfter } from './core/status-parts.ts';
 import { getCondition } from '../operator/conditions.ts';
 
 const OPERATION = 'agent_machine.profile.create';

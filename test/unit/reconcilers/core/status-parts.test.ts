@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gateConditions, progressOf } from '../../../src/reconcilers/status-parts.ts';
+import { gateConditions, progressOf } from '../../../../src/reconcilers/core/status-parts.ts';
 
 const now = new Date('2026-11-21T10:00:00Z');
 const outcome = (phase: string, ready: boolean, reason = phase) => ({ authorized: 'True' as const, authorizedReason: '', policyAllowed: 'True' as const, ready, reason, message: `${reason} message`, phase });

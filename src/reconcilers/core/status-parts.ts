@@ -6,9 +6,9 @@
 // and two abnormal-true conditions only, never by Ready: Reconciling=True while the controller
 // still works toward what the spec asks, Stalled=True when it cannot get there without someone
 // changing something (a denial, a failure). Both False: Current.
-import type { Condition, PolicyDecision } from '../api/types.generated.ts';
-import { setCondition } from '../operator/conditions.ts';
-import type { Tri } from './facts.ts';
+import type { Condition, PolicyDecision } from '../../api/types.generated.ts';
+import { setCondition } from '../../operator/conditions.ts';
+import type { Tri } from '../facts.ts';
 
 export interface GateOutcome {
   authorized: Tri;
