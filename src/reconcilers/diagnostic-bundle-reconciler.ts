@@ -8,31 +8,41 @@
 // assumed, as on a bare API server).
 import os from 'node:os';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
-import type { AgentMachineDiagnosticBundle, AgentMachineDiagnosticBundleStatus } from '../api/types.generated.ts';
+import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
-import { nextOperation, type OperationEventType, type OperationState } from '../api/operation.ts';
 import { Controller } from '../operator/controller.ts';
-import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../operator/finalizers.ts';
+import { isBeingDeleted } from '../operator/finalizers.ts';
 import { describeError } from '../operator/kube-clients.ts';
 import { permissions } from '../governance/access-review.ts';
-import type { AuditOutcome } from '../governance/audit-log.ts';
 import { BUNDLE_FLAGS, includeFrom } from '../diagnostics/bundle.ts';
 import { applyBundleConfigMaps, bundleConfigMaps, deleteBundleConfigMaps, MAX_PARTS, CHUNK_BYTES } from '../diagnostics/config-maps.ts';
 import { agentMachineVersion, exportBundle } from '../diagnostics/export.ts';
 import { recordRuntimes } from '../diagnostics/gather.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideBundle, type BundleFacts, type BundlePhase, type ExportFact } from './diagnostic-bundle-state.ts';
-import { boundedDecisions, gateConditions, requeueAfter } from './core/status-parts.ts';
-import { getCondition } from '../operator/conditions.ts';
+import type { GovernedKind } from './core/governed-kind.ts';
+import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
+import { walkGates } from './core/gate-walk.ts';
+import { settle } from './core/settle.ts';
 
 const EXPORT = 'agent_machine.diagnostics.export_redacted';
 
-const PROJECTION: Record<BundlePhase, { outcome: AuditOutcome; state: OperationState; event: OperationEventType; warning: boolean }> = {
-  Pending: { outcome: 'queued', state: 'queued', event: 'progress', warning: true },
-  Exporting: { outcome: 'started', state: 'running', event: 'start', warning: false },
-  Ready: { outcome: 'completed', state: 'completed', event: 'complete', warning: false },
-  Failed: { outcome: 'failed', state: 'failed', event: 'failure', warning: true },
-  Denied: { outcome: 'denied', state: 'failed', event: 'failure', warning: true },
+const KIND: GovernedKind<AgentMachineDiagnosticBundle, BundlePhase> = {
+  resource: RESOURCES.AgentMachineDiagnosticBundle,
+  phaseOf: (b) => b.status?.phase,
+  projection: {
+    Pending: { outcome: 'queued', state: 'queued', event: 'progress', warning: true },
+    Exporting: { outcome: 'started', state: 'running', event: 'start', warning: false },
+    Ready: { outcome: 'completed', state: 'completed', event: 'complete', warning: false },
+    Failed: { outcome: 'failed', state: 'failed', event: 'failure', warning: true },
+    Denied: { outcome: 'denied', state: 'failed', event: 'failure', warning: true },
+  },
+  readyPhase: 'Ready',
+  eventReason: { Ready: 'Exported' },
+  // A new generation is a new export request: audited even when it ends the same way.
+  auditOn: 'phase-reason-or-generation',
+  // No profile governs an export: no policy gate to count.
+  countsDenial: () => false,
 };
 
 // Configuration fields that may appear in controller.json (an allowlist: nothing else is copied).
@@ -62,43 +72,26 @@ export function diagnosticBundleController(deps: ReconcilerDeps, opts: Diagnosti
     // Exports read and compress everything in scope: one at a time.
     concurrency: 1,
     reconcile: async (key, ctx) => {
-      let bundle = bundles.get(key);
+      const found = bundles.get(key);
+      if (!found) return;
+      const ns = found.metadata.namespace!;
+      const name = found.metadata.name!;
+      if (isBeingDeleted(found)) settled.delete(found.metadata.uid!);
+      if (await finalizeIfDeleted(deps, KIND.resource, found, async () => void (await deleteBundleConfigMaps(deps.clients, ns, name)))) return;
+      if (settled.get(found.metadata.uid!) === found.metadata.generation) return;
+      const early = decideBundle({ bundle: found });
+      if (early.need === undefined && early.done) return;
+      const bundle = await withFinalizer(deps, KIND.resource, found);
       if (!bundle) return;
-      const ns = bundle.metadata.namespace!;
-      const name = bundle.metadata.name!;
-      if (isBeingDeleted(bundle)) {
-        settled.delete(bundle.metadata.uid!);
-        if (!hasFinalizer(bundle)) return;
-        await deleteBundleConfigMaps(deps.clients, ns, name);
-        await removeFinalizer(deps.clients, RESOURCES.AgentMachineDiagnosticBundle, bundle);
-        return;
-      }
-      if (settled.get(bundle.metadata.uid!) === bundle.metadata.generation) return;
-      const facts: BundleFacts = { bundle };
-      let d = decideBundle(facts);
-      if (d.need === undefined && d.done) return;
-      if (!hasFinalizer(bundle)) {
-        const r = await ensureFinalizer(deps.clients, RESOURCES.AgentMachineDiagnosticBundle, bundle);
-        if (r.outcome === 'gone') return;
-        bundle = r.object;
-        facts.bundle = bundle;
-      }
       const now = deps.clock();
-      if (d.need === 'authorization') {
-        facts.authorization = await deps.authorizer.authorize({
-          authority: bundle.spec.authority,
-          operationType: EXPORT,
-          permissions: [permissions.exportDiagnostics(name, ns)],
-          now,
-        });
-        d = decideBundle(facts);
-      }
       let configMaps: V1ConfigMap[] = [];
-      if (d.need === 'export') {
-        ({ fact: facts.export, configMaps } = await runExport(deps, opts, bundle, now, started));
-        d = decideBundle(facts);
-      }
-      if (d.need !== undefined || d.done) throw new Error('bundle decision incomplete');
+      const d = await walkGates<BundleFacts, ReturnType<typeof decideBundle>>({ bundle }, decideBundle, {
+        authorization: async (f) => {
+          f.authorization = await deps.authorizer.authorize({ authority: bundle.spec.authority, operationType: EXPORT, permissions: [permissions.exportDiagnostics(name, ns)], now });
+        },
+        export: async (f) => void ({ fact: f.export, configMaps } = await runExport(deps, opts, bundle, now, started)),
+      });
+      if (d.done) throw new Error('bundle decision incomplete');
 
       const e = d.export;
       if (!e?.ok) {
@@ -106,59 +99,37 @@ export function diagnosticBundleController(deps: ReconcilerDeps, opts: Diagnosti
         const removed = await deleteBundleConfigMaps(deps.clients, ns, name);
         if (removed.length > 0) ctx.log.info({ removed }, 'removed the ConfigMaps of an earlier export');
       }
-      const prev = bundle.status;
-      const p = PROJECTION[d.phase];
-      if (prev?.phase !== d.phase || getCondition(bundle.status?.conditions, 'Ready')?.reason !== d.reason || prev?.observedGeneration !== bundle.metadata.generation) {
-        await deps.recorder.record(bundle, {
+      const { result, written } = await settle(deps, KIND, bundle, {
+        now,
+        verdict: {
+          ...d,
           operationType: EXPORT,
-          outcome: p.outcome,
-          reason: d.phase === 'Ready' ? 'Exported' : d.reason,
-          message: d.message,
-          warning: p.warning,
-          actor: bundle.spec.authority.delegator,
-          delegate: bundle.spec.authority.delegate,
-          decisions: d.decisions,
-        });
-      }
-      // Published only once its audit record is durable (as every command): retried whole if
-      // writing the parts fails.
-      if (e?.ok) {
-        await applyBundleConfigMaps(deps.clients, configMaps);
-        await deleteBundleConfigMaps(deps.clients, ns, name, e.configMaps);
-      }
-      const status: AgentMachineDiagnosticBundleStatus = {
-        phase: d.phase,
-        ...(e?.ok ? { digest: e.digest, sizeBytes: e.sizeBytes, configMaps: e.configMaps } : {}),
-        ...(e ? { redactionReport: e.report } : {}),
-        ...BUNDLE_FLAGS,
-        conditions: gateConditions(
-          prev?.conditions,
-          bundle.metadata.generation,
-          now,
-          {
-            authorized: d.authorized,
-            authorizedReason: d.reason,
-            // No profile governs an export: authority and RBAC are its only gates.
-            policyAllowed: d.authorized === 'True' ? 'True' : 'Unknown',
-            ready: d.phase === 'Ready',
-            reason: d.reason,
-            message: d.message,
-            phase: d.phase,
-          },
-          [
+          // No profile governs an export: authority and RBAC are its only gates.
+          policyAllowed: d.authorized === 'True' ? 'True' : 'Unknown',
+          conditions: [
             e?.ok
               ? { type: 'Redacted', status: 'True', reason: 'LeakCheckPassed', message: 'no known secret value or credential format found in the finished bundle' }
               : e
                 ? { type: 'Redacted', status: 'False', reason: e.reason, message: e.message }
                 : { type: 'Redacted', status: 'Unknown', reason: 'NotExported', message: 'nothing exported' },
           ],
-        ),
-        decisions: boundedDecisions(d.decisions),
-        operation: nextOperation(prev?.operation, bundle.metadata.uid!, { operationType: EXPORT, state: p.state, event: { eventType: p.event, details: d.message } }, now),
-      };
-      const written = await deps.status.write(RESOURCES.AgentMachineDiagnosticBundle, bundle, status as Record<string, unknown>);
+        },
+        fields: {
+          phase: d.phase,
+          ...(e?.ok ? { digest: e.digest, sizeBytes: e.sizeBytes, configMaps: e.configMaps } : {}),
+          ...(e ? { redactionReport: e.report } : {}),
+          ...BUNDLE_FLAGS,
+        },
+        // Published only once its audit record is durable (as every command): retried whole if
+        // writing the parts fails.
+        beforeWrite: async () => {
+          if (!e?.ok) return;
+          await applyBundleConfigMaps(deps.clients, configMaps);
+          await deleteBundleConfigMaps(deps.clients, ns, name, e.configMaps);
+        },
+      });
       if ((d.phase === 'Ready' || d.phase === 'Failed') && written.outcome !== 'gone') settled.set(bundle.metadata.uid!, bundle.metadata.generation!);
-      return requeueAfter(d.requeueAfterMs);
+      return result;
     },
   });
 }
