@@ -1,5 +1,6 @@
 // LocalAgentExecution decisions, pure: names of the container records an attempt owns, how
-// their phases add up to the execution's, and whether a queued execution may take a slot.
+// their phases add up to the execution's, what a modelProviderRef means at admission, and
+// decideExecution, which turns everything observed in one reconcile into one plan.
 import { createHash } from 'node:crypto';
 import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding } from '../api/types.generated.ts';
 import { allow, deny, type Decision } from '../governance/decision.ts';
@@ -37,36 +38,6 @@ export function attemptOutcome(expected: number, records: readonly ContainerExec
   if (phases.every((p) => p === 'Succeeded')) return 'succeeded';
   if (phases.some((p) => p === 'Cancelled') && !phases.some((p) => p === 'Failed' || p === 'Denied')) return 'cancelled';
   return 'failed';
-}
-
-export interface SlotCandidate {
-  key: string;
-  createdAt: string;
-}
-
-/** Creation order; the key breaks ties (the API server's timestamps have 1 s resolution). */
-function aheadOf(a: SlotCandidate, b: SlotCandidate): boolean {
-  return a.createdAt === b.createdAt ? a.key < b.key : a.createdAt < b.createdAt;
-}
-
-/**
- * May `key` start now? Executions wait in creation order: only the first (limit - held)
- * waiting executions may take the free slots. Counts who is ahead instead of sorting the line:
- * it runs on every reconcile of a waiting execution, and 1,000 of them wait in a burst.
- */
-export function mayTakeSlot(key: string, limit: number, held: number, waiting: readonly SlotCandidate[]): boolean {
-  const free = limit - held;
-  if (free <= 0) return false;
-  const me = waiting.find((c) => c.key === key);
-  if (!me) return false;
-  let ahead = 0;
-  for (const c of waiting) if (aheadOf(c, me) && ++ahead >= free) return false;
-  return true;
-}
-
-/** The first n waiting executions in creation order (the ones a freed slot can go to). */
-export function firstInLine<T extends SlotCandidate>(waiting: readonly T[], n: number): T[] {
-  return [...waiting].sort((a, b) => (aheadOf(a, b) ? -1 : aheadOf(b, a) ? 1 : 0)).slice(0, Math.max(0, n));
 }
 
 export type ModelProviderAdmission =

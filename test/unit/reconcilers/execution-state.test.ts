@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admitModelProvider, attemptOutcome, mayTakeSlot, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
+import { admitModelProvider, attemptOutcome, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
 import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding } from '../../../src/api/types.generated.ts';
 import { allow, deny } from '../../../src/governance/decision.ts';
 
@@ -27,20 +27,6 @@ test('an attempt is running until every container record is terminal', () => {
   assert.equal(attemptOutcome(2, [rec('Cancelled'), rec('Failed')]), 'failed');
 });
 
-test('slots go to waiting executions in creation order', () => {
-  const waiting = [
-    { key: 'ns/c', createdAt: '2026-01-01T00:00:03Z' },
-    { key: 'ns/a', createdAt: '2026-01-01T00:00:01Z' },
-    { key: 'ns/b', createdAt: '2026-01-01T00:00:02Z' },
-  ];
-  assert.equal(mayTakeSlot('ns/a', 2, 1, waiting), true);
-  assert.equal(mayTakeSlot('ns/b', 2, 1, waiting), false, 'one free slot: only the oldest');
-  assert.equal(mayTakeSlot('ns/b', 2, 0, waiting), true);
-  assert.equal(mayTakeSlot('ns/c', 2, 0, waiting), false);
-  assert.equal(mayTakeSlot('ns/a', 2, 2, waiting), false, 'no free slot');
-  assert.equal(mayTakeSlot('ns/x', 5, 0, waiting), false, 'not waiting: not a candidate');
-});
-
 test('a modelProviderRef is held while its binding is missing, denied when the binding is Denied or the profile may not use it', () => {
   const ex = { metadata: { name: 'run', namespace: 'ns' }, spec: { modelProviderRef: { name: 'llm' } } } as unknown as LocalAgentExecution;
   const binding = (phase?: string, extra: Record<string, unknown> = {}) => ({ metadata: { name: 'llm', namespace: 'ns', ...extra }, spec: {}, status: phase ? { phase, conditions: [{ type: 'Ready', status: 'False', message: 'endpoint not allowed' }] } : undefined }) as unknown as ModelProviderBinding;
@@ -64,28 +50,3 @@ test('a modelProviderRef is held while its binding is missing, denied when the b
   assert.ok(!pending.hold && pending.decisions.every((d) => d.allowed), 'not Ready yet: admitted, the gateway answers 503 until it is');
 });
 
-test('first in line: the oldest waiting executions, as many as asked (those a freed slot can go to)', async () => {
-  const { firstInLine } = await import('../../../src/reconcilers/execution-state.ts');
-  const waiting = [
-    { key: 'ns/c', createdAt: '2026-01-01T00:00:03Z' },
-    { key: 'ns/b2', createdAt: '2026-01-01T00:00:02Z' },
-    { key: 'ns/a', createdAt: '2026-01-01T00:00:01Z' },
-    { key: 'ns/b1', createdAt: '2026-01-01T00:00:02Z' },
-  ];
-  assert.deepEqual(firstInLine(waiting, 3).map((c) => c.key), ['ns/a', 'ns/b1', 'ns/b2']);
-  assert.deepEqual(firstInLine(waiting, 0), []);
-  assert.equal(firstInLine(waiting, 10).length, 4);
-});
-
-test('mayTakeSlot agrees with firstInLine on random lines (it counts instead of sorting)', async () => {
-  const { firstInLine } = await import('../../../src/reconcilers/execution-state.ts');
-  const { mulberry32 } = await import('../../support/prng.ts');
-  const random = mulberry32(7);
-  for (let round = 0; round < 200; round++) {
-    const waiting = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({ key: `ns/e${Math.floor(random() * 1000)}-${i}`, createdAt: `2026-01-01T00:00:0${Math.floor(random() * 4)}Z` }));
-    const limit = Math.floor(random() * 6);
-    const held = Math.floor(random() * 4);
-    const first = new Set(firstInLine(waiting, limit - held).map((c) => c.key));
-    for (const c of waiting) assert.equal(mayTakeSlot(c.key, limit, held, waiting), first.has(c.key), `${c.key} in ${JSON.stringify(waiting)} limit ${limit} held ${held}`);
-  }
-});

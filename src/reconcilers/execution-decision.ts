@@ -1,0 +1,174 @@
+// decideExecution: one reconcile of a LocalAgentExecution, pure. Given what was observed (the
+// execution, its profile, the records it owns, whether it may take a slot, admission's answer
+// once fetched) it says what to do: cancel before start, wait in line, ask for admission, take
+// a slot and start attempt 0, stop everything (cancel, deadline, profile gone), start the next
+// attempt, or add the attempt's outcome up (succeeded, cancelled, retry, failed). The
+// reconciler carries the plan out and writes the status it names.
+import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, LocalAgentExecutionStatus } from '../api/types.generated.ts';
+import { getCondition } from '../operator/conditions.ts';
+import { metaTime } from '../operator/time.ts';
+import { fitBudget, type FullBudget } from '../governance/budget.ts';
+import type { Decision } from '../governance/decision.ts';
+import type { Admission } from './container-state.ts';
+import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, recordNameFor, type ExecutionPhase } from './execution-state.ts';
+import type { Tri } from './facts.ts';
+
+export const START = 'agent_machine.execution.start';
+export const CANCEL = 'agent_machine.execution.cancel';
+
+/** The container admission's outcome, decided (no fact left to fetch). */
+export type ExecutionAdmission = Exclude<Admission, { need: string }>;
+
+export interface ExecutionObserved {
+  execution: LocalAgentExecution;
+  now: Date;
+  profile: AgentMachineProfile | undefined;
+  /** Every ContainerExecutionRecord the execution owns (all attempts). */
+  owned: readonly ContainerExecutionRecord[];
+  /** May it take one of its profile's slots now (reservations counted)? Before start only. */
+  mayTakeSlot?: boolean;
+  /** Admission's answer, once the plan asked for it. */
+  admission?: ExecutionAdmission;
+}
+
+export interface ExecutionGates {
+  authorized: Tri;
+  policyAllowed: Tri;
+  budgetAvailable: Tri;
+}
+
+export interface ExecutionAction {
+  need?: undefined;
+  done?: false;
+  phase: ExecutionPhase;
+  reason: string;
+  message: string;
+  requeueAfterMs?: number;
+  /** The command audited if the phase changes. */
+  auditedAs: typeof START | typeof CANCEL;
+  gates: ExecutionGates;
+  decisions: Decision[];
+  effective: FullBudget | undefined;
+  /** Reserve a slot (and add the finalizer) before anything else. */
+  takeSlot?: boolean;
+  /** Create the records of this attempt (those not owned yet). */
+  createAttempt?: number;
+  /** Records to cancel. */
+  cancel: ContainerExecutionRecord[];
+  /** Status fields this reconcile sets besides the phase and the gates. */
+  status: Partial<LocalAgentExecutionStatus>;
+}
+
+export type ExecutionPlan = { need: 'admission' } | { need?: undefined; done: true } | ExecutionAction;
+
+const PASSED: ExecutionGates = { authorized: 'True', policyAllowed: 'True', budgetAvailable: 'True' };
+
+export function decideExecution(o: ExecutionObserved): ExecutionPlan {
+  const prev = o.execution.status;
+  if (isTerminalExecutionPhase(prev?.phase)) return { done: true };
+  if (!holdsSlot(prev?.phase)) return beforeStart(o);
+  return started(o);
+}
+
+function beforeStart(o: ExecutionObserved): ExecutionPlan {
+  const ex = o.execution;
+  const prev = ex.status;
+  const profileName = ex.spec.profileRef.name;
+  const decisions = prev?.decisions ?? [];
+  const act = (a: Omit<ExecutionAction, 'cancel' | 'status' | 'auditedAs'> & Partial<Pick<ExecutionAction, 'auditedAs' | 'status'>>): ExecutionAction => ({ auditedAs: START, cancel: [], status: {}, ...a });
+  if (ex.spec.cancel) return act({ phase: 'Cancelled', reason: 'Cancelled', message: 'cancelled before it started', auditedAs: CANCEL, gates: PASSED, decisions, effective: undefined });
+  // Stable while it waits: a message counting the taken slots would be a status write (and a
+  // watch event for every client) each time the line moves.
+  const queued = (limit: number) => ({ phase: 'Queued' as const, reason: 'WaitingForSlot', message: `all ${limit} agentConcurrency slots of profile ${profileName} are taken; queued in creation order` });
+  const a = o.admission;
+  if (!a) {
+    // Admitted before and not its turn yet: nothing to ask the API server. Admission runs
+    // again, fresh, when a slot can be its.
+    if (prev?.phase === 'Queued' && o.profile && !o.mayTakeSlot) {
+      return act({ ...queued(o.profile.spec.budgetCeilings.agentConcurrency), gates: PASSED, decisions, effective: prev?.budget?.effective as FullBudget | undefined });
+    }
+    return { need: 'admission' };
+  }
+  if (!a.admitted && a.hold) return act({ phase: 'Pending', reason: a.reason, message: a.message, requeueAfterMs: 10_000, gates: PASSED, decisions: a.decisions, effective: undefined });
+  if (!a.admitted) return act({ phase: 'Denied', reason: a.reason, message: a.message, gates: { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, decisions: a.decisions, effective: undefined });
+  const limit = o.profile!.spec.budgetCeilings.agentConcurrency;
+  if (!o.mayTakeSlot) return act({ ...queued(limit), gates: PASSED, decisions: a.decisions, effective: a.effective });
+  const wallClockMs = a.effective.wallClockSeconds * 1000;
+  return act({
+    phase: 'Running',
+    reason: 'Running',
+    message: `started ${ex.spec.containers.length} container(s)`,
+    requeueAfterMs: wallClockMs,
+    gates: PASSED,
+    decisions: a.decisions,
+    effective: a.effective,
+    takeSlot: true,
+    createAttempt: 0,
+    status: { startedAt: metaTime(o.now), deadline: metaTime(new Date(o.now.getTime() + wallClockMs)), attempts: 0 },
+  });
+}
+
+/** Started: drive and add up the current attempt. */
+function started(o: ExecutionObserved): ExecutionAction {
+  const { execution: ex, now, profile } = o;
+  const prev = ex.status!;
+  const effective = (prev.budget?.effective as FullBudget | undefined) ?? (profile ? fitBudget(ex.spec.budget, profile.spec.budgetCeilings as FullBudget).effective : undefined);
+  const act = (a: Pick<ExecutionAction, 'phase' | 'reason' | 'message'> & Partial<ExecutionAction>): ExecutionAction => ({ auditedAs: START, gates: PASSED, decisions: prev.decisions ?? [], effective, cancel: [], status: {}, ...a });
+  const attempt = prev.attempts ?? 0;
+  const names = new Set(ex.spec.containers.map((c) => recordNameFor(ex.metadata.name!, c.name!, attempt)));
+  const current = o.owned.filter((c) => names.has(c.metadata.name!));
+  const status = containersStatus(ex, current, attempt);
+  const deadline = prev.deadline ? new Date(prev.deadline) : undefined;
+  const pastDeadline = deadline !== undefined && now.getTime() >= deadline.getTime();
+
+  if (ex.spec.cancel || pastDeadline || !profile) {
+    const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : 'ProfileNotFound';
+    const cancel = current.filter((c) => !c.spec.cancel);
+    if (attemptOutcome(names.size, current) === 'running') {
+      return act({ phase: prev.phase!, reason: 'Cancelling', message: `${reason}: stopping the containers`, requeueAfterMs: 1_000, cancel, status });
+    }
+    const message = reason === 'DeadlineExceeded' ? `ran past its wallClockSeconds budget of ${effective?.wallClockSeconds} s` : reason === 'Cancelled' ? 'cancelled; every container stopped' : `profile ${ex.spec.profileRef.name} was deleted`;
+    return act({ phase: 'Cancelled', reason, message, auditedAs: CANCEL, cancel, status });
+  }
+  if (prev.phase === 'Retrying' && current.length === 0) {
+    return act({ phase: 'Running', reason: 'Running', message: `attempt ${attempt + 1} started`, requeueAfterMs: untilDeadline(deadline, now), createAttempt: attempt });
+  }
+  switch (attemptOutcome(names.size, current)) {
+    case 'succeeded':
+      return act({ phase: 'Succeeded', reason: 'Succeeded', message: 'every container exited 0', status });
+    case 'cancelled':
+      return act({ phase: 'Cancelled', reason: 'ContainerCancelled', message: 'a container was cancelled', auditedAs: CANCEL, status });
+    case 'failed': {
+      const failed = current.find((c) => c.status?.phase === 'Failed' || c.status?.phase === 'Denied');
+      const failedReady = getCondition(failed?.status?.conditions, 'Ready');
+      const why = `container record ${failed?.metadata.name} ${failed?.status?.phase}: ${failedReady?.message ?? ''}`;
+      const maxRetries = ex.spec.retryPolicy?.maxRetries ?? 0;
+      if (attempt < maxRetries) {
+        const backoff = (ex.spec.retryPolicy?.backoffSeconds ?? 10) * 1000;
+        return act({ phase: 'Retrying', reason: 'Retrying', message: `${why}; retry ${attempt + 1} of ${maxRetries} in ${backoff / 1000} s`, requeueAfterMs: backoff, status: { ...status, attempts: attempt + 1 } });
+      }
+      return act({ phase: 'Failed', reason: failedReady?.reason ?? 'Failed', message: why, status });
+    }
+    case 'running':
+      return act({ phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: untilDeadline(deadline, now), status });
+  }
+}
+
+function containersStatus(ex: LocalAgentExecution, current: readonly ContainerExecutionRecord[], attempt: number): Partial<LocalAgentExecutionStatus> {
+  return {
+    containers: ex.spec.containers.map((c) => {
+      const recordName = recordNameFor(ex.metadata.name!, c.name!, attempt);
+      const rec = current.find((r) => r.metadata.name === recordName);
+      return {
+        name: c.name!,
+        recordName,
+        ...(rec?.status?.phase ? { phase: rec.status.phase } : {}),
+        ...(rec?.status?.exitCode !== undefined ? { exitCode: rec.status.exitCode } : {}),
+      };
+    }),
+  };
+}
+
+function untilDeadline(deadline: Date | undefined, now: Date): number | undefined {
+  return deadline ? Math.max(50, deadline.getTime() - now.getTime()) : undefined;
+}

@@ -1,0 +1,102 @@
+// decideExecution, with no API server: every branch of one reconcile's plan.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution } from '../../../src/api/types.generated.ts';
+import { decideExecution, type ExecutionAction, type ExecutionAdmission, type ExecutionObserved } from '../../../src/reconcilers/execution-decision.ts';
+import type { FullBudget } from '../../../src/governance/budget.ts';
+
+const NOW = new Date('2026-01-01T00:10:00Z');
+const EFFECTIVE = { wallClockSeconds: 600, cpuGpuComputeSeconds: 100, sandboxMemoryBytes: 64 << 20, localDiskBytes: 1 << 20 } as unknown as FullBudget;
+const profile = { metadata: { name: 'p' }, spec: { budgetCeilings: { ...EFFECTIVE, agentConcurrency: 2 } } } as unknown as AgentMachineProfile;
+
+function ex(status?: Record<string, unknown>, spec: Record<string, unknown> = {}): LocalAgentExecution {
+  return {
+    metadata: { name: 'e', namespace: 'ns', uid: 'u' },
+    spec: { profileRef: { name: 'p' }, authority: { delegator: 'alice', delegate: 'bot' }, containers: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i' }], ...spec },
+    ...(status ? { status } : {}),
+  } as unknown as LocalAgentExecution;
+}
+
+function rec(name: string, phase?: string, extra: Record<string, unknown> = {}): ContainerExecutionRecord {
+  return { metadata: { name }, spec: {}, status: { ...(phase ? { phase } : {}), ...extra } } as unknown as ContainerExecutionRecord;
+}
+
+function action(o: Partial<ExecutionObserved> & { execution: LocalAgentExecution }): ExecutionAction {
+  const plan = decideExecution({ now: NOW, profile, owned: [], ...o });
+  assert.ok(plan.need === undefined && !plan.done, `an action, not ${JSON.stringify(plan)}`);
+  return plan as ExecutionAction;
+}
+
+const admitted: ExecutionAdmission = { admitted: true, effective: EFFECTIVE, decisions: [{ gate: 'budget', rule: 'r', allowed: true, message: 'ok' }] as never };
+const running = { phase: 'Running', attempts: 0, startedAt: '2026-01-01T00:05:00Z', deadline: '2026-01-01T00:15:00Z', budget: { effective: EFFECTIVE } };
+
+test('finished executions need nothing; new ones need admission; a cancel before start needs none', () => {
+  assert.deepEqual(decideExecution({ execution: ex({ phase: 'Succeeded' }), now: NOW, profile, owned: [] }), { done: true });
+  assert.deepEqual(decideExecution({ execution: ex(), now: NOW, profile, owned: [] }), { need: 'admission' });
+  const c = action({ execution: ex({ phase: 'Pending' }, { cancel: true }) });
+  assert.deepEqual([c.phase, c.reason, c.auditedAs, c.effective], ['Cancelled', 'Cancelled', 'agent_machine.execution.cancel', undefined]);
+});
+
+test('a Queued execution whose turn has not come stays queued without asking admission again', () => {
+  const q = action({ execution: ex({ phase: 'Queued', budget: { effective: EFFECTIVE } }), mayTakeSlot: false });
+  assert.equal(q.phase, 'Queued');
+  assert.equal(q.reason, 'WaitingForSlot');
+  assert.equal(q.message, 'all 2 agentConcurrency slots of profile p are taken; queued in creation order');
+  assert.equal(q.effective, EFFECTIVE);
+  assert.equal(q.takeSlot, undefined);
+  assert.deepEqual(decideExecution({ execution: ex({ phase: 'Queued' }), now: NOW, profile, owned: [], mayTakeSlot: true }), { need: 'admission' });
+  assert.deepEqual(decideExecution({ execution: ex({ phase: 'Queued' }), now: NOW, profile: undefined, owned: [] }), { need: 'admission' }, 'no profile: admission says why');
+});
+
+test('admission: held → Pending (gates passed, re-checked in 10 s); denied → Denied with its gates', () => {
+  const held = action({ execution: ex(), admission: { admitted: false, hold: true, reason: 'ModelProviderBindingNotFound', message: 'waiting', authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'True', decisions: [] } });
+  assert.deepEqual([held.phase, held.requeueAfterMs, held.gates.policyAllowed], ['Pending', 10_000, 'True']);
+  const denied = action({ execution: ex(), admission: { admitted: false, reason: 'BudgetExceeded', message: 'over', authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'False', decisions: [] } });
+  assert.deepEqual([denied.phase, denied.reason, denied.gates], ['Denied', 'BudgetExceeded', { authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'False' }]);
+});
+
+test('admitted: queued when no slot is free, else take one and start attempt 0 with its deadline', () => {
+  assert.equal(action({ execution: ex(), admission: admitted, mayTakeSlot: false }).phase, 'Queued');
+  const s = action({ execution: ex(), admission: admitted, mayTakeSlot: true });
+  assert.equal(s.phase, 'Running');
+  assert.equal(s.message, 'started 2 container(s)');
+  assert.equal(s.takeSlot, true);
+  assert.equal(s.createAttempt, 0);
+  assert.equal(s.requeueAfterMs, 600_000);
+  assert.deepEqual(s.status, { startedAt: '2026-01-01T00:10:00Z', deadline: '2026-01-01T00:20:00Z', attempts: 0 });
+  assert.equal(s.auditedAs, 'agent_machine.execution.start');
+});
+
+test('started: running until every record of the attempt is terminal, requeued at the deadline', () => {
+  const r = action({ execution: ex(running), owned: [rec('e-a', 'Running'), rec('e-b', 'Succeeded', { exitCode: 0 })] });
+  assert.equal(r.phase, 'Running');
+  assert.equal(r.requeueAfterMs, 300_000);
+  assert.deepEqual(r.status.containers, [{ name: 'a', recordName: 'e-a', phase: 'Running' }, { name: 'b', recordName: 'e-b', phase: 'Succeeded', exitCode: 0 }]);
+  assert.equal(action({ execution: ex(running), owned: [rec('e-a', 'Succeeded'), rec('e-b', 'Succeeded')] }).phase, 'Succeeded');
+  const c = action({ execution: ex(running), owned: [rec('e-a', 'Cancelled'), rec('e-b', 'Succeeded')] });
+  assert.deepEqual([c.phase, c.reason, c.auditedAs], ['Cancelled', 'ContainerCancelled', 'agent_machine.execution.cancel']);
+});
+
+test('cancel, deadline and a deleted profile stop the containers, then end Cancelled', () => {
+  const live = [rec('e-a', 'Running'), { ...rec('e-b', 'Running'), spec: { cancel: true } } as unknown as ContainerExecutionRecord];
+  const stopping = action({ execution: ex(running, { cancel: true }), owned: live });
+  assert.deepEqual([stopping.phase, stopping.reason, stopping.message, stopping.requeueAfterMs], ['Running', 'Cancelling', 'Cancelled: stopping the containers', 1_000]);
+  assert.deepEqual(stopping.cancel.map((c) => c.metadata.name), ['e-a'], 'records already cancelled are not patched again');
+  const stopped = action({ execution: ex(running, { cancel: true }), owned: [rec('e-a', 'Cancelled'), rec('e-b', 'Cancelled')] });
+  assert.deepEqual([stopped.phase, stopped.reason, stopped.message], ['Cancelled', 'Cancelled', 'cancelled; every container stopped']);
+  const late = action({ execution: ex(running), now: new Date('2026-01-01T00:15:00Z'), owned: [rec('e-a', 'Failed'), rec('e-b', 'Cancelled')] });
+  assert.deepEqual([late.phase, late.reason, late.message], ['Cancelled', 'DeadlineExceeded', 'ran past its wallClockSeconds budget of 600 s']);
+  const orphan = action({ execution: ex(running), profile: undefined, owned: [rec('e-a', 'Running'), rec('e-b', 'Running')] });
+  assert.deepEqual([orphan.reason, orphan.message, orphan.cancel.length], ['Cancelling', 'ProfileNotFound: stopping the containers', 2]);
+});
+
+test('a failed attempt is retried within retryPolicy, then fails with the record reason', () => {
+  const failed = { ...rec('e-a', 'Failed'), status: { phase: 'Failed', conditions: [{ type: 'Ready', status: 'False', reason: 'OOMKilled', message: 'killed' }] } } as unknown as ContainerExecutionRecord;
+  const retry = action({ execution: ex(running, { retryPolicy: { maxRetries: 2, backoffSeconds: 5 } }), owned: [failed, rec('e-b', 'Succeeded')] });
+  assert.deepEqual([retry.phase, retry.requeueAfterMs, retry.status.attempts], ['Retrying', 5_000, 1]);
+  assert.equal(retry.message, 'container record e-a Failed: killed; retry 1 of 2 in 5 s');
+  const next = action({ execution: ex({ ...running, phase: 'Retrying', attempts: 1 }, { retryPolicy: { maxRetries: 2 } }), owned: [failed] });
+  assert.deepEqual([next.phase, next.message, next.createAttempt], ['Running', 'attempt 2 started', 1]);
+  const last = action({ execution: ex({ ...running, attempts: 2 }, { retryPolicy: { maxRetries: 2 } }), owned: [{ ...failed, metadata: { name: 'e-a-r2' } } as ContainerExecutionRecord, rec('e-b-r2', 'Succeeded')] });
+  assert.deepEqual([last.phase, last.reason], ['Failed', 'OOMKilled']);
+});
