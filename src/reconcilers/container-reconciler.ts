@@ -3,32 +3,32 @@
 // — toward completion: created once (adopted after a restart), stopped at its deadline or
 // compute budget or on cancel, its exit, OOM kill, log tail and CPU use recorded, then removed.
 // Runtime events (die, start) enqueue the record, so completion is seen without polling.
-import type { AgentMachineProfile, ContainerExecutionRecord, ContainerExecutionRecordStatus } from '../api/types.generated.ts';
+// Each pass observes the runtime once (ping, inspect, CPU), decides (decideContainer), acts,
+// and settles the status once.
+import type { AgentMachineProfile, ContainerExecutionRecord } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
-import { nextOperation, type OperationEventType, type OperationState } from '../api/operation.ts';
 import { Controller } from '../operator/controller.ts';
-import { ensureFinalizer, hasFinalizer, isBeingDeleted, removeFinalizer } from '../operator/finalizers.ts';
 import { objectKey } from '../operator/resource.ts';
-import { metaTime } from '../operator/time.ts';
 import { permissions } from '../governance/access-review.ts';
 import { fitBudget, type FullBudget } from '../governance/budget.ts';
 import { evaluatePolicy } from '../governance/policy.ts';
-import { effectiveNetworkMode } from '../governance/profile-rules.ts';
 import { containerRequests, type HostPathResolution } from '../governance/requests.ts';
-import type { AuditOutcome } from '../governance/audit-log.ts';
 import type { Decision } from '../governance/decision.ts';
-import { RuntimeUnavailableError, type ContainerObservation, type ContainerRunSpec, type ContainerRuntime } from '../runtimes/container-runtime.ts';
-import { ImageNotPresentError } from '../runtimes/container-runtime.ts';
+import { ImageNotPresentError, RuntimeUnavailableError, type ContainerRunSpec, type ContainerRuntime } from '../runtimes/container-runtime.ts';
+import { runSpecFor } from './container-run-spec.ts';
 import type { ReconcilerDeps } from './deps.ts';
-import { admitContainer, decideRun, isTerminalContainerPhase, limitsFor, type AdmissionFacts, type ContainerPhase, type RunDecision } from './container-state.ts';
+import { admitContainer, isTerminalContainerPhase, type AdmissionFacts, type ContainerPhase } from './container-state.ts';
+import { decideContainer, type ContainerObserved, type ContainerPlan } from './container-decision.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
-import { profileFact } from './facts.ts';
+import { profileFact, type Tri } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
-import { boundedDecisions, budgetCondition, gateConditions, requeueAfter } from './core/status-parts.ts';
-import { getCondition } from '../operator/conditions.ts';
-import type { Tri } from './facts.ts';
+import type { GovernedKind } from './core/governed-kind.ts';
+import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
+import { walkGates } from './core/gate-walk.ts';
+import { settle } from './core/settle.ts';
+import { budgetCondition } from './core/status-parts.ts';
 
 const RUN = 'agent_machine.container.run';
 const LOG_TAIL_READ_BYTES = 16 * 1024;
@@ -37,14 +37,22 @@ const LOG_TAIL_KEEP_CHARS = 4096;
 // cancel or deadline takes effect within seconds.
 const STOP_GRACE_SECONDS = 3;
 
-const PROJECTION: Record<ContainerPhase, { state: OperationState; event: OperationEventType; outcome: AuditOutcome }> = {
-  Pending: { state: 'queued', event: 'progress', outcome: 'queued' },
-  Creating: { state: 'running', event: 'progress', outcome: 'started' },
-  Running: { state: 'running', event: 'start', outcome: 'started' },
-  Succeeded: { state: 'completed', event: 'complete', outcome: 'completed' },
-  Failed: { state: 'failed', event: 'failure', outcome: 'failed' },
-  Cancelled: { state: 'cancelled', event: 'cancel', outcome: 'cancelled' },
-  Denied: { state: 'failed', event: 'failure', outcome: 'denied' },
+const KIND: GovernedKind<ContainerExecutionRecord, ContainerPhase> = {
+  resource: RESOURCES.ContainerExecutionRecord,
+  phaseOf: (r) => r.status?.phase,
+  projection: {
+    Pending: { state: 'queued', event: 'progress', outcome: 'queued', warning: false },
+    Creating: { state: 'running', event: 'progress', outcome: 'started', warning: false },
+    Running: { state: 'running', event: 'start', outcome: 'started', warning: false },
+    Succeeded: { state: 'completed', event: 'complete', outcome: 'completed', warning: false },
+    Failed: { state: 'failed', event: 'failure', outcome: 'failed', warning: true },
+    Cancelled: { state: 'cancelled', event: 'cancel', outcome: 'cancelled', warning: false },
+    Denied: { state: 'failed', event: 'failure', outcome: 'denied', warning: true },
+  },
+  readyPhase: 'Succeeded',
+  eventReason: { Running: 'Started' },
+  auditOn: 'phase',
+  countsDenial: (phase) => phase === 'Denied',
 };
 
 interface Gates {
@@ -55,6 +63,8 @@ interface Gates {
   runtimeReason: string;
   runtimeMessage: string;
 }
+
+type Outcome = Pick<ContainerPlan, 'phase' | 'reason' | 'message' | 'requeueAfterMs'> & { status?: ContainerPlan['status'] };
 
 export function containerController(deps: ReconcilerDeps): Controller {
   const { containers, profiles } = deps.informers;
@@ -84,22 +94,14 @@ export function containerController(deps: ReconcilerDeps): Controller {
 }
 
 async function reconcileContainer(deps: ReconcilerDeps, key: string) {
-  let record = deps.informers.containers.get(key);
-  if (!record) return;
-  const runtimeKind = record.spec.runtime ?? deps.defaultRuntime;
+  const found = deps.informers.containers.get(key);
+  if (!found) return;
+  const runtimeKind = found.spec.runtime ?? deps.defaultRuntime;
   const runtime = deps.runtimes[runtimeKind];
-  const uid = record.metadata.uid!;
-  if (isBeingDeleted(record)) {
-    if (!hasFinalizer(record)) return;
-    await runtime?.remove(uid);
-    await removeFinalizer(deps.clients, RESOURCES.ContainerExecutionRecord, record);
-    return;
-  }
-  if (!hasFinalizer(record)) {
-    const r = await ensureFinalizer(deps.clients, RESOURCES.ContainerExecutionRecord, record);
-    if (r.outcome === 'gone') return;
-    record = r.object;
-  }
+  const uid = found.metadata.uid!;
+  if (await finalizeIfDeleted(deps, KIND.resource, found, async () => void (await runtime?.remove(uid)))) return;
+  const record = await withFinalizer(deps, KIND.resource, found);
+  if (!record) return;
   const prev = record.status;
   if (isTerminalContainerPhase(prev?.phase)) {
     // Finished: make sure nothing of it is left in the runtime (best effort, repeated on resync).
@@ -109,6 +111,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   const now = deps.clock();
   const profile = deps.informers.profiles.get(record.spec.profileRef.name);
   const gates: Gates = { authorized: 'Unknown', policyAllowed: 'Unknown', budgetAvailable: 'Unknown', runtimeReady: 'Unknown', runtimeReason: 'NotChecked', runtimeMessage: 'not checked yet' };
+  const write = (o: Outcome, decisions: Decision[]) => writeStatus(deps, record, o, gates, decisions, now);
   const started = prev?.phase === 'Creating' || prev?.phase === 'Running';
 
   // Admission: once, before anything runs.
@@ -117,208 +120,106 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   // The workspace's real host path, resolved for the policy and then mounted (workspace-path.ts).
   let workspace: HostPathResolution | undefined;
   if (!started) {
-    const facts: AdmissionFacts = { profile: profileFact(profile, record.spec.profileRef.name) };
-    let a = admitContainer(facts);
-    if (a.need === 'authorization') {
-      facts.authorization = await deps.authorizer.authorize({ authority: record.spec.authority, operationType: RUN, permissions: [permissions.useProfile(record.spec.profileRef.name)], now });
-      a = admitContainer(facts);
-    }
-    if (a.need === 'budget') {
-      facts.budget = fitBudget(record.spec.budget, profile!.spec.budgetCeilings as FullBudget);
-      a = admitContainer(facts);
-    }
-    if (a.need === 'policy') {
-      workspace = await resolveWorkspace(record.spec.container, runtimeKind);
-      const results = containerRequests(record.spec.container, record.spec.tenant, workspace).map((req) => evaluatePolicy(profile, req));
-      facts.policy = { allowed: results.every((r) => r.allowed), decisions: results.flatMap((r) => r.decisions) };
-      a = admitContainer(facts);
-    }
-    if (a.need) throw new Error(`admission still needs ${a.need}`);
-    if (!a.admitted && a.hold) {
-      await writeStatus(deps, record, { phase: 'Pending', reason: a.reason, message: a.message, action: 'none' }, gates, a.decisions, {}, now);
-      return requeueAfter(15_000);
-    }
+    const a = await walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, record.spec.profileRef.name) }, admitContainer, {
+      authorization: async (f) => {
+        f.authorization = await deps.authorizer.authorize({ authority: record.spec.authority, operationType: RUN, permissions: [permissions.useProfile(record.spec.profileRef.name)], now });
+      },
+      budget: (f) => void (f.budget = fitBudget(record.spec.budget, profile!.spec.budgetCeilings as FullBudget)),
+      policy: async (f) => {
+        workspace = await resolveWorkspace(record.spec.container, runtimeKind);
+        const results = containerRequests(record.spec.container, record.spec.tenant, workspace).map((req) => evaluatePolicy(profile, req));
+        f.policy = { allowed: results.every((r) => r.allowed), decisions: results.flatMap((r) => r.decisions) };
+      },
+    });
+    if (!a.admitted && a.hold) return write({ phase: 'Pending', reason: a.reason, message: a.message, requeueAfterMs: 15_000 }, a.decisions);
     if (!a.admitted) {
-      return writeStatus(deps, record, { phase: 'Denied', reason: a.reason, message: a.message, action: 'none' }, { ...gates, authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, a.decisions, {}, now);
+      Object.assign(gates, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable });
+      return write({ phase: 'Denied', reason: a.reason, message: a.message }, a.decisions);
     }
     effective = a.effective;
     decisions = a.decisions;
-    gates.authorized = gates.policyAllowed = gates.budgetAvailable = 'True';
   } else {
     if (!profile) {
       // Fail closed mid-run: without its profile nothing vouches for the container any more.
       await runtime?.stop(uid, STOP_GRACE_SECONDS).catch(() => undefined);
-      return writeStatus(deps, record, { phase: 'Failed', reason: 'ProfileNotFound', message: `profile ${record.spec.profileRef.name} was deleted while the container ran: stopped`, action: 'none' }, gates, decisions, {}, now);
+      return write({ phase: 'Failed', reason: 'ProfileNotFound', message: `profile ${record.spec.profileRef.name} was deleted while the container ran: stopped` }, decisions);
     }
     effective = fitBudget(record.spec.budget, profile.spec.budgetCeilings as FullBudget).effective;
-    gates.authorized = gates.policyAllowed = gates.budgetAvailable = 'True';
   }
+  gates.authorized = gates.policyAllowed = gates.budgetAvailable = 'True';
 
   if (!runtime) {
-    gates.runtimeReady = 'False';
-    gates.runtimeReason = 'RuntimeNotConfigured';
-    gates.runtimeMessage = `runtime ${runtimeKind} is not configured in this controller`;
-    await writeStatus(deps, record, { phase: 'Pending', reason: 'RuntimeNotConfigured', message: gates.runtimeMessage, action: 'none' }, gates, decisions, {}, now);
-    return requeueAfter(30_000);
+    Object.assign(gates, { runtimeReady: 'False', runtimeReason: 'RuntimeNotConfigured', runtimeMessage: `runtime ${runtimeKind} is not configured in this controller` });
+    return write({ phase: 'Pending', reason: 'RuntimeNotConfigured', message: gates.runtimeMessage, requeueAfterMs: 30_000 }, decisions);
   }
   try {
+    // Observe the runtime once.
     const version = await runtime.ping();
     deps.metrics.runtimeUp.set({ runtime: runtimeKind }, 1);
-    gates.runtimeReady = 'True';
-    gates.runtimeReason = 'RuntimeReady';
-    gates.runtimeMessage = version;
+    Object.assign(gates, { runtimeReady: 'True', runtimeReason: 'RuntimeReady', runtimeMessage: version });
     const observation = await runtime.inspect(uid);
     const cpuSeconds = observation ? await runtime.cpuSeconds(uid) : undefined;
-    let d = decideRun({
-      record,
-      now,
-      startedAt: prev?.startedAt ? new Date(prev.startedAt) : undefined,
-      effective,
-      observation,
-      cpuSeconds,
-      started,
-      previousReason: getCondition(prev?.conditions, 'Ready')?.reason,
-    });
-    const extra: Partial<ContainerExecutionRecordStatus> = { runtime: runtimeKind, ...(cpuSeconds !== undefined ? { cpuGpuComputeSecondsUsed: Math.ceil(cpuSeconds) } : {}) };
-    let obs = observation;
-    if (d.action === 'create') {
-      let spec: ContainerRunSpec;
-      try {
-        spec = await runSpecFor(deps, record, profile!, effective, workspace);
-      } catch (err) {
-        if (!(err instanceof MissingSecretError)) throw err;
-        await writeStatus(deps, record, { phase: 'Pending', reason: 'SecretNotFound', message: err.message, action: 'none' }, gates, decisions, extra, now);
-        return requeueAfter(10_000);
-      }
-      try {
-        obs = await runtime.ensure(spec);
-      } catch (err) {
-        if (!(err instanceof ImageNotPresentError)) throw err;
-        // Held, not failed: the image may be loaded into the engine later (nothing is pulled).
-        await writeStatus(deps, record, { phase: 'Pending', reason: 'ImageNotPresent', message: err.message, action: 'none' }, gates, decisions, extra, now);
-        return requeueAfter(30_000);
-      }
-      if (obs.state !== 'exited') {
-        const runningNow: RunDecision = { phase: 'Running', reason: 'Running', message: 'the container is running', action: 'none', requeueAfterMs: 1_000 };
-        return writeStatus(deps, record, runningNow, gates, decisions, { ...extra, ...observed(obs, now) }, now);
-      }
-      // Exited before ensure() returned (a quick agent): finish it like any exited container,
-      // log tail included.
-      d = decideRun({ record, now, effective, observation: obs, started: true });
+    const observed: ContainerObserved = { record, now, effective, started, runtime: runtimeKind, observation, cpuSeconds };
+    let plan = decideContainer(observed);
+    if (plan.action === 'create') {
+      observed.created = await create(deps, runtime, record, profile!, effective, workspace);
+      plan = decideContainer(observed);
     }
-    if (d.action === 'stop') await runtime.stop(uid, STOP_GRACE_SECONDS);
-    if (isTerminalContainerPhase(d.phase) && obs) {
-      const { secretValues } = await resolveEnv(deps.clients, record.metadata.namespace!, record.spec.container).catch(() => ({ secretValues: [] as string[] }));
-      // Secret values in any encoding, tokens, keys and prompt text out before it reaches
-      // status; if the redactor cannot vouch for the tail, no tail is kept (fail closed).
-      const redacted = redact(await runtime.logTail(uid, LOG_TAIL_READ_BYTES), { secretValues });
-      const tail = redacted.ok ? redacted.text : '';
-      extra.logTail = tail.length > LOG_TAIL_KEEP_CHARS ? tail.slice(tail.length - LOG_TAIL_KEEP_CHARS) : tail;
-    }
-    const result = await writeStatus(deps, record, d, gates, decisions, { ...extra, ...(obs ? observed(obs, now, prev?.startedAt) : {}) }, now);
-    if (isTerminalContainerPhase(d.phase)) await runtime.remove(uid).catch(() => undefined);
+    if (plan.action === 'stop') await runtime.stop(uid, STOP_GRACE_SECONDS);
+    if (plan.finished) plan.status.logTail = await logTail(deps, runtime, record);
+    const result = await write(plan, decisions);
+    if (isTerminalContainerPhase(plan.phase)) await runtime.remove(uid).catch(() => undefined);
     return result;
   } catch (err) {
     if (!(err instanceof RuntimeUnavailableError)) throw err;
     deps.metrics.runtimeUp.set({ runtime: runtimeKind }, 0);
-    gates.runtimeReady = 'False';
-    gates.runtimeReason = 'RuntimeUnavailable';
-    gates.runtimeMessage = err.message;
-    const phase: ContainerPhase = started ? (prev!.phase as ContainerPhase) : 'Pending';
-    await writeStatus(deps, record, { phase, reason: 'RuntimeUnavailable', message: err.message, action: 'none' }, gates, decisions, {}, now);
+    Object.assign(gates, { runtimeReady: 'False', runtimeReason: 'RuntimeUnavailable', runtimeMessage: err.message });
+    await write({ phase: started ? (prev!.phase as ContainerPhase) : 'Pending', reason: 'RuntimeUnavailable', message: err.message }, decisions);
     // Rethrown so the work queue backs off (capped) until the runtime answers again.
     throw err;
   }
 }
 
-function observed(obs: ContainerObservation, now: Date, previousStartedAt?: string): Partial<ContainerExecutionRecordStatus> {
-  return {
-    containerId: obs.id,
-    ...(obs.imageDigest ? { imageDigest: obs.imageDigest } : {}),
-    startedAt: previousStartedAt ?? (obs.startedAt ? metaTime(new Date(obs.startedAt)) : metaTime(now)),
-    ...(obs.finishedAt ? { finishedAt: metaTime(new Date(obs.finishedAt)) } : {}),
-    ...(obs.exitCode !== undefined ? { exitCode: obs.exitCode } : {}),
-    ...(obs.state === 'exited' ? { oomKilled: obs.oomKilled === true } : {}),
-  };
-}
-
-async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord, profile: AgentMachineProfile, effective: FullBudget, workspace: HostPathResolution | undefined): Promise<ContainerRunSpec> {
-  const c = record.spec.container;
-  const { env } = await resolveEnv(deps.clients, record.metadata.namespace!, c);
-  const networkMode = effectiveNetworkMode(profile);
-  // The execution's gateway token and URL (OPENAI_BASE_URL, OPENAI_API_KEY, ...); they win over the spec's env.
-  if (deps.gatewayEnv) Object.assign(env, await deps.gatewayEnv.envFor(record, { networkMode, runtime: record.spec.runtime ?? deps.defaultRuntime }));
-  return {
-    recordUid: record.metadata.uid!,
-    recordNamespace: record.metadata.namespace!,
-    recordName: record.metadata.name!,
-    image: c.image,
-    ...(c.command ? { command: c.command } : {}),
-    ...(c.args ? { args: c.args } : {}),
-    env,
-    ...(c.workingDir ? { workingDir: c.workingDir } : {}),
-    limits: limitsFor(record, effective),
-    network: {
-      mode: networkMode,
-      ...(profile.spec.network?.proxy ? { proxy: profile.spec.network.proxy } : {}),
-      ...(profile.spec.network?.egressAllowlist ? { egressAllowlist: profile.spec.network.egressAllowlist } : {}),
-    },
-    // The path the policy checked after resolving symlinks, not the link: a link swapped since
-    // cannot redirect the mount.
-    ...(c.workspace
-      ? { workspace: { hostPath: workspace && 'resolvedHostPath' in workspace ? workspace.resolvedHostPath : c.workspace.hostPath, mountPath: c.workspace.mountPath ?? '/workspace' } }
-      : {}),
-    outputs: (c.outputs ?? []).map((o) => ({ name: o.name, path: o.path })),
-    deadlineSeconds: effective.wallClockSeconds,
-  };
-}
-
-async function writeStatus(
-  deps: ReconcilerDeps,
-  record: ContainerExecutionRecord,
-  d: RunDecision,
-  gates: Gates,
-  decisions: Decision[],
-  extra: Partial<ContainerExecutionRecordStatus>,
-  now: Date,
-) {
-  const prev = record.status;
-  const p = PROJECTION[d.phase];
-  if (prev?.phase !== d.phase) {
-    await deps.recorder.record(record, {
-      operationType: RUN,
-      outcome: p.outcome,
-      reason: d.phase === 'Running' ? 'Started' : d.reason,
-      message: d.message,
-      warning: d.phase === 'Failed' || d.phase === 'Denied',
-      actor: record.spec.authority.delegator,
-      delegate: record.spec.authority.delegate,
-      decisions,
-    });
-    if (d.phase === 'Denied') {
-      const denied = decisions.find((x) => !x.allowed);
-      if (denied) deps.metrics.policyDenials.inc({ gate: denied.gate });
-    }
+/** Creates (or adopts and starts) the container; a missing Secret or image holds the record. */
+async function create(deps: ReconcilerDeps, runtime: ContainerRuntime, record: ContainerExecutionRecord, profile: AgentMachineProfile, effective: FullBudget, workspace: HostPathResolution | undefined): Promise<ContainerObserved['created']> {
+  let spec: ContainerRunSpec;
+  try {
+    spec = await runSpecFor(deps, record, profile, effective, workspace);
+  } catch (err) {
+    if (!(err instanceof MissingSecretError)) throw err;
+    return { held: 'SecretNotFound', message: err.message };
   }
-  const status: ContainerExecutionRecordStatus = {
-    ...stripUndefined(prev ?? {}),
-    ...extra,
-    phase: d.phase,
-    conditions: gateConditions(
-      prev?.conditions,
-      record.metadata.generation,
-      now,
-      { authorized: gates.authorized, authorizedReason: d.reason, policyAllowed: gates.policyAllowed, ready: d.phase === 'Succeeded', reason: d.reason, message: d.message, phase: d.phase },
-      [
-        budgetCondition(gates.budgetAvailable, d.message),
-        { type: 'RuntimeReady', status: gates.runtimeReady, reason: gates.runtimeReason, message: gates.runtimeMessage },
-      ],
-    ),
-    decisions: boundedDecisions(decisions),
-    operation: nextOperation(prev?.operation, record.metadata.uid!, { operationType: RUN, state: p.state, event: { eventType: p.event, details: d.message } }, now),
-  };
-  await deps.status.write(RESOURCES.ContainerExecutionRecord, record, status as Record<string, unknown>);
-  return requeueAfter(d.requeueAfterMs);
+  try {
+    return await runtime.ensure(spec);
+  } catch (err) {
+    if (!(err instanceof ImageNotPresentError)) throw err;
+    return { held: 'ImageNotPresent', message: err.message };
+  }
+}
+
+/** The end of the log, redacted: if the redactor cannot vouch for it, none (fail closed). */
+async function logTail(deps: ReconcilerDeps, runtime: ContainerRuntime, record: ContainerExecutionRecord): Promise<string> {
+  const { secretValues } = await resolveEnv(deps.clients, record.metadata.namespace!, record.spec.container).catch(() => ({ secretValues: [] as string[] }));
+  // Secret values in any encoding, tokens, keys and prompt text out before it reaches status.
+  const redacted = redact(await runtime.logTail(record.metadata.uid!, LOG_TAIL_READ_BYTES), { secretValues });
+  const tail = redacted.ok ? redacted.text : '';
+  return tail.length > LOG_TAIL_KEEP_CHARS ? tail.slice(tail.length - LOG_TAIL_KEEP_CHARS) : tail;
+}
+
+async function writeStatus(deps: ReconcilerDeps, record: ContainerExecutionRecord, o: Outcome, gates: Gates, decisions: Decision[], now: Date) {
+  const { result } = await settle(deps, KIND, record, {
+    now,
+    verdict: {
+      ...o,
+      operationType: RUN,
+      decisions,
+      authorized: gates.authorized,
+      policyAllowed: gates.policyAllowed,
+      conditions: [budgetCondition(gates.budgetAvailable, o.message), { type: 'RuntimeReady', status: gates.runtimeReady, reason: gates.runtimeReason, message: gates.runtimeMessage }],
+    },
+    fields: { ...stripUndefined(record.status ?? {}), ...o.status, phase: o.phase },
+  });
+  return result;
 }
 
 function stripUndefined<T extends object>(o: T): T {
