@@ -30,13 +30,13 @@ export class Indexer<T> {
     }
     const index: Index<T> = { fn, byValue: new Map(), valuesOf: new Map() };
     this.#indexes.set(name, index);
-    for (const [key, obj] of existing) file(index, key, distinct(fn(obj)));
+    for (const [key, obj] of existing) file(index, key, valuesOf(fn, obj));
   }
 
   /** Files obj (new or changed) under every index. An unchanged value keeps its place in line. */
   put(key: string, obj: T): void {
     for (const index of this.#indexes.values()) {
-      const values = distinct(index.fn(obj));
+      const values = valuesOf(index.fn, obj);
       if (sameValues(index.valuesOf.get(key), values)) continue;
       unfile(index, key);
       file(index, key, values);
@@ -55,7 +55,17 @@ export class Indexer<T> {
   }
 }
 
-function distinct(values: readonly string[]): readonly string[] {
+/**
+ * The values obj is filed under, each once. An object the function cannot read (a malformed
+ * object the API server still accepted) is filed nowhere: it must not stop the watch.
+ */
+function valuesOf<T>(fn: IndexFunc<T>, obj: T): readonly string[] {
+  let values: readonly string[];
+  try {
+    values = fn(obj);
+  } catch {
+    return [];
+  }
   return values.length < 2 ? values : [...new Set(values)];
 }
 

@@ -45,7 +45,7 @@ export function firstInLine<T extends SlotCandidate>(waiting: readonly T[], n: n
 /** holds/<profile> or waits/<profile>; finished executions are in neither. */
 export const BY_SLOT: NamedIndex<LocalAgentExecution> = {
   name: 'agentConcurrencySlot',
-  fn: (e) => (isTerminalExecutionPhase(e.status?.phase) ? [] : [`${holdsSlot(e.status?.phase) ? 'holds' : 'waits'}/${e.spec.profileRef.name}`]),
+  fn: (e) => (isTerminalExecutionPhase(e.status?.phase) || !e.spec?.profileRef?.name ? [] : [`${holdsSlot(e.status?.phase) ? 'holds' : 'waits'}/${e.spec.profileRef.name}`]),
 };
 
 /** Where a profile's line stands, seen by one execution (itself not counted as a holder). */

@@ -23,13 +23,13 @@ export const BY_UID: NamedIndex<KubernetesObject> = { name: 'uid', fn: (o) => (o
 export const BY_OWNER_UID: NamedIndex<KubernetesObject> = { name: 'ownerUid', fn: (o) => (o.metadata?.ownerReferences ?? []).map((r) => r.uid) };
 
 /** spec.profileRef.name, of every kind that lives under a profile. */
-export const BY_PROFILE: NamedIndex<KubernetesObject & { spec: { profileRef: { name: string } } }> = { name: 'profile', fn: (o) => [o.spec.profileRef.name] };
+export const BY_PROFILE: NamedIndex<KubernetesObject & { spec: { profileRef: { name: string } } }> = { name: 'profile', fn: (o) => (o.spec?.profileRef?.name ? [o.spec.profileRef.name] : []) };
 
 /** namespace/name of the ModelProviderBinding an execution names. */
 export const BY_MODEL_PROVIDER: NamedIndex<LocalAgentExecution> = {
   name: 'modelProvider',
-  fn: (e) => (e.spec.modelProviderRef ? [`${e.metadata.namespace}/${e.spec.modelProviderRef.name}`] : []),
+  fn: (e) => (e.spec?.modelProviderRef?.name ? [`${e.metadata.namespace}/${e.spec.modelProviderRef.name}`] : []),
 };
 
 /** namespace/tool a grant grants. */
-export const BY_TOOL: NamedIndex<ToolGrantRecord> = { name: 'tool', fn: (g) => [`${g.metadata.namespace}/${g.spec.tool}`] };
+export const BY_TOOL: NamedIndex<ToolGrantRecord> = { name: 'tool', fn: (g) => (g.spec?.tool ? [`${g.metadata.namespace}/${g.spec.tool}`] : []) };

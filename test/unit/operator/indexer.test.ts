@@ -62,3 +62,11 @@ test('an update that keeps the indexed value keeps the key in its place (lookups
   ix.put('n/a', { profile: 'p1', owners: ['u9'] });
   assert.deepEqual([...ix.keys('profile', 'p1')], ['n/a', 'n/b']);
 });
+
+test('an object the index function cannot read is filed nowhere, and does not stop the others', () => {
+  const ix = new Indexer<Thing>();
+  ix.define('strict', (t) => [t.profile!.toUpperCase()], []);
+  ix.put('n/bad', {});
+  ix.put('n/good', { profile: 'p' });
+  assert.deepEqual([...ix.keys('strict', 'P')], ['n/good']);
+});
