@@ -25,6 +25,7 @@ import { profileFact, type Tri } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
+import { RUN_PROJECTION } from './core/run-projection.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
 import { walkGates } from './core/gate-walk.ts';
 import { settle } from './core/settle.ts';
@@ -41,13 +42,8 @@ const KIND: GovernedKind<ContainerExecutionRecord, ContainerPhase> = {
   resource: RESOURCES.ContainerExecutionRecord,
   phaseOf: (r) => r.status?.phase,
   projection: {
-    Pending: { state: 'queued', event: 'progress', outcome: 'queued', warning: false },
+    ...RUN_PROJECTION,
     Creating: { state: 'running', event: 'progress', outcome: 'started', warning: false },
-    Running: { state: 'running', event: 'start', outcome: 'started', warning: false },
-    Succeeded: { state: 'completed', event: 'complete', outcome: 'completed', warning: false },
-    Failed: { state: 'failed', event: 'failure', outcome: 'failed', warning: true },
-    Cancelled: { state: 'cancelled', event: 'cancel', outcome: 'cancelled', warning: false },
-    Denied: { state: 'failed', event: 'failure', outcome: 'denied', warning: true },
   },
   readyPhase: 'Succeeded',
   eventReason: { Running: 'Started' },

@@ -22,6 +22,7 @@ import { ExecutionSlots } from './execution-slots.ts';
 import { BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, indexed } from './indexes.ts';
 import { DeletedWhileWaiting } from './deleted-while-waiting.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
+import { RUN_PROJECTION } from './core/run-projection.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
 import { settle } from './core/settle.ts';
 import { budgetCondition } from './core/status-parts.ts';
@@ -32,14 +33,9 @@ const KIND: GovernedKind<LocalAgentExecution, ExecutionPhase> = {
   resource: RESOURCES.LocalAgentExecution,
   phaseOf: (e) => e.status?.phase,
   projection: {
-    Pending: { state: 'queued', event: 'progress', outcome: 'queued', warning: false },
+    ...RUN_PROJECTION,
     Queued: { state: 'queued', event: 'progress', outcome: 'queued', warning: false },
-    Running: { state: 'running', event: 'start', outcome: 'started', warning: false },
     Retrying: { state: 'retrying', event: 'retry', outcome: 'started', warning: false },
-    Succeeded: { state: 'completed', event: 'complete', outcome: 'completed', warning: false },
-    Failed: { state: 'failed', event: 'failure', outcome: 'failed', warning: true },
-    Cancelled: { state: 'cancelled', event: 'cancel', outcome: 'cancelled', warning: false },
-    Denied: { state: 'failed', event: 'failure', outcome: 'denied', warning: true },
   },
   readyPhase: 'Succeeded',
   eventReason: { Running: 'Started' },
