@@ -9,25 +9,22 @@ import type { AgentMachineProfile, ContainerExecutionRecord } from '../api/types
 import { RESOURCES } from '../api/resources.ts';
 import { Controller } from '../operator/controller.ts';
 import { objectKey } from '../operator/resource.ts';
-import { permissions } from '../governance/access-review.ts';
 import { fitBudget, type FullBudget } from '../governance/budget.ts';
-import { evaluatePolicy } from '../governance/policy.ts';
-import { containerRequests, type HostPathResolution } from '../governance/requests.ts';
+import type { HostPathResolution } from '../governance/requests.ts';
 import type { Decision } from '../governance/decision.ts';
 import { ImageNotPresentError, RuntimeUnavailableError, type ContainerRunSpec, type ContainerRuntime } from '../runtimes/container-runtime.ts';
 import { runSpecFor } from './container-run-spec.ts';
 import type { ReconcilerDeps } from './deps.ts';
-import { admitContainer, isTerminalContainerPhase, type AdmissionFacts, type ContainerPhase } from './container-state.ts';
+import { isTerminalContainerPhase, type ContainerPhase } from './container-state.ts';
+import { admitContainerRecord } from './container-admission.ts';
 import { decideContainer, type ContainerObserved, type ContainerPlan } from './container-decision.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../diagnostics/redactor.ts';
-import { profileFact, type Tri } from './facts.ts';
+import type { Tri } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
-import { resolveWorkspace } from './workspace-path.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
 import { RUN_PROJECTION } from './core/run-projection.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
-import { walkGates } from './core/gate-walk.ts';
 import { settle } from './core/settle.ts';
 import { budgetCondition } from './core/status-parts.ts';
 
@@ -116,17 +113,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   // The workspace's real host path, resolved for the policy and then mounted (workspace-path.ts).
   let workspace: HostPathResolution | undefined;
   if (!started) {
-    const a = await walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, record.spec.profileRef.name) }, admitContainer, {
-      authorization: async (f) => {
-        f.authorization = await deps.authorizer.authorize({ authority: record.spec.authority, operationType: RUN, permissions: [permissions.useProfile(record.spec.profileRef.name)], now });
-      },
-      budget: (f) => void (f.budget = fitBudget(record.spec.budget, profile!.spec.budgetCeilings as FullBudget)),
-      policy: async (f) => {
-        workspace = await resolveWorkspace(record.spec.container, runtimeKind);
-        const results = containerRequests(record.spec.container, record.spec.tenant, workspace).map((req) => evaluatePolicy(profile, req));
-        f.policy = { allowed: results.every((r) => r.allowed), decisions: results.flatMap((r) => r.decisions) };
-      },
-    });
+    const a = await admitContainerRecord(deps, record, profile, now, (resolved) => (workspace = resolved));
     if (!a.admitted && a.hold) return write({ phase: 'Pending', reason: a.reason, message: a.message, requeueAfterMs: 15_000 }, a.decisions);
     if (!a.admitted) {
       Object.assign(gates, { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable });

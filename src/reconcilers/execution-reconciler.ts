@@ -6,18 +6,17 @@
 // spec.cancel. What to do is decided by decideExecution (execution-decision.ts); this file
 // observes, carries the plan out and settles the status.
 import type { ContainerExecutionRecord, LocalAgentExecution } from '../api/types.generated.ts';
-import { API_VERSION } from '../api/group.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { Controller, ownerKeys } from '../operator/controller.ts';
 import { hasFinalizer } from '../operator/finalizers.ts';
-import { isConflict, isNotFound, MERGE_PATCH } from '../operator/kube-clients.ts';
 import { objectKey } from '../operator/resource.ts';
 import { metaTime } from '../operator/time.ts';
 import { gatewayCounts } from '../gateway/ledger.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitExecution } from './execution-admission.ts';
 import { CANCEL, decideExecution, START, type ExecutionAction, type ExecutionObserved } from './execution-decision.ts';
-import { isTerminalExecutionPhase, recordNameFor, type ExecutionPhase } from './execution-state.ts';
+import { isTerminalExecutionPhase, type ExecutionPhase } from './execution-state.ts';
+import { cancelRecord, createAttempt, deleteRecord } from './execution-records.ts';
 import { ExecutionSlots } from './execution-slots.ts';
 import { BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, indexed } from './indexes.ts';
 import { DeletedWhileWaiting } from './deleted-while-waiting.ts';
@@ -26,8 +25,6 @@ import { RUN_PROJECTION } from './core/run-projection.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
 import { settle } from './core/settle.ts';
 import { budgetCondition } from './core/status-parts.ts';
-
-const EXECUTION_UID_LABEL = 'agentmachine.sourceos.dev/execution-uid';
 
 const KIND: GovernedKind<LocalAgentExecution, ExecutionPhase> = {
   resource: RESOURCES.LocalAgentExecution,
@@ -145,58 +142,6 @@ export function executionController(deps: ReconcilerDeps): Controller {
       },
       beforeWrite: () => void (terminal && slots.release(objectKey(ex), ex.spec.profileRef.name)),
     });
-  }
-}
-
-/** One record per container, owned by the execution; an existing one (restart) is kept. */
-async function createAttempt(deps: ReconcilerDeps, ex: LocalAgentExecution, attempt: number, owned: ContainerExecutionRecord[]): Promise<void> {
-  const ownedNames = new Set(owned.map((c) => c.metadata.name));
-  for (const container of ex.spec.containers) {
-    const name = recordNameFor(ex.metadata.name!, container.name!, attempt);
-    if (ownedNames.has(name)) continue;
-    const record: ContainerExecutionRecord = {
-      apiVersion: API_VERSION,
-      kind: 'ContainerExecutionRecord',
-      metadata: {
-        name,
-        namespace: ex.metadata.namespace,
-        labels: { [EXECUTION_UID_LABEL]: ex.metadata.uid!, 'agentmachine.sourceos.dev/execution': ex.metadata.name! },
-        ownerReferences: [{ apiVersion: API_VERSION, kind: 'LocalAgentExecution', name: ex.metadata.name!, uid: ex.metadata.uid!, controller: true, blockOwnerDeletion: true }],
-      },
-      spec: {
-        profileRef: ex.spec.profileRef,
-        authority: ex.spec.authority,
-        executionRef: { name: ex.metadata.name! },
-        ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}),
-        ...(ex.spec.runtime ? { runtime: ex.spec.runtime } : {}),
-        container,
-        ...(ex.spec.budget ? { budget: ex.spec.budget } : {}),
-      },
-    };
-    try {
-      await deps.clients.request({ method: 'POST', path: RESOURCES.ContainerExecutionRecord.apiPath(ex.metadata.namespace), body: record });
-    } catch (err) {
-      if (!isConflict(err)) throw err; // 409 AlreadyExists: created by an earlier reconcile
-    }
-  }
-}
-
-async function cancelRecord(deps: ReconcilerDeps, c: ContainerExecutionRecord): Promise<void> {
-  try {
-    await deps.clients.customObjects.patchNamespacedCustomObject(
-      { group: RESOURCES.ContainerExecutionRecord.group, version: RESOURCES.ContainerExecutionRecord.version, namespace: c.metadata.namespace!, plural: RESOURCES.ContainerExecutionRecord.plural, name: c.metadata.name!, body: { spec: { cancel: true } } },
-      MERGE_PATCH,
-    );
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-}
-
-async function deleteRecord(deps: ReconcilerDeps, c: ContainerExecutionRecord): Promise<void> {
-  try {
-    await deps.clients.request({ method: 'DELETE', path: RESOURCES.ContainerExecutionRecord.apiPath(c.metadata.namespace, c.metadata.name) });
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
   }
 }
 
