@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { docFiles } from '../src/api/doc-files.ts';
+import { docFiles } from '../src/codegen/doc-files.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 for (const file of docFiles(root)) {

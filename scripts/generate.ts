@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generatedFiles } from '../src/api/generated-files.ts';
+import { generatedFiles } from '../src/codegen/generated-files.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 for (const file of generatedFiles()) {

@@ -10,12 +10,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import { evaluate } from '@marcbachmann/cel-js';
-import { docFiles } from '../../src/api/doc-files.ts';
-import { buildAllCrds } from '../../src/api/crds.ts';
+import { docFiles } from '../../src/codegen/doc-files.ts';
+import { buildAllCrds } from '../../src/codegen/crds.ts';
 import { loadAllSchemas, loadKindContracts } from '../../src/api/contracts.ts';
 import { KINDS, type KindName } from '../../src/api/group.ts';
-import { CONDITIONS_BY_KIND, fileNameFor, REFERENCE_DIR } from '../../src/api/reference-docs.ts';
-import { profileSections, spliceGenerated, SCENARIOS } from '../../src/api/profile-docs.ts';
+import { CONDITIONS_BY_KIND, fileNameFor, REFERENCE_DIR } from '../../src/codegen/reference-docs.ts';
+import { profileSections, spliceGenerated, SCENARIOS } from '../../src/codegen/profile-docs.ts';
 import { BUILTIN_RULES, PROFILE_TYPES } from '../../src/governance/profile-rules.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -131,7 +131,7 @@ test('the condition types of each kind in the reference are exactly the ones its
     if (/budgetCondition\(/.test(source)) written.add('BudgetAvailable');
     for (const m of source.matchAll(/\btype: '([A-Za-z]+)'/g)) written.add(m[1]!);
     const documented = new Set(CONDITIONS_BY_KIND[kind].map(([type]) => type));
-    assert.deepEqual([...documented].sort(), [...written].sort(), `${kind}: CONDITIONS_BY_KIND in src/api/reference-docs.ts`);
+    assert.deepEqual([...documented].sort(), [...written].sort(), `${kind}: CONDITIONS_BY_KIND in src/codegen/reference-docs.ts`);
   }
 });
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { buildAllCrds } from '../../api/crds.ts';
+import { buildAllCrds } from '../../codegen/crds.ts';
 
 export function registerCrdsCommand(program: Command): void {
   program

@@ -10,7 +10,7 @@
 //     controller will judge them (built-in rules of the profile type and its CEL rules).
 //
 // Objects of other API groups (Namespaces, RBAC, kustomization files) are counted and skipped.
-import { checkCrdRules } from '../../api/crd-rules.ts';
+import { checkCrdRules } from './crd-rules.ts';
 import { toFieldError } from '../../api/field-errors.ts';
 import { formatFieldPath, type FieldPath } from '../../api/field-path.ts';
 import { API_VERSION, GROUP, isKindName, type KindName } from '../../api/group.ts';

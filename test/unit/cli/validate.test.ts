@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runValidate } from '../../../src/cli/commands/validate.ts';
-import { crdRuleInventory } from '../../../src/api/crd-rules.ts';
+import { crdRuleInventory } from '../../../src/cli/validate/crd-rules.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const INVALID_DIR = path.join(ROOT, 'test/fixtures/invalid');

@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
-import type { AgentMachineProfileSpec, Budget, ProfileType } from './types.generated.ts';
+import type { AgentMachineProfileSpec, Budget, ProfileType } from '../api/types.generated.ts';
 import { BUDGET_DIMENSIONS } from '../governance/budget.ts';
 import { CelSandbox } from '../governance/cel-sandbox.ts';
 import { evaluatePolicy } from '../governance/policy.ts';

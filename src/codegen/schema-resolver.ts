@@ -1,6 +1,6 @@
 // Resolves $refs between the contract files, so one definition can serve the CRD generator
 // (which needs self-contained structural schemas) and the type generator.
-import type { JsonSchema } from './contracts.ts';
+import type { JsonSchema } from '../api/contracts.ts';
 
 export interface RefTarget {
   file: string;

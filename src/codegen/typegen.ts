@@ -1,6 +1,6 @@
 // Generates src/api/types.generated.ts from contracts/, so the TypeScript types cannot drift from
 // the schemas the API server enforces. `make crds` writes it; a test fails when it is stale.
-import { loadAllSchemas, loadKindContracts, COMMON_SCHEMA_FILE, type JsonSchema } from './contracts.ts';
+import { loadAllSchemas, loadKindContracts, COMMON_SCHEMA_FILE, type JsonSchema } from '../api/contracts.ts';
 import { isObject } from './schema-resolver.ts';
 
 export const TYPES_FILE = 'src/api/types.generated.ts';

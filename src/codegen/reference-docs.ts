@@ -2,10 +2,10 @@
 // the same source the CRDs and TypeScript types come from, so the field reference cannot say
 // something the API server does not enforce. Pure: schemas in, Markdown out; `make docs` writes
 // the pages and a unit test fails when the ones on disk are stale.
-import { CATEGORY, GROUP, VERSION, type KindName } from './group.ts';
-import { CONTRACT_SCHEMA_FILE, loadAllSchemas, loadKindContracts, type JsonSchema, type KindContract } from './contracts.ts';
+import { CATEGORY, GROUP, VERSION, type KindName } from '../api/group.ts';
+import { CONTRACT_SCHEMA_FILE, loadAllSchemas, loadKindContracts, type JsonSchema, type KindContract } from '../api/contracts.ts';
 import { inlineRefs, isObject } from './schema-resolver.ts';
-import { KIND_OPERATION_TYPES } from './workspace-operation-contract.ts';
+import { KIND_OPERATION_TYPES } from '../api/workspace-operation-contract.ts';
 
 export const REFERENCE_DIR = 'docs/reference';
 

@@ -1,8 +1,8 @@
 // Builds the CustomResourceDefinitions from contracts/. `make crds` writes them to crds/;
 // a test fails when crds/ is out of date.
 import yaml from 'js-yaml';
-import { CATEGORY, GROUP, VERSION } from './group.ts';
-import { loadAllSchemas, loadKindContracts, type JsonSchema, type KindContract } from './contracts.ts';
+import { CATEGORY, GROUP, VERSION } from '../api/group.ts';
+import { loadAllSchemas, loadKindContracts, type JsonSchema, type KindContract } from '../api/contracts.ts';
 import { inlineRefs, isObject } from './schema-resolver.ts';
 
 // Keywords that are JSON Schema but not part of a CRD's structural OpenAPI v3 subset.

@@ -8,11 +8,11 @@
 // Kubernetes CEL library function it lacks) is reported as unchecked, never as passed: a unit
 // test keeps every rule in the contracts compilable.
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
-import { loadAllSchemas, loadKindContracts, type JsonSchema } from './contracts.ts';
-import { openApiSchemaFor } from './crds.ts';
-import type { FieldPath } from './field-path.ts';
-import type { KindName } from './group.ts';
-import { isObject } from './schema-resolver.ts';
+import { loadAllSchemas, loadKindContracts, type JsonSchema } from '../../api/contracts.ts';
+import { openApiSchemaFor } from '../../codegen/crds.ts';
+import type { FieldPath } from '../../api/field-path.ts';
+import type { KindName } from '../../api/group.ts';
+import { isObject } from '../../codegen/schema-resolver.ts';
 
 export interface CrdRuleIssue {
   path: FieldPath;
