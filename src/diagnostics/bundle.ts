@@ -20,7 +20,8 @@ import { gzipSync } from 'node:zlib';
 import yaml from 'js-yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/group.ts';
-import { Redactor, REDACTION_CATEGORIES, type RedactionReport } from './redactor.ts';
+import { REDACTION_CATEGORIES, type RedactionReport } from '../redaction/placeholders.ts';
+import { Redactor } from '../redaction/redactor.ts';
 import { writeTar } from './tar.ts';
 
 export const MANIFEST_KIND = 'DiagnosticBundleManifest';

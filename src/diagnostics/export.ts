@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { buildBundle, type BuildResult, type BundleInclude, type BundleScope } from './bundle.ts';
 import { ExportRefused, gather, type GatherOptions } from './gather.ts';
-import type { RedactionReport } from './redactor.ts';
+import type { RedactionReport } from '../redaction/placeholders.ts';
 
 export { ExportRefused } from './gather.ts';
 

@@ -19,7 +19,7 @@ import { isTerminalContainerPhase, type ContainerPhase } from './container-state
 import { admitContainerRecord } from './container-admission.ts';
 import { decideContainer, type ContainerObserved, type ContainerPlan } from './container-decision.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
-import { redact } from '../diagnostics/redactor.ts';
+import { redact } from '../redaction/redactor.ts';
 import type { Tri } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import type { GovernedKind } from './core/governed-kind.ts';

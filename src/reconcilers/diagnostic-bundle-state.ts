@@ -8,7 +8,7 @@
 //   exported and checked ─────────────────────────────────────► Ready (digest, size, ConfigMaps)
 import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import type { Decision } from '../governance/decision.ts';
-import type { RedactionReport } from '../diagnostics/redactor.ts';
+import type { RedactionReport } from '../redaction/placeholders.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
 import type { Tri } from './facts.ts';
 

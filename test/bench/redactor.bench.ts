@@ -8,7 +8,8 @@
 // the final leak check.
 // Run: node test/bench/redactor.bench.ts   (no cluster needed)
 import yaml from 'js-yaml';
-import { redact, SecretSet } from '../../src/diagnostics/redactor.ts';
+import { redact } from '../../src/redaction/redactor.ts';
+import { SecretSet } from '../../src/redaction/secret-set.ts';
 
 const MB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_MB ?? 8) * MB;

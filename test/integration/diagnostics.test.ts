@@ -22,7 +22,8 @@ import { startControllerProcess, type ControllerProcess } from '../support/contr
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testExecution } from '../support/objects.ts';
 import { readTar } from '../../src/diagnostics/tar.ts';
 import { listBundleConfigMaps, reassemble } from '../../src/diagnostics/config-maps.ts';
-import { formatExecutionToken, type RedactionCategory } from '../../src/diagnostics/redactor.ts';
+import { formatExecutionToken } from '../../src/redaction/execution-token.ts';
+import type { RedactionCategory } from '../../src/redaction/placeholders.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/agent-machine.js', import.meta.url));

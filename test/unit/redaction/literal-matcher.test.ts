@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiteralMatcher } from '../../../src/diagnostics/literal-matcher.ts';
+import { LiteralMatcher } from '../../../src/redaction/literal-matcher.ts';
 
 function naiveOccurring(text: string, patterns: string[]): Set<number> {
   const s = new Set<number>();

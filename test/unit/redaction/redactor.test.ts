@@ -1,18 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  EXECUTION_TOKEN_PATTERN,
-  formatExecutionToken,
-  isExecutionToken,
-  isSensitiveKey,
-  promptDigest,
-  redact,
-  Redactor,
-  SecretSet,
-  secretForms,
-  type RedactionCategory,
-} from '../../../src/diagnostics/redactor.ts';
+import { EXECUTION_TOKEN_PATTERN, formatExecutionToken, isExecutionToken } from '../../../src/redaction/execution-token.ts';
+import { promptDigest, type RedactionCategory } from '../../../src/redaction/placeholders.ts';
+import { redact, Redactor } from '../../../src/redaction/redactor.ts';
+import { SecretSet, secretForms } from '../../../src/redaction/secret-set.ts';
+import { isSensitiveKey } from '../../../src/redaction/sensitive-keys.ts';
 import { SECRET_KEYS } from '../../../src/observability/logger.ts';
 
 const SECRET = 'hunter2-Sup3r$ecret/val+ue=';

@@ -6,10 +6,12 @@
 //   - redacting the output again changes nothing;
 //   - pathological inputs (megabytes of one character, of base64, of quotes, of nested
 //     brackets, of almost-matches) finish within a time bound, i.e. no regex backtracks.
-import { mulberry32 as rng } from '../../support/prng.ts';
+import { mulberry32 as rng } from '../support/prng.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatExecutionToken, redact, Redactor, SecretSet } from '../../../src/diagnostics/redactor.ts';
+import { formatExecutionToken } from '../../src/redaction/execution-token.ts';
+import { redact, Redactor } from '../../src/redaction/redactor.ts';
+import { SecretSet } from '../../src/redaction/secret-set.ts';
 
 const SEED = Number(process.env.REDACTOR_FUZZ_SEED ?? 20260601);
 const CASES = Number(process.env.REDACTOR_FUZZ_CASES ?? 1500);
