@@ -1,7 +1,7 @@
 // Builds the CustomResourceDefinitions from contracts/. `make crds` writes them to crds/;
 // a test fails when crds/ is out of date.
-import yaml from 'js-yaml';
 import { CATEGORY, GROUP, VERSION } from '../api/group.ts';
+import { crdYaml } from './crd-yaml.ts';
 import { loadAllSchemas, loadKindContracts, type JsonSchema, type KindContract } from '../api/contracts.ts';
 import { inlineRefs, isObject } from './schema-resolver.ts';
 
@@ -87,7 +87,7 @@ export function buildAllCrds(): Array<{ file: string; crd: JsonSchema; yaml: str
     return {
       file: `${GROUP}_${contract.crd.plural}.yaml`,
       crd,
-      yaml: header + yaml.dump(crd, { lineWidth: 120, noRefs: true, sortKeys: false }),
+      yaml: header + crdYaml(crd, 120),
     };
   });
 }

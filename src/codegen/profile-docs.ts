@@ -4,7 +4,7 @@
 // restates a rule by hand, so the comparison cannot drift from what is enforced.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import type { AgentMachineProfileSpec, Budget, ProfileType } from '../api/types.generated.ts';
 import { BUDGET_DIMENSIONS } from '../governance/budget.ts';
 import { CelSandbox } from '../governance/cel-sandbox.ts';
@@ -28,7 +28,7 @@ export function loadExampleProfiles(root: string): ExampleProfile[] {
   const found = readdirSync(dir)
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()
-    .map((f) => ({ file: `${EXAMPLE_PROFILES_DIR}/${f}`, profile: yaml.load(readFileSync(path.join(dir, f), 'utf8')) as ExampleProfile['profile'] }));
+    .map((f) => ({ file: `${EXAMPLE_PROFILES_DIR}/${f}`, profile: parse(readFileSync(path.join(dir, f), 'utf8')) as ExampleProfile['profile'] }));
   const rank = (e: ExampleProfile) => (PROFILE_TYPES as readonly string[]).indexOf(e.profile.spec.profileType);
   return found.sort((a, b) => rank(a) - rank(b) || a.file.localeCompare(b.file));
 }

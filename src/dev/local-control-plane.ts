@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import yaml from 'js-yaml';
+import { stringify } from 'yaml';
 import { freePorts } from './free-ports.ts';
 import { createOwnedTempDir } from './owned-temp-dir.ts';
 import type { OwnedTempDir } from './owned-temp-dir.ts';
@@ -145,7 +145,7 @@ async function startOnce(opts: LocalControlPlaneOptions): Promise<LocalControlPl
     const auditArgs: string[] = [];
     if (opts.audit && auditLogPath) {
       const policyPath = join(dataDir, 'audit-policy.yaml');
-      await writeFile(policyPath, yaml.dump(opts.audit.policy ?? SERVICE_ACCOUNT_AUDIT_POLICY));
+      await writeFile(policyPath, stringify(opts.audit.policy ?? SERVICE_ACCOUNT_AUDIT_POLICY, { version: '1.1' }));
       // blocking (the log backend's default, named because readers rely on it): each event is
       // written as its request ends, nothing is batched.
       auditArgs.push(`--audit-policy-file=${policyPath}`, `--audit-log-path=${auditLogPath}`, '--audit-log-format=json', '--audit-log-mode=blocking');
@@ -394,7 +394,7 @@ function tokenFile(users: LocalUser[], tokens: Map<string, string>): string {
 
 function kubeconfig(server: string, caData: string, user: string, token: string): string {
   const name = 'agent-machine-local';
-  return yaml.dump(
+  return stringify(
     {
       apiVersion: 'v1',
       kind: 'Config',
@@ -403,7 +403,7 @@ function kubeconfig(server: string, caData: string, user: string, token: string)
       contexts: [{ name: `${user}@${name}`, context: { cluster: name, user, namespace: 'default' } }],
       'current-context': `${user}@${name}`,
     },
-    { lineWidth: -1 },
+    { lineWidth: 0, version: '1.1' },
   );
 }
 

@@ -17,7 +17,7 @@
 // something through).
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import yaml from 'js-yaml';
+import { stringify } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/group.ts';
 import { REDACTION_CATEGORIES, type RedactionReport } from '../redaction/placeholders.ts';
@@ -112,7 +112,7 @@ export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildRe
     for (const obj of sources.objects) {
       const kind = safeSegment(obj.kind ?? 'Unknown');
       const name = safeSegment(obj.metadata?.name ?? 'unnamed');
-      files.set(`objects/${kind}/${name}.yaml`, yaml.dump(redactor.value(cleanObject(obj)), { lineWidth: -1, noRefs: true, sortKeys: false }));
+      files.set(`objects/${kind}/${name}.yaml`, stringify(redactor.value(cleanObject(obj)), { lineWidth: 0, aliasDuplicateObjects: false, version: '1.1' }));
     }
   }
   if (inc.events) files.set('events.json', json(redactor.value(sources.events.map(cleanObject))));

@@ -7,7 +7,7 @@
 // Also: the cost of a long list of known secret values (Aho–Corasick keeps it flat), and of
 // the final leak check.
 // Run: node test/bench/redactor.bench.ts   (no cluster needed)
-import yaml from 'js-yaml';
+import { stringify } from 'yaml';
 import { redact } from '../../src/redaction/redactor.ts';
 import { SecretSet } from '../../src/redaction/secret-set.ts';
 
@@ -59,7 +59,7 @@ const corpora: Array<[string, string]> = [
   [
     'YAML objects',
     fill((i) =>
-      yaml.dump({
+      stringify({
         apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
         kind: 'ContainerExecutionRecord',
         metadata: { name: `run-${i}`, namespace: 'ns', labels: { a: 'b' } },

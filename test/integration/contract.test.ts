@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
+import { parse, stringify } from 'yaml';
 
 import { KINDS, type KindName } from '../../src/api/group.ts';
 import { operationIds } from '../../src/api/operation.ts';
@@ -42,7 +42,7 @@ const OBJECTS: Record<KindName, { file: string; profile?: string }> = {
 const refs = new Map<KindName, string>();
 
 function example(file: string): any {
-  return yaml.load(readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
+  return parse(readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
 }
 
 
@@ -161,11 +161,11 @@ test('short names, plural, Kind and the two-argument form name the same object',
 });
 
 test("without -n the kubeconfig context's namespace is used; alice can export her own objects", async () => {
-  const kubeconfig = yaml.load(readFileSync(kubeconfigPath(USER), 'utf8')) as any;
+  const kubeconfig = parse(readFileSync(kubeconfigPath(USER), 'utf8')) as any;
   const current = kubeconfig.contexts.find((c: any) => c.name === kubeconfig['current-context']);
   current.context.namespace = NS;
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'am-contract-')), 'kubeconfig');
-  writeFileSync(file, yaml.dump(kubeconfig), { mode: 0o600 });
+  writeFileSync(file, stringify(kubeconfig), { mode: 0o600 });
   const contract = await contractOf([`mpb/local-ollama`], file);
   assert.equal(contract.id, contractIdFor('ModelProviderBinding', await uidOf(refs.get('ModelProviderBinding')!)));
 });

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { installApi, grantEditorRole } from '../support/install.ts';
 import { kubectl, kubeconfigPath } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
@@ -294,11 +294,11 @@ function assertUseful(files: Map<string, string>, opts: { audit: boolean }) {
   assert.equal(manifest.scope.namespace, ns);
   const events = JSON.parse(files.get('events.json')!) as any[];
   for (const name of executionNames()) {
-    const ex = yaml.load(files.get(`objects/LocalAgentExecution/${name}.yaml`)!) as any;
+    const ex = parse(files.get(`objects/LocalAgentExecution/${name}.yaml`)!) as any;
     assert.equal(ex.status.phase, 'Succeeded');
     assert.ok(ex.status.conditions.some((c: any) => c.type === 'Ready' && c.status === 'True'));
     assert.equal(ex.metadata.managedFields, undefined);
-    const rec = yaml.load(files.get(`objects/ContainerExecutionRecord/${name}-agent.yaml`)!) as any;
+    const rec = parse(files.get(`objects/ContainerExecutionRecord/${name}-agent.yaml`)!) as any;
     assert.equal(rec.status.exitCode, 0);
     assert.match(files.get(`logs/${name}-agent.txt`)!, new RegExp(MARKER));
     assert.ok(events.some((e) => e.regarding?.name === name), `events about ${name}`);
@@ -308,7 +308,7 @@ function assertUseful(files: Map<string, string>, opts: { audit: boolean }) {
       assert.ok(audit.some((a) => a.object.name === name && a.operationType === 'agent_machine.execution.start'), `audit records of ${name}`);
     }
   }
-  const secretsEx = yaml.load(files.get('objects/LocalAgentExecution/diag-secrets.yaml')!) as any;
+  const secretsEx = parse(files.get('objects/LocalAgentExecution/diag-secrets.yaml')!) as any;
   const env = secretsEx.spec.containers[0].env;
   assert.deepEqual(env.find((e: any) => e.name === 'API_KEY'), { name: 'API_KEY', value: '[REDACTED:sensitiveKey]' });
   assert.deepEqual(env.find((e: any) => e.name === 'GREETING'), { name: 'GREETING', value: 'hello' });

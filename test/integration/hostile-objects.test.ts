@@ -27,7 +27,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
+import { loadAllYaml } from '../support/yaml.ts';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
@@ -94,7 +94,7 @@ function loadFixture(file: string): Fixture {
   const [expectLine] = header('expect');
   const m = /^(admission|denied): (.+)$/.exec(expectLine ?? '');
   if (!m) throw new Error(`${file}: needs '# expect: admission: <message>' or '# expect: denied: <reason>'`);
-  const docs = yaml.loadAll(text).filter(Boolean) as any[];
+  const docs = loadAllYaml(text).filter(Boolean) as any[];
   for (const d of docs) if (d.kind !== 'AgentMachineProfile' && d.metadata) d.metadata.namespace = ns;
   const object = docs.at(-1);
   for (const directive of header('inflate')) inflate(object, directive);

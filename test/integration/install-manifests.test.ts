@@ -18,7 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import yaml from 'js-yaml';
+import { stringify } from 'yaml';
+import { loadAllYaml } from '../support/yaml.ts';
 import { PatchStrategy } from '@kubernetes/client-node';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { adminKubeConfig, apiserverAuditLogPath, kubectl, sandboxImage } from '../support/integration-env.ts';
@@ -68,7 +69,7 @@ interface AuditEvent {
 
 async function render(dirPath: string): Promise<Doc[]> {
   const { stdout } = await kubectl(['kustomize', dirPath]);
-  return (yaml.loadAll(stdout) as Doc[]).filter((d) => d != null);
+  return (loadAllYaml(stdout) as Doc[]).filter((d) => d != null);
 }
 
 const keyOf = (d: Doc) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`;
@@ -183,7 +184,7 @@ async function serviceAccountKubeconfig(): Promise<string> {
     contexts: [{ name: SA, context: { cluster: 'test', user: SA } }],
     'current-context': SA,
   };
-  writeFileSync(file, yaml.dump(config), { mode: 0o600 });
+  writeFileSync(file, stringify(config), { mode: 0o600 });
   return file;
 }
 

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { evaluate } from '@marcbachmann/cel-js';
 import { docFiles } from '../../src/codegen/doc-files.ts';
 import { buildAllCrds } from '../../src/codegen/crds.ts';
@@ -264,7 +264,7 @@ test('the Flux healthCheckExprs in docs/operations.md cover every kind and class
   const page = read('docs/operations.md');
   const block = [...page.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('healthCheckExprs'));
   assert.ok(block, 'a yaml block with healthCheckExprs');
-  const exprs = (yaml.load(block) as any).spec.healthCheckExprs as Array<{ apiVersion: string; kind: string; inProgress?: string; failed?: string; current: string }>;
+  const exprs = (parse(block) as any).spec.healthCheckExprs as Array<{ apiVersion: string; kind: string; inProgress?: string; failed?: string; current: string }>;
   assert.deepEqual(exprs.map((e) => e.kind).sort(), [...KINDS].sort());
   for (const e of exprs) assert.equal(e.apiVersion, 'agentmachine.sourceos.dev/v1alpha1');
   const flux = (o: any): Health => {

@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { yamlFilesUnder } from '../../src/cli/commands/validate.ts';
 import { evaluatePolicy } from '../../src/governance/policy.ts';
 import { containerRequests, modelProviderUseRequest, toolGrantRequest, type PolicyRequest } from '../../src/governance/requests.ts';
 import type { ProfileInput } from '../../src/governance/profile-rules.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const objects = yamlFilesUnder(path.join(root, 'examples')).map((file) => ({ file: path.relative(root, file), obj: yaml.load(readFileSync(file, 'utf8')) as any }));
+const objects = yamlFilesUnder(path.join(root, 'examples')).map((file) => ({ file: path.relative(root, file), obj: parse(readFileSync(file, 'utf8')) as any }));
 const profiles = new Map<string, ProfileInput>(objects.filter((o) => o.obj.kind === 'AgentMachineProfile').map((o) => [o.obj.metadata.name, o.obj]));
 
 function requestsFor(obj: any): PolicyRequest[] {

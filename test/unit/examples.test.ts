@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
+import { loadAllYaml } from '../support/yaml.ts';
 import { ContractValidator, type ValidationResult } from '../../src/api/validation.ts';
 import { loadKindContracts, readSchemaFile, COMMON_SCHEMA_FILE } from '../../src/api/contracts.ts';
 import { API_VERSION, KINDS, type KindName } from '../../src/api/group.ts';
@@ -68,11 +68,11 @@ function yamlFilesUnder(dir: string): string[] {
     .sort();
 }
 
-// The default js-yaml schema, as `agent-machine validate` uses: an unquoted timestamp would become a
-// Date and fail validation, which is what we want (kubectl would send a string, ajv would not).
+// The core schema plus timestamps: an unquoted timestamp becomes a Date and fails validation,
+// which is what we want (kubectl would send a string, ajv would not), so examples quote them.
 function readYaml(file: string): YamlFile {
   const text = readFileSync(file, 'utf8');
-  const docs = yaml.loadAll(text).filter((d) => d !== null && d !== undefined);
+  const docs = loadAllYaml(text, { customTags: ['timestamp'] }).filter((d) => d !== null && d !== undefined);
   return { rel: path.relative(ROOT, file), text, docs };
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createMetrics, METRIC_NAMES } from '../../src/observability/metrics.ts';
@@ -64,7 +64,7 @@ function dashboardExprs(): string[] {
 }
 
 function ruleFile(): any {
-  return yaml.load(read('manifests/monitoring/prometheusrule.yaml'));
+  return parse(read('manifests/monitoring/prometheusrule.yaml'));
 }
 
 function ruleExprs(): string[] {
@@ -174,10 +174,10 @@ test('the PrometheusRule is structurally valid', () => {
 });
 
 test('manifests/monitoring has its own kustomization, and the base install does not include it', () => {
-  const k = yaml.load(read('manifests/monitoring/kustomization.yaml')) as any;
+  const k = parse(read('manifests/monitoring/kustomization.yaml')) as any;
   assert.ok(k.resources.includes('prometheusrule.yaml'));
   assert.deepEqual(k.configMapGenerator[0].files, ['grafana-dashboard.json']);
-  const base = yaml.load(read('manifests/kustomization.yaml')) as any;
+  const base = parse(read('manifests/kustomization.yaml')) as any;
   assert.ok(!base.resources.some((r: string) => r.includes('monitoring')), 'the base install must work without the Prometheus Operator');
 });
 

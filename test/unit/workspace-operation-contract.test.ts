@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { COMMON_SCHEMA_FILE, readSchemaFile } from '../../src/api/contracts.ts';
 import { KINDS, type KindName } from '../../src/api/group.ts';
 import { operationIds, nextOperation } from '../../src/api/operation.ts';
@@ -35,7 +35,7 @@ const AT = '2026-05-07T12:00:00Z';
 
 
 function example(file: string): any {
-  return yaml.load(readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
+  return parse(readFileSync(path.join(ROOT, 'examples', file), 'utf8'));
 }
 
 const EXAMPLE_OF: Record<KindName, string> = {

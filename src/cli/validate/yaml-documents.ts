@@ -1,9 +1,8 @@
 // Reads multi-document YAML the way kubectl does, keeping where each field is written.
 //
-// Why the `yaml` package and not js-yaml (used elsewhere): js-yaml keeps no source positions
-// per node, and a finding is only useful in CI if it names the line. And kubectl parses YAML
-// 1.1 (sigs.k8s.io/yaml: `on`/`yes` are booleans, `0755` is octal) but hands timestamps over as
-// strings; the 1.1 schema here without its timestamp tag reads values the same way, so a file
+// The `yaml` package keeps source positions per node (a finding is only useful in CI if it
+// names the line). kubectl parses YAML 1.1 (sigs.k8s.io/yaml: `on`/`yes` are booleans, `0755`
+// is octal) but hands timestamps over as strings; the 1.1 schema here without its timestamp tag reads values the same way, so a file
 // is judged as the API server will see it.
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node as YamlNode } from 'yaml';
 import type { FieldPath } from '../../api/field-path.ts';

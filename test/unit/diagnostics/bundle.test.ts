@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import yaml from 'js-yaml';
+import { parse } from 'yaml';
 import { buildBundle, DEFAULT_INCLUDE, type BundleSources, type BuildOptions } from '../../../src/diagnostics/bundle.ts';
 import { readTar } from '../../../src/diagnostics/tar.ts';
 
@@ -77,7 +77,7 @@ test('the bundle holds statuses, events, log tails, audit, controller, runtime a
     'objects/LocalAgentExecution/run-1.yaml',
     'runtime.json',
   ]);
-  const ex = yaml.load(files.get('objects/LocalAgentExecution/run-1.yaml')!) as any;
+  const ex = parse(files.get('objects/LocalAgentExecution/run-1.yaml')!) as any;
   assert.equal(ex.status.phase, 'Succeeded');
   assert.equal(ex.status.conditions[0].message, 'all containers exited 0');
   assert.equal(ex.status.budget.used.tokens, 12);
@@ -85,7 +85,7 @@ test('the bundle holds statuses, events, log tails, audit, controller, runtime a
   assert.deepEqual(ex.metadata.annotations, { note: 'kept' });
   assert.equal(ex.spec.containers[0].env[0].value, '[REDACTED:sensitiveKey]');
   assert.deepEqual(ex.spec.containers[0].env[1].valueFrom, { secretKeyRef: { name: 'creds', key: 'k' } });
-  const rec = yaml.load(files.get('objects/ContainerExecutionRecord/run-1-agent.yaml')!) as any;
+  const rec = parse(files.get('objects/ContainerExecutionRecord/run-1-agent.yaml')!) as any;
   assert.match(rec.status.logTail, /^hello\n/);
   const events = JSON.parse(files.get('events.json')!);
   assert.equal(events[0].reason, 'Started');
