@@ -19,6 +19,7 @@ import { AuditLog } from '../governance/audit-log.ts';
 import { AdmissionGuard } from '../reconcilers/admission-guard.ts';
 import { Authorizer } from '../reconcilers/authorization.ts';
 import { CommandRecorder } from '../reconcilers/command-recorder.ts';
+import { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { ReconcilerDeps } from '../reconcilers/deps.ts';
 import { profileController } from '../reconcilers/profile-reconciler.ts';
 import { toolGrantController } from '../reconcilers/tool-grant-reconciler.ts';
@@ -91,6 +92,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const resyncPeriodMs = cfg.resyncSeconds * 1000;
 
   const events = new EventRecorder(clients, { logger });
+  // One CEL worker for every reconciler and the gateway; closed when the controller stops.
+  const celSandbox = new CelSandbox();
   const deps: ReconcilerDeps = {
     clients,
     informers: {
@@ -110,6 +113,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     status: new StatusWriter(clients, { logger, onWritten: (type, obj) => Object.values(deps.informers).find((i) => i.type === type)?.observe(obj as never) }),
     recorder: new CommandRecorder(audit, events),
     authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization)),
+    celSandbox,
     metrics,
     logger,
     clock: () => new Date(),
@@ -156,6 +160,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       namespace: cfg.namespace,
       resyncPeriodMs,
       credentials,
+      celSandbox,
       ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}),
       ...(cfg.gatewayAdvertiseUrl ? { advertiseUrl: cfg.gatewayAdvertiseUrl } : {}),
     });
@@ -171,6 +176,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     async stop() {
       await manager.shutdown();
       await audit.close();
+      celSandbox.close();
     },
   };
 }

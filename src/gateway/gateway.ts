@@ -12,6 +12,7 @@ import { Informer } from '../operator/informer.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
+import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import { CredentialCache } from './credentials.ts';
 import { ExecutionGatewayEnv } from './injection.ts';
 import { UsageLedger } from './ledger.ts';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   /** A credential cache shared with the binding reconciler (one is made otherwise). */
   credentials?: CredentialCache;
   clock?: () => Date;
+  /** Where profile CEL rules run (the controller's, shared with the reconcilers). */
+  celSandbox: CelSandbox;
 }
 
 export interface RunningGateway {
@@ -60,7 +63,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const tokens = new TokenStore(opts.clients, secrets);
   const ledger = new UsageLedger({ clients: opts.clients, logger: opts.logger, flushIntervalMs: opts.flushIntervalMs });
   const credentials = opts.credentials ?? new CredentialCache(opts.clients);
-  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, logger: opts.logger, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, logger: opts.logger, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = await server.listen(opts.host, opts.port);
 
   const { executions, bindings } = opts.informers;

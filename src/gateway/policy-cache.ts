@@ -2,6 +2,7 @@
 // profile for its binding; toolGrant for a grant), remembered per object version for at most
 // POLICY_TTL_MS: a verdict costs CEL evaluation, and calls come in bursts.
 import type { AgentMachineProfile, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
+import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import { evaluatePolicy, type PolicyResult } from '../governance/policy.ts';
 import { modelProviderUseRequest, toolGrantRequest } from '../governance/requests.ts';
 
@@ -10,16 +11,22 @@ const MAX_ENTRIES = 4096;
 
 export class PolicyCache {
   readonly #cache = new Map<string, { result: PolicyResult; at: number }>();
+  readonly #sandbox: CelSandbox;
+
+  /** `sandbox` runs the profiles' CEL rules (the controller's, shared with the reconcilers). */
+  constructor(sandbox: CelSandbox) {
+    this.#sandbox = sandbox;
+  }
 
   modelUse(profile: AgentMachineProfile, binding: ModelProviderBinding, tenant: string | undefined): PolicyResult {
     const key = `m|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${binding.metadata.uid}@${binding.metadata.resourceVersion}|${tenant ?? ''}`;
-    return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant)));
+    return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant), { sandbox: this.#sandbox }));
   }
 
   toolUse(profile: AgentMachineProfile | undefined, grant: ToolGrantRecord, tenant: string | undefined): PolicyResult {
-    if (!profile) return evaluatePolicy(undefined, toolGrantRequest(grant.spec, tenant));
+    if (!profile) return evaluatePolicy(undefined, toolGrantRequest(grant.spec, tenant), { sandbox: this.#sandbox });
     const key = `t|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${grant.metadata.uid}@${grant.metadata.resourceVersion}|${tenant ?? ''}`;
-    return this.#cached(key, () => evaluatePolicy(profile, toolGrantRequest(grant.spec, tenant)));
+    return this.#cached(key, () => evaluatePolicy(profile, toolGrantRequest(grant.spec, tenant), { sandbox: this.#sandbox }));
   }
 
   #cached(key: string, evaluate: () => PolicyResult): PolicyResult {

@@ -27,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { Informer } from '../operator/informer.ts';
+import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { Logger } from '../observability/logger.ts';
 import { GatewayAnswers, type Route } from './answers.ts';
 import { authenticate } from './authenticate.ts';
@@ -56,6 +57,8 @@ export interface GatewayServerOptions {
   /** Where the gateway's counters go (the controller's /metrics registry). */
   registry?: Registry;
   clock?: () => Date;
+  /** Where profile CEL rules run (the controller's, shared with the reconcilers). */
+  celSandbox: CelSandbox;
   /** Largest request body accepted (default 16 MiB). */
   maxBodyBytes?: number;
   /** Idle timeout of an upstream call (default 10 min: long generations stream slowly). */
@@ -77,7 +80,7 @@ export class GatewayServer {
   readonly #clock: () => Date;
   readonly #server: http.Server;
   readonly #answers: GatewayAnswers;
-  readonly #policies = new PolicyCache();
+  readonly #policies: PolicyCache;
   readonly #upstream: UpstreamClient;
   readonly #modelCalls: ModelCallDeps;
   readonly #tools: ToolAuthorizationDeps;
@@ -89,6 +92,7 @@ export class GatewayServer {
     this.#log = opts.logger.child({ component: 'gateway' });
     this.#clock = opts.clock ?? (() => new Date());
     this.#answers = new GatewayAnswers(opts.registry);
+    this.#policies = new PolicyCache(opts.celSandbox);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
     this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers };

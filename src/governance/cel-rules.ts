@@ -11,7 +11,7 @@
 import type { AgentMachineProfileSpec, PolicyGate } from '../api/types.generated.ts';
 import { CelInputError, compileExpression, errorSummary, toCelValue } from './cel-compile.ts';
 import { estimateCost, RUNTIME_COST_LIMIT, SCALAR, shapeOf } from './cel-cost.ts';
-import { CelSandbox } from './cel-sandbox.ts';
+import type { CelSandbox } from './cel-sandbox.ts';
 import { allow, deny, EVALUATION_STOPPED, type Decision } from './decision.ts';
 import type { PolicyRequest } from './requests.ts';
 
@@ -22,16 +22,17 @@ type CelRule = NonNullable<AgentMachineProfileSpec['rules']>[number];
 
 const GATES: readonly PolicyGate[] = ['toolGrant', 'modelProviderUse', 'networkProfile', 'containerExecution', 'artifactAccess'];
 
-/** Shared by every policy evaluation in the process; started on first use. */
-let defaultSandbox: CelSandbox | undefined;
-
 export type CelEvaluationOptions = {
+  /**
+   * The worker the rules run on. Whoever owns its lifetime creates it and closes it: the
+   * controller process (one for every reconciler and the gateway), a CLI command, a test.
+   */
+  sandbox: CelSandbox;
   now?: Date;
   /** What all rules of one evaluation may cost together (cel-cost.ts units). */
   costLimit?: number;
   /** The wall-clock guard: how long all rules of one evaluation may take together. */
   budgetMs?: number;
-  sandbox?: CelSandbox;
 };
 
 /**
@@ -62,7 +63,7 @@ export function checkCelRules(profile: ProfileInput): Decision[] {
 }
 
 /** One decision per profile rule at the request's gate; none when the profile has no such rule. */
-export function evaluateCelRules(profile: ProfileInput, request: PolicyRequest, options: CelEvaluationOptions = {}): Decision[] {
+export function evaluateCelRules(profile: ProfileInput, request: PolicyRequest, options: CelEvaluationOptions): Decision[] {
   const gate = request.gate;
   const rules = rulesOf(profile).filter((r) => r.gate === gate);
   if (rules.length === 0) return [];
@@ -76,7 +77,7 @@ export function evaluateCelRules(profile: ProfileInput, request: PolicyRequest, 
     return rules.map((r) => deny(gate, celRuleName(r.name), `rule ${r.name} not evaluated: ${why}`));
   }
 
-  const sandbox = options.sandbox ?? (defaultSandbox ??= new CelSandbox());
+  const sandbox = options.sandbox;
   const budgetMs = options.budgetMs ?? DEFAULT_CEL_BUDGET_MS;
   const deadline = performance.now() + budgetMs;
   const costLimit = options.costLimit ?? RUNTIME_COST_LIMIT;

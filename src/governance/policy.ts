@@ -7,7 +7,7 @@ import type { PolicyRequest } from './requests.ts';
 
 export type PolicyResult = { allowed: boolean; decisions: Decision[] };
 
-export function evaluatePolicy(profile: ProfileInput | undefined, request: PolicyRequest, options: CelEvaluationOptions = {}): PolicyResult {
+export function evaluatePolicy(profile: ProfileInput | undefined, request: PolicyRequest, options: CelEvaluationOptions): PolicyResult {
   if (profile === undefined || profile === null || typeof profile.spec !== 'object' || profile.spec === null) {
     return { allowed: false, decisions: [deny(request.gate, 'profile.missing', 'no profile: nothing is allowed without a policy profile')] };
   }

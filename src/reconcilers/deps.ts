@@ -7,6 +7,7 @@ import type { KubeClients } from '../operator/kube-clients.ts';
 import type { StatusWriter } from '../operator/status-writer.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
+import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { GatewayEnvSource } from '../gateway/injection.ts';
 import type { Authorizer } from './authorization.ts';
 import type { CommandRecorder } from './command-recorder.ts';
@@ -27,6 +28,8 @@ export interface ReconcilerDeps {
   status: StatusWriter;
   recorder: CommandRecorder;
   authorizer: Authorizer;
+  /** Where profile CEL rules run; the controller process starts it and closes it at shutdown. */
+  celSandbox: CelSandbox;
   metrics: OperatorMetrics;
   logger: Logger;
   clock: () => Date;

@@ -44,16 +44,16 @@ export async function admitExecution(deps: ReconcilerDeps, ex: LocalAgentExecuti
       policy: async (f) => {
         const runtime = ex.spec.runtime ?? deps.defaultRuntime;
         const workspaces = await Promise.all(ex.spec.containers.map((c) => resolveWorkspace(c, runtime)));
-        const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i])).map((req) => evaluatePolicy(profile, req));
+        const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i])).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
         const toolDecisions = tools.flatMap((tool) => {
           const grant = grantsOf(`${ex.metadata.namespace}/${tool}`).find((g) => g.status?.state === 'Active' && g.spec.authority.delegate === ex.spec.authority.delegate);
           const granted = grant
             ? allow('toolGrant', 'grant.active', `tool ${tool} granted to ${ex.spec.authority.delegate} by ${grant.metadata.name}`)
             : deny('toolGrant', 'grant.active', `no Active ToolGrantRecord in ${ex.metadata.namespace} grants tool ${tool} to ${ex.spec.authority.delegate}`);
-          return [granted, ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }).decisions];
+          return [granted, ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }, { sandbox: deps.celSandbox }).decisions];
         });
         const ref = ex.spec.modelProviderRef;
-        const model = admitModelProvider(ex, ref ? deps.informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined, (b) => evaluatePolicy(profile, modelProviderUseRequest(b.spec, ex.spec.tenant)));
+        const model = admitModelProvider(ex, ref ? deps.informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined, (b) => evaluatePolicy(profile, modelProviderUseRequest(b.spec, ex.spec.tenant), { sandbox: deps.celSandbox }));
         if (model.hold) throw new Held({ admitted: false, hold: true, reason: model.reason, message: model.message, authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'True', decisions: [] });
         const all = [...results.flatMap((r) => r.decisions), ...toolDecisions, ...model.decisions];
         f.policy = { allowed: all.every((d) => d.allowed), decisions: all };

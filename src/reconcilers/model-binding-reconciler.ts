@@ -97,7 +97,7 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
             now,
           });
         },
-        policy: (f) => void (f.policy = evaluatePolicy(profile, modelProviderUseRequest(spec))),
+        policy: (f) => void (f.policy = evaluatePolicy(profile, modelProviderUseRequest(spec), { sandbox: deps.celSandbox })),
         credential: async (f) => {
           const lookup = await credentials.read(binding.metadata.namespace!, spec.credentialsSecretRef!);
           f.credential = lookup.found ? { found: true, message: 'credential found' } : { found: false, message: lookup.message };

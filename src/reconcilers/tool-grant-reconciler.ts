@@ -82,7 +82,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
             now,
           });
         },
-        policy: (f) => void (f.policy = evaluatePolicy(profile, toolGrantRequest(grant.spec))),
+        policy: (f) => void (f.policy = evaluatePolicy(profile, toolGrantRequest(grant.spec), { sandbox: deps.celSandbox })),
       });
 
       const prev = grant.status;

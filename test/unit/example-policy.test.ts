@@ -1,7 +1,7 @@
 // The examples are what users copy first: every example object must pass the policy (built-in
 // rules and CEL rules) of the example profile it references, so a user following the README
 // never starts from something the controller denies.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +9,13 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { yamlFilesUnder } from '../../src/cli/commands/validate.ts';
 import { evaluatePolicy } from '../../src/governance/policy.ts';
+import { CelSandbox } from '../../src/governance/cel-sandbox.ts';
 import { containerRequests, modelProviderUseRequest, toolGrantRequest, type PolicyRequest } from '../../src/governance/requests.ts';
 import type { ProfileInput } from '../../src/governance/profile-rules.ts';
+
+// The CEL worker this file's evaluations run on: the test file owns it.
+const sandbox = new CelSandbox();
+after(() => sandbox.close());
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const objects = yamlFilesUnder(path.join(root, 'examples')).map((file) => ({ file: path.relative(root, file), obj: parse(readFileSync(file, 'utf8')) as any }));
@@ -43,7 +48,7 @@ for (const { file, obj } of governed) {
     assert.ok(profile, `no example profile named ${obj.spec.profileRef.name}`);
     const requests = requestsFor(obj);
     for (const request of requests) {
-      const result = evaluatePolicy(profile, request);
+      const result = evaluatePolicy(profile, request, { sandbox });
       const denied = result.decisions.filter((d) => !d.allowed);
       assert.ok(result.allowed, `${request.gate} denied: ${denied.map((d) => `${d.rule}: ${d.message}`).join('; ')}`);
     }

@@ -2,7 +2,7 @@
 // PrometheusRule query is one the controller registers (with the labels it has), the rule file
 // is a structurally valid PrometheusRule, and the metrics the alerts depend on move when their
 // event happens.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createMetrics, METRIC_NAMES } from '../../src/observability/metrics.ts';
+import { CelSandbox } from '../../src/governance/cel-sandbox.ts';
 import { GatewayServer } from '../../src/gateway/server.ts';
 import { TokenStore, mintToken, tokenSecretFor } from '../../src/gateway/tokens.ts';
 import { UsageLedger } from '../../src/gateway/ledger.ts';
@@ -19,6 +20,10 @@ import type { KubeClients } from '../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../src/api/types.generated.ts';
 import { FakeInformer, execution, grant, profile } from './gateway/fixtures.ts';
+
+// The CEL worker this file's gateways evaluate profile rules on: the test file owns it.
+const celSandbox = new CelSandbox();
+after(() => celSandbox.close());
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -34,6 +39,7 @@ function gatewayWith(registry: Registry, clients = {} as KubeClients) {
     informers: { executions, bindings: FakeInformer.of<ModelProviderBinding>(), profiles: FakeInformer.of<AgentMachineProfile>(profile()), grants },
     credentials: new CredentialCache(clients),
     ledger,
+    celSandbox,
     logger: silentLogger(),
     registry,
   });

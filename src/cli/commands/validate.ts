@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { CelSandbox } from '../../governance/cel-sandbox.ts';
 import { checkDocuments, type CheckSummary, type SourceDocument } from '../validate/offline-check.ts';
 import { parseYamlDocuments } from '../validate/yaml-documents.ts';
 
@@ -84,7 +85,13 @@ export function runValidate(targets: readonly string[], out: (line: string) => v
       for (const doc of parseYamlDocuments(text)) sources.push({ file, doc });
     }
   }
-  const summary = checkDocuments(sources);
+  const sandbox = new CelSandbox();
+  let summary: CheckSummary;
+  try {
+    summary = checkDocuments(sources, sandbox);
+  } finally {
+    sandbox.close();
+  }
   for (const f of summary.findings) err(`${f.file}:${f.line}: ${f.ref}: ${f.message}`);
   for (const rule of summary.uncheckableRules) err(`warning: a CRD rule could not be compiled offline and was not checked: ${rule}`);
   out(summaryLine(summary, files, unreadable));

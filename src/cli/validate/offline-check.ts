@@ -18,6 +18,7 @@ import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution
 import { ContractValidator } from '../../api/validation.ts';
 import { fitBudget, type FullBudget } from '../../governance/budget.ts';
 import { checkCelRules } from '../../governance/cel-rules.ts';
+import type { CelSandbox } from '../../governance/cel-sandbox.ts';
 import type { Decision } from '../../governance/decision.ts';
 import { evaluatePolicy } from '../../governance/policy.ts';
 import { containerRequests, modelProviderUseRequest, toolGrantRequest, type PolicyRequest } from '../../governance/requests.ts';
@@ -70,7 +71,8 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 // Compiling the contracts takes a good part of a second; one validator serves every call.
 let sharedValidator: ContractValidator | undefined;
 
-export function checkDocuments(sources: readonly SourceDocument[], validator = (sharedValidator ??= new ContractValidator())): CheckSummary {
+/** `sandbox` runs the profiles' CEL rules; the caller owns (and closes) it. */
+export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelSandbox, validator = (sharedValidator ??= new ContractValidator())): CheckSummary {
   const summary: CheckSummary = { findings: [], objects: 0, invalidObjects: 0, skipped: 0, skippedTransitionRules: 0, uncheckableRules: [] };
   const checked: Checked[] = [];
   for (const { file, doc } of sources) {
@@ -83,7 +85,7 @@ export function checkDocuments(sources: readonly SourceDocument[], validator = (
       if (result) checked.push(result);
     }
   }
-  checkAgainstProfiles(checked, summary);
+  checkAgainstProfiles(checked, summary, sandbox);
   // Read top to bottom: files in the order given, each file's findings by line (stable, so
   // findings on one line keep the order of the checks).
   const fileOrder = new Map<string, number>();
@@ -179,7 +181,7 @@ function checkObject(c: Candidate, validator: ContractValidator, summary: CheckS
  * requests the reconcilers build, judged by the same functions. A profile only in the cluster
  * is not known here, so those objects are not judged.
  */
-function checkAgainstProfiles(checked: Checked[], summary: CheckSummary): void {
+function checkAgainstProfiles(checked: Checked[], summary: CheckSummary, sandbox: CelSandbox): void {
   const profiles = new Map<string, Checked>();
   for (const c of checked) {
     const name = (c.object['metadata'] as { name?: unknown } | undefined)?.name;
@@ -196,7 +198,7 @@ function checkAgainstProfiles(checked: Checked[], summary: CheckSummary): void {
       c.clean = false;
     };
     const gates = (path: FieldPath, requests: PolicyRequest[]): void => {
-      for (const request of requests) for (const d of evaluatePolicy(profile, request).decisions) if (!d.allowed) deny(path, d);
+      for (const request of requests) for (const d of evaluatePolicy(profile, request, { sandbox }).decisions) if (!d.allowed) deny(path, d);
     };
     const budget = (spec: { budget?: LocalAgentExecution['spec']['budget'] }): void => {
       for (const d of fitBudget(spec.budget, profile.spec.budgetCeilings as FullBudget).decisions) {

@@ -1,12 +1,17 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkExecution, checkModelUse, checkToolUse } from '../../../src/gateway/gates.ts';
 import { evaluatePolicy } from '../../../src/governance/policy.ts';
+import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { modelProviderUseRequest, toolGrantRequest } from '../../../src/governance/requests.ts';
 import { NOW, binding, execution, grant, profile } from './fixtures.ts';
 
+// The CEL worker this file's evaluations run on: the test file owns it.
+const sandbox = new CelSandbox();
+after(() => sandbox.close());
+
 const id = { namespace: 'ns', execution: 'run', executionUid: 'e-run' };
-const modelPolicy = (p: any, b: any) => evaluatePolicy(p, modelProviderUseRequest(b.spec));
+const modelPolicy = (p: any, b: any) => evaluatePolicy(p, modelProviderUseRequest(b.spec), { sandbox });
 
 test('token → execution: unknown token, another UID, finished, deleted, expired delegation, not admitted', () => {
   assert.equal(checkExecution(undefined, execution(), NOW).ok, false);
@@ -45,7 +50,7 @@ test('model use: binding missing, Denied, not Ready, stale, profile not Ready, p
 
 test('tool use: Active grant for the delegate and tool, actions cover, revoked/expired/other delegate deny', () => {
   const p = profile();
-  const policy = (g: any) => evaluatePolicy(p, toolGrantRequest(g.spec));
+  const policy = (g: any) => evaluatePolicy(p, toolGrantRequest(g.spec), { sandbox });
   const r = (grants: any[], tool: unknown = 'mcp.github/create_issue', action: unknown = 'create', ex = execution()) => {
     const c = checkToolUse(ex, tool, action, grants, NOW, policy);
     return c.ok ? `ok ${c.grant.metadata.name}` : `${c.refusal.status} ${c.refusal.code}`;

@@ -1,11 +1,16 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { boundedModels, decideBinding, probeDue, type BindingFacts } from '../../../src/reconcilers/model-binding-state.ts';
 import type { AuthorizationOutcome } from '../../../src/reconcilers/authorization.ts';
 import { allow, deny } from '../../../src/governance/decision.ts';
 import { evaluatePolicy } from '../../../src/governance/policy.ts';
+import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { modelProviderUseRequest } from '../../../src/governance/requests.ts';
 import { NOW, binding, profile } from './fixtures.ts';
+
+// The CEL worker this file's evaluations run on: the test file owns it.
+const sandbox = new CelSandbox();
+after(() => sandbox.close());
 
 const ready = { found: true, ready: true, message: 'profile local is Ready' };
 const authorized: AuthorizationOutcome = { allowed: true, reason: 'Authorized', message: 'ok', decisions: [allow('authority', 'rbac.bind.modelproviderbindings', 'ok')] };
@@ -38,7 +43,7 @@ test('denials: profile, authority (Pending when unverifiable), policy; no probe 
   assert.ok(rbac.need === undefined && rbac.phase === 'Denied' && rbac.authorized === 'False');
   // airgapped profile + hosted endpoint: the real built-in rule denies.
   const hosted = binding({ endpoint: 'https://api.openai.com/v1', credentialsSecretRef: { name: 'k', key: 'v' } }, null);
-  const policy = evaluatePolicy(profile({ profileType: 'airgapped_local_only' }), modelProviderUseRequest(hosted.spec));
+  const policy = evaluatePolicy(profile({ profileType: 'airgapped_local_only' }), modelProviderUseRequest(hosted.spec), { sandbox });
   const d = decideBinding(facts({ binding: hosted, authorization: authorized, policy }));
   assert.ok(d.need === undefined);
   assert.equal(d.phase, 'Denied');

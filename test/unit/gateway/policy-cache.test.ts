@@ -1,10 +1,15 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PolicyCache } from '../../../src/gateway/policy-cache.ts';
+import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { binding, grant, profile } from './fixtures.ts';
 
+// The CEL worker this file's evaluations run on: the test file owns it.
+const sandbox = new CelSandbox();
+after(() => sandbox.close());
+
 test('a verdict is remembered per object version, and follows a new version', () => {
-  const cache = new PolicyCache();
+  const cache = new PolicyCache(sandbox);
   const p = profile();
   const b = binding();
   const first = cache.modelUse(p, b, undefined);

@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
+import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { GatewayServer } from '../../../src/gateway/server.ts';
 import { TokenStore, mintToken, tokenSecretFor } from '../../../src/gateway/tokens.ts';
 import { UsageLedger } from '../../../src/gateway/ledger.ts';
@@ -12,6 +13,9 @@ import { silentLogger } from '../../../src/observability/logger.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../support/openai-test-server.ts';
 import { FakeInformer, binding, execution, grant, profile } from './fixtures.ts';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
+
+// The CEL worker this file's gateways evaluate profile rules on: the test file owns it.
+const celSandbox = new CelSandbox();
 
 const UPSTREAM_KEY = 'sk-upstream-unit-0123456789abcdef';
 let upstream: OpenAiTestServer;
@@ -66,12 +70,13 @@ const chat = (content = 'hello there', extra: object = {}) => ({ model: 'test-mo
 before(async () => {
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY });
   bindings.set(binding({ endpoint: upstream.url, credentialsSecretRef: { name: 'llm-key', key: 'apiKey' } }));
-  server = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials: new CredentialCache(clients), ledger, logger: silentLogger() });
+  server = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials: new CredentialCache(clients), ledger, celSandbox, logger: silentLogger() });
   url = (await server.listen('127.0.0.1', 0)).url;
   server.setActive(true);
 });
 
 after(async () => {
+  celSandbox.close();
   await server.close();
   await upstream.close();
 });
@@ -195,7 +200,7 @@ test('tokens budget: completions are capped to what is left, concurrent calls ne
 test('the provider refusing the credential is a 502 that shows no key', async () => {
   const token = admit('badkey', {}, { modelProviderRef: { name: 'badkey' } });
   const credentials = new CredentialCache({ core: { readNamespacedSecret: async () => ({ data: { apiKey: Buffer.from('sk-wrong-key-123456').toString('base64') } }) } } as unknown as KubeClients);
-  const s = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials, ledger, logger: silentLogger() });
+  const s = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials, ledger, celSandbox, logger: silentLogger() });
   const u = (await s.listen('127.0.0.1', 0)).url;
   s.setActive(true);
   bindings.set(binding({ endpoint: upstream.url, credentialsSecretRef: { name: 'bad', key: 'apiKey' } }, {}, 'badkey'));

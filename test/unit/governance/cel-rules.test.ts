@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfileSpec, PolicyGate } from '../../../src/api/types.generated.ts';
 import { compileExpression, regexProblem, toCelValue } from '../../../src/governance/cel-compile.ts';
@@ -7,6 +7,10 @@ import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { policyDenialReason } from '../../../src/governance/decision.ts';
 import type { PolicyRequest } from '../../../src/governance/requests.ts';
 import { profile } from './fixtures.ts';
+
+// The CEL worker this file's evaluations run on: the test file owns it.
+const sandbox = new CelSandbox();
+after(() => sandbox.close());
 
 type Rule = NonNullable<AgentMachineProfileSpec['rules']>[number];
 const container: PolicyRequest = { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1.0', args: ['--task', 'summarize'], tenant: 'acme' };
@@ -19,7 +23,7 @@ function one(expression: string, message?: string, gate: PolicyGate = 'container
   return { name: 'r', gate, expression, ...(message !== undefined ? { message } : {}) };
 }
 function evaluate(rule: Rule, request: PolicyRequest = container) {
-  const decisions = evaluateCelRules(withRules(rule), request, { now, budgetMs: 2000 });
+  const decisions = evaluateCelRules(withRules(rule), request, { now, budgetMs: 2000, sandbox });
   assert.equal(decisions.length, 1, JSON.stringify(decisions));
   return decisions[0]!;
 }
@@ -51,9 +55,9 @@ test('request, profile and now are available; integers are CEL ints', () => {
 
 test('only rules of the request gate run', () => {
   const p = withRules(one('false', undefined, 'toolGrant'), { name: 'other', gate: 'containerExecution', expression: 'true' });
-  const decisions = evaluateCelRules(p, container, { now });
+  const decisions = evaluateCelRules(p, container, { now, sandbox });
   assert.deepEqual(decisions.map((d) => d.rule), ['cel.other']);
-  assert.deepEqual(evaluateCelRules(profile('personal'), container, { now }), []);
+  assert.deepEqual(evaluateCelRules(profile('personal'), container, { now, sandbox }), []);
 });
 
 test('an evaluation error denies, naming the rule and the error', () => {
@@ -124,7 +128,7 @@ test('checkCelRules validates every rule: one decision each', () => {
 test('malformed rules deny instead of throwing', () => {
   const p = withRules({ name: 'n', gate: 'containerExecution', expression: 42 as unknown as string });
   assert.equal(checkCelRules(p)[0]?.allowed, false);
-  assert.equal(evaluateCelRules(p, container, { now })[0]?.allowed, false);
+  assert.equal(evaluateCelRules(p, container, { now, sandbox })[0]?.allowed, false);
 });
 
 test('parsed expressions are cached by text, and the cache is bounded', () => {

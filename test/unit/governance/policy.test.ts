@@ -1,9 +1,14 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { evaluatePolicy } from '../../../src/governance/policy.ts';
+import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { containerRequests, modelProviderUseRequest, toolGrantRequest } from '../../../src/governance/requests.ts';
 import type { PolicyRequest } from '../../../src/governance/requests.ts';
 import { authority, profile } from './fixtures.ts';
+
+// The CEL worker this file's evaluations run on: the test file owns it.
+const sandbox = new CelSandbox();
+after(() => sandbox.close());
 
 const corp = profile('corporate_firewall', {
   images: { allowedRegistries: ['ghcr.io/acme'] },
@@ -11,28 +16,28 @@ const corp = profile('corporate_firewall', {
 });
 
 test('no profile: denied with profile.missing', () => {
-  const result = evaluatePolicy(undefined, { gate: 'toolGrant', tool: 'fs.read' });
+  const result = evaluatePolicy(undefined, { gate: 'toolGrant', tool: 'fs.read' }, { sandbox });
   assert.equal(result.allowed, false);
   assert.deepEqual(result.decisions.map((d) => [d.gate, d.rule]), [['toolGrant', 'profile.missing']]);
 });
 
 test('built-in and CEL decisions are combined; all must allow', () => {
-  const ok = evaluatePolicy(corp, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' });
+  const ok = evaluatePolicy(corp, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, { sandbox });
   assert.equal(ok.allowed, true);
   assert.ok(ok.decisions.some((d) => d.rule === 'builtin.images.registry-allowlist'));
   assert.ok(ok.decisions.some((d) => d.rule === 'cel.no-latest'));
 
-  const cel = evaluatePolicy(corp, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:latest' });
+  const cel = evaluatePolicy(corp, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:latest' }, { sandbox });
   assert.equal(cel.allowed, false);
   assert.deepEqual(cel.decisions.filter((d) => !d.allowed).map((d) => d.rule), ['cel.no-latest']);
 
-  const builtin = evaluatePolicy(corp, { gate: 'containerExecution', image: 'docker.io/library/alpine:3' });
+  const builtin = evaluatePolicy(corp, { gate: 'containerExecution', image: 'docker.io/library/alpine:3' }, { sandbox });
   assert.equal(builtin.allowed, false);
   assert.deepEqual(builtin.decisions.filter((d) => !d.allowed).map((d) => d.rule), ['builtin.images.registry-allowlist']);
 });
 
 test('an unknown gate is denied rather than allowed by an empty list', () => {
-  const result = evaluatePolicy(corp, { gate: 'teleport' } as unknown as PolicyRequest);
+  const result = evaluatePolicy(corp, { gate: 'teleport' } as unknown as PolicyRequest, { sandbox });
   assert.equal(result.allowed, false);
   assert.equal(result.decisions[0]?.rule, 'policy.gate');
 });
@@ -54,7 +59,7 @@ test('requests built from specs carry env names but never env values', () => {
   assert.deepEqual(exec, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['API_KEY', 'TOKEN'], tenant: 'acme' });
   assert.deepEqual(artifacts, { gate: 'artifactAccess', hostPath: '/srv/repo', mountPath: '/workspace', outputs: ['/workspace/out/report'], tenant: 'acme' });
   assert.deepEqual(network, { gate: 'networkProfile' });
-  for (const request of [exec!, artifacts!, network!]) assert.equal(evaluatePolicy(corp, request).allowed, true, request.gate);
+  for (const request of [exec!, artifacts!, network!]) assert.equal(evaluatePolicy(corp, request, { sandbox }).allowed, true, request.gate);
 });
 
 test('binding and grant specs become policy requests', () => {
@@ -77,10 +82,10 @@ test('binding and grant specs become policy requests', () => {
     delegator: 'alice',
     bindingTenant: 'acme',
   });
-  assert.equal(evaluatePolicy(profile('user_owned_model'), binding).allowed, false, 'bob is not the delegator alice');
+  assert.equal(evaluatePolicy(profile('user_owned_model'), binding, { sandbox }).allowed, false, 'bob is not the delegator alice');
   const grant = toolGrantRequest({ profileRef: { name: 'p' }, tool: 'web.search', authority: authority(), tenant: 'acme' }, 'globex');
   assert.deepEqual(grant, { gate: 'toolGrant', tool: 'web.search', grantTenant: 'acme', tenant: 'globex' });
-  assert.equal(evaluatePolicy(profile('multi_corporate_firewall', { tenants: ['acme', 'globex'] }), grant).allowed, false);
+  assert.equal(evaluatePolicy(profile('multi_corporate_firewall', { tenants: ['acme', 'globex'] }), grant, { sandbox }).allowed, false);
 });
 
 test('no profile type lets a binding point at a link-local or cloud metadata address', () => {
@@ -88,7 +93,7 @@ test('no profile type lets a binding point at a link-local or cloud metadata add
   for (const type of types) {
     const p = profile(type, { modelProviders: { allowedHosts: ['169.254.169.254', 'metadata.google.internal'] } } as never);
     for (const endpoint of ['http://169.254.169.254/latest', 'http://metadata.google.internal']) {
-      const result = evaluatePolicy(p, { gate: 'modelProviderUse', endpoint, provider: 'openai', model: 'm', hasCredential: false, delegator: 'alice' } as PolicyRequest);
+      const result = evaluatePolicy(p, { gate: 'modelProviderUse', endpoint, provider: 'openai', model: 'm', hasCredential: false, delegator: 'alice' } as PolicyRequest, { sandbox });
       const rule = result.decisions.find((d) => d.rule === 'builtin.model.endpoint-url');
       assert.equal(rule?.allowed, false, `${type} ${endpoint}`);
       assert.match(rule!.message, /link-local or cloud metadata/);
