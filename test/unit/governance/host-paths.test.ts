@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { credentialMountAllowed, credentialStoreIn, forbiddenHostPath } from '../../../src/governance/host-paths.ts';
+import { credentialMountAllowed, credentialStoreIn, forbiddenHostPath, isNormalizedAbsolute } from '../../../src/governance/host-paths.ts';
 
 test('credential and key stores in any home directory and under /root', () => {
   const stores: [string, string][] = [
@@ -36,4 +36,14 @@ test("the control plane's and the node runtime's state are never mounted", () =>
   for (const path of ['/var/lib/etcd', '/var/lib/etcd/member/snap', '/var/lib/containerd', '/var/lib/k0s', '/var/lib/minikube']) {
     assert.match(forbiddenHostPath(path) ?? '', /never mounted/, path);
   }
+});
+
+test('host paths: normalized, no system trees, no whole homes', () => {
+  assert.ok(isNormalizedAbsolute('/home/alice/project'));
+  for (const p of ['relative', '/a//b', '/a/../b', '/a/./b', '/a/', '']) assert.ok(!isNormalizedAbsolute(p), p);
+  for (const p of ['/', '/etc', '/etc/ssl', '/proc/1', '/sys', '/dev/sda', '/var/run/docker.sock', '/run/podman/podman.sock', '/home', '/home/alice', '/root', '/var/lib/kubelet/pods', '/a/../etc']) {
+    assert.ok(forbiddenHostPath(p) !== undefined, p);
+  }
+  for (const p of ['/home/alice/project', '/root/work', '/srv/data', '/etcetera', '/var/lib/agent']) assert.equal(forbiddenHostPath(p), undefined, p);
+  assert.match(forbiddenHostPath('/home/alice') ?? '', /whole home directory/);
 });

@@ -10,10 +10,10 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runValidate } from '../../../src/cli/commands/validate.ts';
-import { crdRuleInventory } from '../../../src/cli/validate/crd-rules.ts';
+import { runValidate } from '../../../../src/cli/commands/validate.ts';
+import { crdRuleInventory } from '../../../../src/cli/validate/crd-rules.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const INVALID_DIR = path.join(ROOT, 'test/fixtures/invalid');
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
 const BIN = path.join(ROOT, 'bin/agent-machine.js');

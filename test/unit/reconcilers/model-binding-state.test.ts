@@ -6,7 +6,7 @@ import { allow, deny } from '../../../src/governance/decision.ts';
 import { evaluatePolicy } from '../../../src/governance/policy.ts';
 import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { modelProviderUseRequest } from '../../../src/governance/requests.ts';
-import { NOW, binding, profile } from './fixtures.ts';
+import { NOW, binding, profile } from '../gateway/fixtures.ts';
 
 // The CEL worker this file's evaluations run on: the test file owns it.
 const sandbox = new CelSandbox();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTime } from '../../../src/cli/commands/diagnostics.ts';
+import { parseTime } from '../../../../src/cli/commands/diagnostics.ts';
 
 test('--since/--until take RFC 3339 times or durations back from now', () => {
   const now = new Date('2026-06-01T12:00:00Z');

@@ -7,10 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { COMMON_SCHEMA_FILE, readSchemaFile } from '../../src/api/contracts.ts';
-import { KINDS, type KindName } from '../../src/api/group.ts';
-import { operationIds, nextOperation } from '../../src/api/operation.ts';
-import type { AgentMachineProfile, Operation, OperationEvent } from '../../src/api/types.generated.ts';
+import { COMMON_SCHEMA_FILE, readSchemaFile } from '../../../src/api/contracts.ts';
+import { KINDS, type KindName } from '../../../src/api/group.ts';
+import { operationIds, nextOperation } from '../../../src/api/operation.ts';
+import type { AgentMachineProfile, Operation, OperationEvent } from '../../../src/api/types.generated.ts';
 import {
   buildWorkspaceOperationContract,
   contractIdFor,
@@ -22,11 +22,11 @@ import {
   profileNameOf,
   type AgentMachineObject,
   type WorkspaceOperationContract,
-} from '../../src/api/workspace-operation-contract.ts';
-import { upstreamContractsDir, UPSTREAM_MISSING, validateUpstreamContract } from '../support/upstream.ts';
-import { ContractValidator } from '../../src/api/validation.ts';
+} from '../../../src/api/workspace-operation-contract.ts';
+import { upstreamContractsDir, UPSTREAM_MISSING, validateUpstreamContract } from '../../support/upstream.ts';
+import { ContractValidator } from '../../../src/api/validation.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const NOW = new Date('2026-05-07T12:00:00.000Z');
 const AT = '2026-05-07T12:00:00Z';
 

@@ -1,5 +1,5 @@
-// What the informer keeps of listed objects, against a stand-in list (the watch has nowhere to
-// connect, so only the list fills the cache).
+// The informer against a stand-in list (the watch has nowhere to connect, so only the list and
+// observe() shape the cache): what it keeps of listed objects, and observe() (read-your-writes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -10,6 +10,7 @@ import { defineResource, SECRETS } from '../../../src/operator/resource.ts';
 import { LAST_APPLIED_ANNOTATION, sharedStrings } from '../../../src/operator/compact-object.ts';
 
 const THINGS = defineResource({ group: 'example.com', version: 'v1', plural: 'things', kind: 'Thing', namespaced: true });
+const thing = (rv: string, phase: string, uid = 'u1'): KubernetesObject & { status: { phase: string } } => ({ apiVersion: 'example.com/v1', kind: 'Thing', metadata: { name: 't', namespace: 'n', uid, resourceVersion: rv }, status: { phase } });
 
 function listing(items: unknown[]): KubeClients {
   const kc = new KubeConfig();
@@ -56,4 +57,24 @@ test('Secret values never enter the shared string table; other kinds do', async 
   assert.equal(sharedStrings.size, before, 'nothing of the Secret was remembered');
   await synced(new Informer(listing([{ ...secret, kind: 'Thing' }]), THINGS, { resyncPeriodMs: 0, backoff: { initialMs: 10_000, maxMs: 10_000 } }));
   assert.ok(sharedStrings.size > before, 'the same object as another kind is interned');
+});
+
+test('observe() applies a newer own write at once (cache and update handlers), and ignores older, foreign or unknown objects', async (t) => {
+  const informer = new Informer(listing([thing('5', 'Running')]), THINGS, { resyncPeriodMs: 0, backoff: { initialMs: 10_000, maxMs: 10_000 } });
+  const events: string[] = [];
+  informer.on({ add: () => events.push('add'), update: () => events.push('update') });
+  informer.start();
+  t.after(() => informer.stop());
+  await informer.waitForSync(5_000);
+  assert.deepEqual(events, ['add']);
+
+  informer.observe(thing('7', 'Succeeded'));
+  assert.equal((informer.get('n/t') as ReturnType<typeof thing>).status.phase, 'Succeeded');
+  informer.observe(thing('6', 'Failed'));
+  assert.equal((informer.get('n/t') as ReturnType<typeof thing>).status.phase, 'Succeeded', 'an older write does not go back in time');
+  informer.observe(thing('9', 'Failed', 'another-uid'));
+  assert.equal((informer.get('n/t') as ReturnType<typeof thing>).status.phase, 'Succeeded', 'a recreated object is the watch\'s business');
+  informer.observe({ ...thing('9', 'Running'), metadata: { name: 'other', namespace: 'n', uid: 'u2', resourceVersion: '9' } });
+  assert.equal(informer.get('n/other'), undefined, 'objects not cached are left to the watch');
+  assert.deepEqual(events, ['add', 'update'], 'handlers hear of the observed write once');
 });
