@@ -1,5 +1,26 @@
 // Budgets: a profile sets ceilings, an execution asks within them, the gateway and runtimes
 // count usage against the effective budget. Pure arithmetic over the eight upstream dimensions.
+//
+// Where each dimension is enforced (this file only fits requests to ceilings):
+//   modelCalls            gateway/ledger.ts UsageLedger.reserve('modelCall'), per forwarded call
+//   tokens                gateway/ledger.ts UsageLedger.reserve (none left: refused) with the
+//                         per-call hold and max_tokens cap from gateway/token-allowance.ts
+//                         tokenAllowance, applied in gateway/server.ts
+//   connectorCalls        gateway/ledger.ts UsageLedger.reserve('connectorCall'), per
+//                         /v1/tools/authorize call (tools that skip the gateway are not counted)
+//   cpuGpuComputeSeconds  reconcilers/container-state.ts decideRun (stop when the runtime's
+//                         cpuSeconds passes it), per container; the kubernetes runtime reports
+//                         no CPU time, so there it is not enforced; GPUs are not counted
+//   localDiskBytes        reconcilers/container-state.ts limitsFor → the runtime's /tmp tmpfs
+//                         size (runtimes/docker-runtime.ts, runtimes/kubernetes-pod.ts), per container
+//   sandboxMemoryBytes    reconcilers/container-state.ts limitsFor → the runtime's memory limit
+//                         (same two files; admitContainer refuses less than a sandbox needs)
+//   wallClockSeconds      three places: the execution's deadline (reconcilers/execution-reconciler.ts,
+//                         status.deadline), each container's (reconcilers/container-state.ts
+//                         decideRun) and the Pod's activeDeadlineSeconds (runtimes/kubernetes-pod.ts)
+//   agentConcurrency      reconcilers/execution-reconciler.ts: the slot scheduler (mayTakeSlot over
+//                         slot-line.ts), per profile; container records made without an
+//                         execution take no slot
 import type { Budget } from '../api/types.generated.ts';
 import { allow, deny, type Decision } from './decision.ts';
 
