@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds docs typecheck test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel image
+.PHONY: help deps control-plane podman crds docs typecheck lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ docs: deps ## regenerate docs/reference/ and the generated tables in docs/profil
 
 typecheck: deps ## TypeScript strict type check
 	npx tsc -p tsconfig.json
+
+lint: deps ## Biome: lint and formatting check (biome.jsonc); `npx biome check --write` fixes what it safely can
+	npx biome check
 
 test-unit: deps ## unit tests (pure logic, contracts, generated files up to date)
 	node --test --test-reporter=spec $(or $(TEST_FILES),'test/unit/**/*.test.ts')

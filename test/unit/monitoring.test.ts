@@ -133,6 +133,7 @@ test('every series the Grafana dashboard queries is registered by the controller
   assert.equal(dashboard.uid, 'agent-machine');
   const ids = (dashboard.panels as any[]).map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length, 'panel ids are unique');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Grafana dashboard variable, not a template
   for (const p of dashboard.panels as any[]) if (p.type !== 'row') assert.equal(p.datasource.uid, '${datasource}', `${p.title}: uses the datasource variable`);
 });
 
