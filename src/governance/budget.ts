@@ -3,21 +3,24 @@
 //
 // Where each dimension is enforced (this file only fits requests to ceilings):
 //   modelCalls            gateway/ledger.ts UsageLedger.reserve('modelCall'), per forwarded call
+//                         (gateway/model-call.ts)
 //   tokens                gateway/ledger.ts UsageLedger.reserve (none left: refused) with the
 //                         per-call hold and max_tokens cap from gateway/token-allowance.ts
-//                         tokenAllowance, applied in gateway/server.ts
+//                         tokenAllowance, planned in gateway/model-call-plan.ts
 //   connectorCalls        gateway/ledger.ts UsageLedger.reserve('connectorCall'), per
-//                         /v1/tools/authorize call (tools that skip the gateway are not counted)
+//                         /v1/tools/authorize call (gateway/tool-authorization.ts; tools that
+//                         skip the gateway are not counted)
 //   cpuGpuComputeSeconds  reconcilers/container-state.ts decideRun (stop when the runtime's
 //                         cpuSeconds passes it), per container; the kubernetes runtime reports
 //                         no CPU time, so there it is not enforced; GPUs are not counted
 //   localDiskBytes        reconcilers/container-state.ts limitsFor → the runtime's /tmp tmpfs
-//                         size (runtimes/docker-runtime.ts, runtimes/kubernetes-pod.ts), per container
+//                         size (runtimes/docker/create-options.ts, runtimes/kubernetes/pod.ts),
+//                         per container
 //   sandboxMemoryBytes    reconcilers/container-state.ts limitsFor → the runtime's memory limit
 //                         (same two files; admitContainer refuses less than a sandbox needs)
 //   wallClockSeconds      three places: the execution's deadline (reconcilers/execution-reconciler.ts,
 //                         status.deadline), each container's (reconcilers/container-state.ts
-//                         decideRun) and the Pod's activeDeadlineSeconds (runtimes/kubernetes-pod.ts)
+//                         decideRun) and the Pod's activeDeadlineSeconds (runtimes/kubernetes/pod.ts)
 //   agentConcurrency      reconcilers/execution-reconciler.ts: the slot scheduler (mayTakeSlot over
 //                         slot-line.ts), per profile; container records made without an
 //                         execution take no slot
