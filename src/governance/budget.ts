@@ -18,12 +18,12 @@
 //                         per container
 //   sandboxMemoryBytes    reconcilers/container-state.ts limitsFor → the runtime's memory limit
 //                         (same two files; admitContainer refuses less than a sandbox needs)
-//   wallClockSeconds      three places: the execution's deadline (reconcilers/execution-reconciler.ts,
-//                         status.deadline), each container's (reconcilers/container-state.ts
+//   wallClockSeconds      three places: the execution's deadline (reconcilers/execution-decision.ts
+//                         decideExecution, status.deadline), each container's (reconcilers/container-state.ts
 //                         decideRun) and the Pod's activeDeadlineSeconds (runtimes/kubernetes/pod.ts)
-//   agentConcurrency      reconcilers/execution-reconciler.ts: the slot scheduler (mayTakeSlot over
-//                         slot-line.ts), per profile; container records made without an
-//                         execution take no slot
+//   agentConcurrency      reconcilers/execution-slots.ts mayTakeSlot, asked by the execution
+//                         reconciler before decideExecution starts one, per profile; container
+//                         records made without an execution take no slot
 import type { Budget } from '../api/types.generated.ts';
 import { allow, deny, type Decision } from './decision.ts';
 
