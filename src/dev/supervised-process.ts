@@ -40,6 +40,9 @@ export interface SpawnSupervisedOptions {
 const SETPRIV = '/usr/bin/setpriv';
 const hasPdeathsig = process.platform === 'linux' && existsSync(SETPRIV);
 
+// Process-wide on purpose, the one exception to "no module-level state" in src/: signal and exit
+// handlers belong to the process, and every child it starts must be killed by them whoever
+// started it (tests, make run), so the registry of live children is the process's too.
 const live = new Set<{ child: ChildProcess; name: string }>();
 const exitCleanups = new Set<() => void>();
 let handlersInstalled = false;

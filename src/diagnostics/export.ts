@@ -36,18 +36,20 @@ export async function exportBundle(opts: ExportOptions): Promise<ExportResult> {
   return { ...built, secretsRead: gathered.secretsRead, notes: gathered.sources.notes };
 }
 
-let cachedVersion: string | undefined;
+/** The version in package.json, read once when this module loads. */
+const VERSION = readVersion();
+
+function readVersion(): string {
+  try {
+    return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** The version in package.json. */
 export function agentMachineVersion(): string {
-  if (cachedVersion === undefined) {
-    try {
-      cachedVersion = String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
-    } catch {
-      cachedVersion = 'unknown';
-    }
-  }
-  return cachedVersion;
+  return VERSION;
 }
 
 /** "secretValue=3 jwt=1", for humans. */

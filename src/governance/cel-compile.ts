@@ -10,7 +10,7 @@
 // evaluation has a cost budget computed from its actual input (cel-rules.ts), and the
 // worker's wall-clock guard (cel-sandbox.ts) is only the last resort.
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
-import { estimateCost, SCALAR, STATIC_COST_LIMIT, worstShape } from './cel-cost.ts';
+import { COMPREHENSIONS, estimateCost, SCALAR, STATIC_COST_LIMIT, worstShape } from './cel-cost.ts';
 import { MAX_INPUT_DEPTH, MAX_INPUT_LIST_ITEMS, MAX_INPUT_NODES, MAX_INPUT_STRING_LENGTH } from './cel-input-limits.ts';
 
 export const MAX_EXPRESSION_LENGTH = 4096;
@@ -21,7 +21,6 @@ const CACHE_SIZE = 256;
 // Bidi embeddings/overrides/isolates and marks, zero-width characters and the BOM.
 const HIDDEN_CHARACTERS = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
 
-const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 const environment = new Environment({
   enableOptionalTypes: true,
@@ -33,7 +32,6 @@ const environment = new Environment({
 
 export type Compiled = { ok: true; program: ParseResult } | { ok: false; error: string };
 
-const cache = new Map<string, Compiled>();
 
 /** First line only: cel-js errors carry a multi-line source excerpt that does not fit a condition message. */
 export function errorSummary(error: unknown): string {
@@ -41,8 +39,37 @@ export function errorSummary(error: unknown): string {
   return (text.split('\n')[0] ?? '').trim().slice(0, 300);
 }
 
-/** Parse, type-check and vet an expression once; the verdict (good or bad) is cached by its text. */
+/** Parse, type-check and vet an expression (no cache: see CelCompiler). */
 export function compileExpression(expression: string): Compiled {
+  const refused = refuseText(expression);
+  return refused ?? compileUncached(expression);
+}
+
+/**
+ * Compiles expressions and remembers each verdict (good or bad) by its text, least recently
+ * used forgotten first. Owned by whoever evaluates rules often (the CEL sandbox, the worker).
+ */
+export class CelCompiler {
+  readonly #cache = new Map<string, Compiled>();
+
+  compile(expression: string): Compiled {
+    const refused = refuseText(expression);
+    if (refused) return refused;
+    const hit = this.#cache.get(expression);
+    if (hit) {
+      this.#cache.delete(expression); // refresh recency
+      this.#cache.set(expression, hit);
+      return hit;
+    }
+    const compiled = compileUncached(expression);
+    this.#cache.set(expression, compiled);
+    if (this.#cache.size > CACHE_SIZE) this.#cache.delete(this.#cache.keys().next().value as string);
+    return compiled;
+  }
+}
+
+/** What is refused from the text alone, before parsing. */
+function refuseText(expression: string): Compiled | undefined {
   if (typeof expression !== 'string' || expression.length === 0) return { ok: false, error: 'expression is empty' };
   if (expression.length > MAX_EXPRESSION_LENGTH) {
     return { ok: false, error: `expression is ${expression.length} characters long; the limit is ${MAX_EXPRESSION_LENGTH}` };
@@ -54,16 +81,7 @@ export function compileExpression(expression: string): Compiled {
     const code = hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
     return { ok: false, error: `contains the invisible or bidirectional control character U+${code}; write it as a \\u escape if a literal needs it` };
   }
-  const hit = cache.get(expression);
-  if (hit) {
-    cache.delete(expression); // refresh recency
-    cache.set(expression, hit);
-    return hit;
-  }
-  const compiled = compileUncached(expression);
-  cache.set(expression, compiled);
-  if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-  return compiled;
+  return undefined;
 }
 
 function compileUncached(expression: string): Compiled {

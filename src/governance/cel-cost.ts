@@ -87,7 +87,8 @@ type Node = { op: string; args: unknown };
 type Scope = ReadonlyMap<string, Shape>;
 type Estimate = { cost: number; shape: Shape };
 
-const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+/** The macros that run their body once per element. */
+export const COMPREHENSIONS: ReadonlySet<string> = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 const STRING_SCANS = new Set(['contains', 'startsWith', 'endsWith', 'lowerAscii', 'upperAscii', 'trim', 'replace', 'split', 'indexOf', 'lastIndexOf', 'substring', 'join']);
 /** String functions whose result is a string about as long as what they read. */
 const STRING_BUILDERS = new Set(['lowerAscii', 'upperAscii', 'trim', 'substring', 'join']);

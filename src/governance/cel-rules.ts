@@ -85,7 +85,7 @@ export function evaluateCelRules(profile: ProfileInput, request: PolicyRequest, 
   let spent = 0;
   return rules.map((rule) => {
     const name = celRuleName(rule.name);
-    const compiled = compileExpression(rule.expression);
+    const compiled = sandbox.compiler.compile(rule.expression);
     if (!compiled.ok) return deny(gate, name, `rule ${rule.name} ${compiled.error}`);
     const cost = estimateCost(compiled.program.ast, shapes);
     if (spent + cost > costLimit) {

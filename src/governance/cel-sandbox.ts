@@ -4,6 +4,7 @@
 // election. So rules run on one worker thread while the caller blocks on Atomics.wait with a
 // timeout; past it the worker is terminated and replaced, and the rule counts as denied.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { CelCompiler } from './cel-compile.ts';
 import type { EvaluationAnswer, EvaluationJob } from './cel-worker.ts';
 
 export type SandboxResult = { kind: 'bool'; value: boolean } | { kind: 'not-bool'; type: string } | { kind: 'error'; error: string; /** The evaluator failed (clock, worker), not the rule. */ stopped?: true };
@@ -21,6 +22,8 @@ const RETRY_START_AFTER_MS = 30_000;
 const WORKER_URL = new URL('./cel-worker.ts', import.meta.url);
 
 export class CelSandbox {
+  /** Compiled rules by text, for the main thread's own uses (cost, validation). */
+  readonly compiler = new CelCompiler();
   readonly #startupTimeoutMs: number;
   readonly #maxHeapMb: number;
   #running: Running | undefined;

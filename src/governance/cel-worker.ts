@@ -3,7 +3,7 @@
 // (cel-sandbox.ts). It sends back only whether the result was the boolean true/false, or what
 // else it was, never the value itself.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { compileExpression, errorSummary } from './cel-compile.ts';
+import { CelCompiler, errorSummary } from './cel-compile.ts';
 
 export type EvaluationJob = { id: number; expression: string; context: Record<string, unknown> };
 export type EvaluationAnswer =
@@ -12,6 +12,8 @@ export type EvaluationAnswer =
   | { id: number; kind: 'error'; error: string };
 
 const { signal, port } = workerData as { signal: Int32Array; port: MessagePort };
+// This thread's own: it lives as long as the thread, which is this module's whole purpose.
+const compiler = new CelCompiler();
 
 function typeName(value: unknown): string {
   if (value === null) return 'null';
@@ -23,7 +25,7 @@ function typeName(value: unknown): string {
 }
 
 function run(job: EvaluationJob): EvaluationAnswer {
-  const compiled = compileExpression(job.expression);
+  const compiled = compiler.compile(job.expression);
   if (!compiled.ok) return { id: job.id, kind: 'error', error: compiled.error };
   try {
     const value: unknown = compiled.program(job.context);

@@ -42,20 +42,69 @@ const environment = new Environment({ enableOptionalTypes: true })
   .registerVariable('oldSelf', 'dyn')
   .registerFunction('timestamp(google.protobuf.Timestamp): google.protobuf.Timestamp', (t: Date) => t);
 
-const compiled = new Map<string, CompiledRule>();
-
 function compileRule(rule: string): CompiledRule {
-  const hit = compiled.get(rule);
-  if (hit) return hit;
-  let result: CompiledRule;
   try {
     const program = environment.parse(rule);
-    result = readsOldSelf(program.ast) ? { kind: 'transition' } : { kind: 'program', program };
+    return readsOldSelf(program.ast) ? { kind: 'transition' } : { kind: 'program', program };
   } catch (error) {
-    result = { kind: 'uncheckable', error: firstLine(error) };
+    return { kind: 'uncheckable', error: firstLine(error) };
   }
-  compiled.set(rule, result);
-  return result;
+}
+
+type Compile = (rule: string) => CompiledRule;
+
+/**
+ * The CRDs' schemas and their rules compiled, built on first use and kept by the one who made
+ * it (a validate run): building the schemas and parsing the rules is the slow part.
+ */
+export class CrdRules {
+  readonly #compiled = new Map<string, CompiledRule>();
+  #schemas: Map<KindName, JsonSchema> | undefined;
+
+  readonly compile: Compile = (rule) => {
+    let hit = this.#compiled.get(rule);
+    if (!hit) {
+      hit = compileRule(rule);
+      this.#compiled.set(rule, hit);
+    }
+    return hit;
+  };
+
+  /** The openAPIV3Schema of each kind's CRD. */
+  schemas(): Map<KindName, JsonSchema> {
+    if (!this.#schemas) {
+      const all = loadAllSchemas();
+      this.#schemas = new Map(loadKindContracts(all).map((c) => [c.kind, openApiSchemaFor(c, all)]));
+    }
+    return this.#schemas;
+  }
+
+  /** Every x-kubernetes-validations rule of every CRD, with where it sits and how it compiles offline. */
+  inventory(): Array<{ kind: KindName; rule: string; message?: string; compiled: CompiledRule['kind']; error?: string }> {
+    const out: ReturnType<CrdRules['inventory']> = [];
+    const visit = (kind: KindName, schema: JsonSchema): void => {
+      for (const r of rulesOf(schema)) {
+        const c = this.compile(r.rule);
+        out.push({ kind, rule: r.rule, ...(r.message ? { message: r.message } : {}), compiled: c.kind, ...(c.kind === 'uncheckable' ? { error: c.error } : {}) });
+      }
+      for (const child of childSchemas(schema)) visit(kind, child);
+    };
+    for (const [kind, schema] of this.schemas()) visit(kind, schema);
+    return out;
+  }
+
+  /**
+   * Checks one object of a known kind. `schemaValid` says whether it passed schema validation:
+   * the API server evaluates CEL rules only on objects that do (a rule over a wrongly typed field
+   * would only add noise), while list uniqueness is part of schema validation and always runs.
+   */
+  check(kind: KindName, object: unknown, options: { schemaValid: boolean }): CrdRuleReport {
+    const report: CrdRuleReport = { issues: [], skippedTransitionRules: 0, uncheckable: [] };
+    const schema = this.schemas().get(kind);
+    if (!schema) return report;
+    walk(schema, object, [], report, options.schemaValid ? this.compile : undefined, true);
+    return report;
+  }
 }
 
 // As the API server decides it: a rule is a transition rule when its expression names oldSelf.
@@ -71,31 +120,6 @@ function firstLine(error: unknown): string {
   return ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').trim();
 }
 
-let schemas: Map<KindName, JsonSchema> | undefined;
-
-/** The openAPIV3Schema of each kind's CRD. */
-export function crdSchemas(): Map<KindName, JsonSchema> {
-  if (!schemas) {
-    const all = loadAllSchemas();
-    schemas = new Map(loadKindContracts(all).map((c) => [c.kind, openApiSchemaFor(c, all)]));
-  }
-  return schemas;
-}
-
-/** Every x-kubernetes-validations rule of every CRD, with where it sits and how it compiles offline. */
-export function crdRuleInventory(): Array<{ kind: KindName; rule: string; message?: string; compiled: CompiledRule['kind']; error?: string }> {
-  const out: ReturnType<typeof crdRuleInventory> = [];
-  const visit = (kind: KindName, schema: JsonSchema): void => {
-    for (const r of rulesOf(schema)) {
-      const c = compileRule(r.rule);
-      out.push({ kind, rule: r.rule, ...(r.message ? { message: r.message } : {}), compiled: c.kind, ...(c.kind === 'uncheckable' ? { error: c.error } : {}) });
-    }
-    for (const child of childSchemas(schema)) visit(kind, child);
-  };
-  for (const [kind, schema] of crdSchemas()) visit(kind, schema);
-  return out;
-}
-
 function rulesOf(schema: JsonSchema): Rule[] {
   const rules = schema['x-kubernetes-validations'];
   return Array.isArray(rules) ? (rules as Rule[]) : [];
@@ -109,40 +133,27 @@ function childSchemas(schema: JsonSchema): JsonSchema[] {
   return out;
 }
 
-/**
- * Checks one object of a known kind. `schemaValid` says whether it passed schema validation:
- * the API server evaluates CEL rules only on objects that do (a rule over a wrongly typed field
- * would only add noise), while list uniqueness is part of schema validation and always runs.
- */
-export function checkCrdRules(kind: KindName, object: unknown, options: { schemaValid: boolean }): CrdRuleReport {
-  const report: CrdRuleReport = { issues: [], skippedTransitionRules: 0, uncheckable: [] };
-  const schema = crdSchemas().get(kind);
-  if (!schema) return report;
-  walk(schema, object, [], report, options.schemaValid, true);
-  return report;
-}
-
-function walk(schema: JsonSchema, value: unknown, path: FieldPath, report: CrdRuleReport, evaluateRules: boolean, root = false): void {
+/** `compile` is given when CEL rules are evaluated (see CrdRules.check). */
+function walk(schema: JsonSchema, value: unknown, path: FieldPath, report: CrdRuleReport, compile: Compile | undefined, root = false): void {
   if (value === undefined || value === null) return;
   if (Array.isArray(value)) checkListType(schema, value, path, report);
-  if (evaluateRules) {
-    for (const rule of rulesOf(schema)) evaluateRule(rule, schema, value, path, report, root);
+  if (compile) {
+    for (const rule of rulesOf(schema)) evaluateRule(compile(rule.rule), rule, schema, value, path, report, root);
   }
   if (isObject(value)) {
     const properties = isObject(schema['properties']) ? (schema['properties'] as Record<string, JsonSchema>) : {};
     const additional = isObject(schema['additionalProperties']) ? schema['additionalProperties'] : undefined;
     for (const [key, child] of Object.entries(value)) {
       const childSchema = properties[key] ?? additional;
-      if (childSchema) walk(childSchema, child, [...path, key], report, evaluateRules);
+      if (childSchema) walk(childSchema, child, [...path, key], report, compile);
     }
   } else if (Array.isArray(value) && isObject(schema['items'])) {
     const items = schema['items'];
-    value.forEach((item, i) => walk(items, item, [...path, i], report, evaluateRules));
+    value.forEach((item, i) => walk(items, item, [...path, i], report, compile));
   }
 }
 
-function evaluateRule(rule: Rule, schema: JsonSchema, value: unknown, path: FieldPath, report: CrdRuleReport, root: boolean): void {
-  const c = compileRule(rule.rule);
+function evaluateRule(c: CompiledRule, rule: Rule, schema: JsonSchema, value: unknown, path: FieldPath, report: CrdRuleReport, root: boolean): void {
   if (c.kind === 'transition') {
     report.skippedTransitionRules++;
     return;

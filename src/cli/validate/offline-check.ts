@@ -10,7 +10,7 @@
 //     controller will judge them (built-in rules of the profile type and its CEL rules).
 //
 // Objects of other API groups (Namespaces, RBAC, kustomization files) are counted and skipped.
-import { checkCrdRules } from './crd-rules.ts';
+import { CrdRules } from './crd-rules.ts';
 import { toFieldError } from '../../api/field-errors.ts';
 import { formatFieldPath, type FieldPath } from '../../api/field-path.ts';
 import { API_VERSION, GROUP, isKindName, type KindName } from '../../api/group.ts';
@@ -68,11 +68,12 @@ interface Checked extends Candidate {
 // What the API server requires of a custom resource's name (a DNS-1123 subdomain).
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-// Compiling the contracts takes a good part of a second; one validator serves every call.
-let sharedValidator: ContractValidator | undefined;
-
-/** `sandbox` runs the profiles' CEL rules; the caller owns (and closes) it. */
-export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelSandbox, validator = (sharedValidator ??= new ContractValidator())): CheckSummary {
+/**
+ * `sandbox` runs the profiles' CEL rules; the caller owns (and closes) it. Compiling the
+ * contracts takes a good part of a second: a caller that checks often passes its own validator
+ * and CRD rules.
+ */
+export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelSandbox, validator = new ContractValidator(), crdRules = new CrdRules()): CheckSummary {
   const summary: CheckSummary = { findings: [], objects: 0, invalidObjects: 0, skipped: 0, skippedTransitionRules: 0, uncheckableRules: [] };
   const checked: Checked[] = [];
   for (const { file, doc } of sources) {
@@ -81,7 +82,7 @@ export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelS
       continue;
     }
     for (const candidate of candidatesOf(file, doc, summary)) {
-      const result = checkObject(candidate, validator, summary);
+      const result = checkObject(candidate, validator, crdRules, summary);
       if (result) checked.push(result);
     }
   }
@@ -117,7 +118,7 @@ function candidatesOf(file: string, doc: YamlDocument, summary: CheckSummary): C
   return [{ file, doc, at: [], object }];
 }
 
-function checkObject(c: Candidate, validator: ContractValidator, summary: CheckSummary): Checked | undefined {
+function checkObject(c: Candidate, validator: ContractValidator, crdRules: CrdRules, summary: CheckSummary): Checked | undefined {
   const { apiVersion, kind } = c.object;
   const metadata = (c.object['metadata'] ?? {}) as { name?: unknown; generateName?: unknown };
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '<no name>';
@@ -157,7 +158,7 @@ function checkObject(c: Candidate, validator: ContractValidator, summary: CheckS
     report(summary, c, e.path, ref, e.message);
   }
 
-  const rules = checkCrdRules(kind, c.object, { schemaValid: schema.valid });
+  const rules = crdRules.check(kind, c.object, { schemaValid: schema.valid });
   summary.skippedTransitionRules += rules.skippedTransitionRules;
   for (const rule of rules.uncheckable) if (!summary.uncheckableRules.includes(rule)) summary.uncheckableRules.push(rule);
   for (const issue of rules.issues) {

@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfileSpec, PolicyGate } from '../../../src/api/types.generated.ts';
-import { compileExpression, regexProblem, toCelValue } from '../../../src/governance/cel-compile.ts';
+import { CelCompiler, compileExpression, regexProblem, toCelValue } from '../../../src/governance/cel-compile.ts';
 import { checkCelRules, evaluateCelRules, MAX_EXPRESSION_LENGTH } from '../../../src/governance/cel-rules.ts';
 import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { policyDenialReason } from '../../../src/governance/decision.ts';
@@ -132,11 +132,13 @@ test('malformed rules deny instead of throwing', () => {
 });
 
 test('parsed expressions are cached by text, and the cache is bounded', () => {
+  const compiler = new CelCompiler();
   const expression = 'request.image != "cache-probe"';
-  const first = compileExpression(expression);
-  assert.equal(compileExpression(expression), first, 'same text, same compiled program');
-  for (let i = 0; i < 300; i++) compileExpression(`request.image != "filler-${i}"`);
-  assert.notEqual(compileExpression(expression), first, 'evicted after 300 newer expressions');
+  const first = compiler.compile(expression);
+  assert.equal(compiler.compile(expression), first, 'same text, same compiled program');
+  assert.notEqual(new CelCompiler().compile(expression), first, 'each compiler has its own cache');
+  for (let i = 0; i < 300; i++) compiler.compile(`request.image != "filler-${i}"`);
+  assert.notEqual(compiler.compile(expression), first, 'evicted after 300 newer expressions');
 });
 
 test('input over the limits is refused, not truncated', () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runValidate } from '../../../../src/cli/commands/validate.ts';
-import { crdRuleInventory } from '../../../../src/cli/validate/crd-rules.ts';
+import { CrdRules } from '../../../../src/cli/validate/crd-rules.ts';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const INVALID_DIR = path.join(ROOT, 'test/fixtures/invalid');
@@ -300,7 +300,7 @@ describe('profiles and the objects that use them', () => {
 
 describe('CRD rules offline', () => {
   test('every x-kubernetes-validations rule compiles offline; exactly the oldSelf ones are transition rules', () => {
-    const rules = crdRuleInventory();
+    const rules = new CrdRules().inventory();
     assert.ok(rules.length >= 15, `${rules.length} rules`);
     assert.deepEqual(rules.filter((r) => r.compiled === 'uncheckable'), []);
     for (const r of rules) assert.equal(r.compiled === 'transition', /\boldSelf\b/.test(r.rule), r.rule);
