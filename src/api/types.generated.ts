@@ -173,6 +173,8 @@ export type AgentMachineProfileSpec = {
   }>;
   /** Host credential or key stores (e.g. /home/alice/.ssh) that containers under this profile may mount read-only as their workspace. Every other credential store in a home directory or under /root is refused under every profile; each mount of a store named here is recorded in the audit log as a credential mount. */
   credentialMounts?: Array<string>;
+  /** What happens to a running execution whose authority is lost (its tool grant revoked or expired, its model provider binding deleted, its delegator's RBAC removed, its delegation expired): deny-calls refuses its next gateway call; cancel also cancels the execution (containers stopped, phase Cancelled, reason AuthorityLost). Default: cancel for corporate_firewall and multi_corporate_firewall profiles, deny-calls for the others. */
+  onAuthorityLost?: "deny-calls" | "cancel";
 };
 
 export type AgentMachineProfileStatus = {

@@ -153,6 +153,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     gateway = await startGateway({
       clients,
       informers: { executions: deps.informers.executions, bindings: deps.informers.bindings, profiles: deps.informers.profiles, grants: deps.informers.grants },
+      authority: { authorizer: deps.authorizer, recorder: deps.recorder },
       logger,
       metrics,
       host,

@@ -1,9 +1,13 @@
 // The first step of every call but /healthz: the presented token → the execution it speaks
-// for (informer cache, no API call) → the execution's checks (gates.ts checkExecution).
+// for (informer cache, no API call) → the execution's checks (gates.ts checkExecution); then,
+// per route, the delegator's RBAC for what the call uses (reauthorize).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LocalAgentExecution } from '../api/types.generated.ts';
 import type { Informer } from '../operator/informer.ts';
-import { checkExecution, type ExecutionCheck } from './gates.ts';
+import { AuthorizationUnavailableError, type Authorizer } from '../reconcilers/authorization.ts';
+import type { CommandRecorder } from '../reconcilers/command-recorder.ts';
+import { START } from '../reconcilers/execution-decision.ts';
+import { AUTHORITY_LOST_CODES, callPermissions, checkExecution, rbacRefusal, type ExecutionCheck, type Refusal } from './gates.ts';
 import type { TokenStore } from './tokens.ts';
 
 export function authenticate(headers: IncomingHttpHeaders, tokens: TokenStore, executions: Informer<LocalAgentExecution>, now: Date): ExecutionCheck {
@@ -19,4 +23,32 @@ export function presentedToken(headers: IncomingHttpHeaders): string | undefined
   if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
   const key = headers['x-api-key'];
   return typeof key === 'string' && key.length > 0 ? key.trim() : undefined;
+}
+
+/** The RBAC half of a call's authority, asked per call: the caches hold the rest (gates.ts). */
+export interface CallAuthority {
+  authorizer: Pick<Authorizer, 'authorize'>;
+  /** Refusals for lost authority are audited against the execution. */
+  recorder: Pick<CommandRecorder, 'record'>;
+}
+
+/**
+ * Does the delegator's RBAC still allow what this call uses? Allows come from the access
+ * reviewer's cache (≤ 10 s old), so a call costs no API round trip while nothing changes; a
+ * removed RoleBinding refuses calls within that window. No answer refuses the call (503).
+ */
+export async function reauthorize(authority: CallAuthority, ex: LocalAgentExecution, now: Date, tool?: string): Promise<Refusal | undefined> {
+  try {
+    const outcome = await authority.authorizer.authorize({ authority: ex.spec.authority, operationType: START, ...(tool !== undefined ? { toolRefs: [tool] } : {}), permissions: callPermissions(ex, tool), now });
+    return rbacRefusal(outcome);
+  } catch (err) {
+    if (!(err instanceof AuthorizationUnavailableError)) throw err;
+    return { status: 503, type: 'service_unavailable', code: 'authorization_unavailable', message: `the delegator's RBAC could not be re-checked: ${err.message}` };
+  }
+}
+
+/** Audit a refusal that means lost authority (AUTHORITY_LOST_CODES); others are only counted. */
+export async function auditRefusal(authority: CallAuthority, ex: LocalAgentExecution, refusal: Refusal): Promise<void> {
+  if (!AUTHORITY_LOST_CODES.has(refusal.code)) return;
+  await authority.recorder.record(ex, { operationType: START, outcome: 'denied', reason: 'AuthorityLost', message: `gateway call refused: ${refusal.message}`, warning: true, actor: ex.spec.authority.delegator, delegate: ex.spec.authority.delegate });
 }

@@ -11,15 +11,21 @@
 //                        unexpired ToolGrantRecord in the namespace, for the execution's
 //                        delegate and this tool, covers the action (no actions = all)
 //   budget               (the ledger) modelCalls / tokens / connectorCalls exhausted → 429
+//   authority lost       a running execution's delegation expired, its grant revoked/expired/
+//                        deleted, its binding deleted, or (callPermissions, asked by the caller)
+//                        its delegator's RBAC removed → 403 authority_lost, audited
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
+import { permissions } from '../governance/access-review.ts';
 import { checkAuthority, parseExpiry } from '../governance/authority.ts';
+import { grantInService, whyGrantLost } from '../governance/authority-loss.ts';
 import { firstDenial } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import { isTrue } from '../operator/conditions.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
 import { isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import { profileFact } from '../reconcilers/facts.ts';
+import type { AuthorizationOutcome, Permission } from '../reconcilers/authorization.ts';
 import type { TokenIdentity } from './tokens.ts';
 import { getCondition } from '../operator/conditions.ts';
 
@@ -36,7 +42,30 @@ export interface Refusal {
 
 const refuse = (status: number, type: string, code: string, message: string): Refusal => ({ status, type, code, message });
 
-export type ExecutionCheck = { ok: true; execution: LocalAgentExecution; effective: FullBudget } | { ok: false; refusal: Refusal };
+/** Refusals that mean the execution lost authority it was admitted with: audited as AuthorityLost. */
+export const AUTHORITY_LOST_CODES: ReadonlySet<string> = new Set(['authority_lost', 'authority_expired']);
+
+const authorityLost = (message: string): Refusal => refuse(403, 'permission_error', 'authority_lost', `authority lost: ${message}`);
+
+const isRunning = (ex: LocalAgentExecution): boolean => ex.status?.phase === 'Running' || ex.status?.phase === 'Retrying';
+
+/**
+ * What RBAC must still allow the delegator for this call: `use` on the profile always, and
+ * `grant` on the tool for a tool call. Asked through the access reviewer (allows cached ≤ 10 s).
+ */
+export function callPermissions(execution: LocalAgentExecution, tool?: string): Permission[] {
+  // As admission asked them (execution-admission.ts, tool-grant-reconciler.ts).
+  return [permissions.useProfile(execution.spec.profileRef.name), ...(tool !== undefined ? [permissions.grantTool(tool, execution.metadata.namespace)] : [])];
+}
+
+/** The refusal when the delegator's RBAC no longer allows what the call uses. */
+export function rbacRefusal(outcome: AuthorizationOutcome): Refusal | undefined {
+  if (outcome.allowed) return undefined;
+  return authorityLost(`RBAC no longer allows it (${outcome.reason}): ${outcome.message}`);
+}
+
+/** A refusal names the execution when it is one the audit should record (lost authority). */
+export type ExecutionCheck = { ok: true; execution: LocalAgentExecution; effective: FullBudget } | { ok: false; refusal: Refusal; execution?: LocalAgentExecution };
 
 /** The execution a token speaks for, if it may still act. */
 export function checkExecution(identity: TokenIdentity | undefined, execution: LocalAgentExecution | undefined, now: Date, revoked?: TokenIdentity): ExecutionCheck {
@@ -53,7 +82,7 @@ export function checkExecution(identity: TokenIdentity | undefined, execution: L
   }
   const expiry = parseExpiry(execution.spec.authority?.expiresAt);
   if (!expiry || expiry.getTime() <= now.getTime()) {
-    return { ok: false, refusal: refuse(403, 'permission_error', 'authority_expired', `the delegation of execution ${identity.execution} expired at ${execution.spec.authority?.expiresAt}`) };
+    return { ok: false, refusal: { ...authorityLost(`the delegation of execution ${identity.execution} expired at ${execution.spec.authority?.expiresAt}`), code: 'authority_expired' }, execution };
   }
   const effective = execution.status?.budget?.effective as FullBudget | undefined;
   if (!effective) return { ok: false, refusal: refuse(403, 'permission_error', 'not_admitted', `execution ${identity.execution} has not been admitted (no effective budget yet)`) };
@@ -78,8 +107,11 @@ export function checkModelUse(
 ): BindingCheck {
   const ref = execution.spec.modelProviderRef;
   if (!ref) return { ok: false, refusal: refuse(403, 'permission_error', 'no_model_provider', `execution ${execution.metadata.name} names no modelProviderRef`) };
-  if (!binding) return { ok: false, refusal: refuse(403, 'permission_error', 'binding_not_found', `ModelProviderBinding ${ref.name} not found in namespace ${execution.metadata.namespace}`) };
-  if (isBeingDeleted(binding)) return { ok: false, refusal: refuse(403, 'permission_error', 'binding_not_found', `ModelProviderBinding ${ref.name} is being deleted`) };
+  // Admission needed the binding, so a running execution without it has lost it.
+  if (!binding || isBeingDeleted(binding)) {
+    const lost = `ModelProviderBinding ${ref.name} was deleted`;
+    return { ok: false, refusal: isRunning(execution) ? authorityLost(lost) : refuse(403, 'permission_error', 'binding_not_found', binding ? `ModelProviderBinding ${ref.name} is being deleted` : `ModelProviderBinding ${ref.name} not found in namespace ${execution.metadata.namespace}`) };
+  }
   if (binding.status?.phase === 'Denied') {
     return { ok: false, refusal: refuse(403, 'permission_error', 'binding_denied', `ModelProviderBinding ${ref.name} is Denied: ${readyMessage(binding)}`) };
   }
@@ -121,12 +153,12 @@ export function checkToolUse(
   if (scope) return { ok: false, refusal: refuse(403, 'permission_error', 'scope_not_covered', scope.message) };
   const delegate = execution.spec.authority.delegate;
   const candidates = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);
-  const inService = candidates.filter((g) => {
-    if (g.spec.revoked || g.status?.state !== 'Active' || isBeingDeleted(g)) return false;
-    const expiry = parseExpiry(g.spec.authority.expiresAt);
-    return expiry !== undefined && expiry.getTime() > now.getTime();
-  });
+  const inService = candidates.filter((g) => grantInService(g, now));
   if (inService.length === 0) {
+    // A tool the execution was admitted with had an Active grant then: it was lost since.
+    if ((execution.spec.tools ?? []).includes(tool)) {
+      return { ok: false, refusal: authorityLost(`the ToolGrantRecord granting ${tool} to ${delegate} was lost: ${whyGrantLost(candidates, now)}`) };
+    }
     const why = candidates.length === 0 ? 'no ToolGrantRecord' : `no Active grant (${candidates.map((g) => `${g.metadata.name}: ${g.spec.revoked ? 'revoked' : (g.status?.state ?? 'Pending')}`).join(', ')})`;
     return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} in ${execution.metadata.namespace}`) };
   }

@@ -13,6 +13,7 @@ import type { KubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
+import type { CallAuthority } from './authenticate.ts';
 import { CredentialCache } from './credentials.ts';
 import { ExecutionGatewayEnv } from './injection.ts';
 import { UsageLedger } from './ledger.ts';
@@ -22,6 +23,8 @@ import { SECRETS, TOKEN_SELECTOR, TokenStore } from './tokens.ts';
 export interface GatewayOptions {
   clients: KubeClients;
   informers: GatewayInformers;
+  /** The controller's authorizer (its access reviewer's cache) and command recorder. */
+  authority: CallAuthority;
   logger: Logger;
   metrics?: OperatorMetrics;
   /** Listen address. */
@@ -63,7 +66,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const tokens = new TokenStore(opts.clients, secrets);
   const ledger = new UsageLedger({ clients: opts.clients, logger: opts.logger, flushIntervalMs: opts.flushIntervalMs });
   const credentials = opts.credentials ?? new CredentialCache(opts.clients);
-  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, logger: opts.logger, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = await server.listen(opts.host, opts.port);
 
   const { executions, bindings } = opts.informers;

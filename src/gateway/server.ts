@@ -29,8 +29,9 @@ import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, To
 import type { Informer } from '../operator/informer.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { FullBudget } from '../governance/budget.ts';
 import { GatewayAnswers, type Route } from './answers.ts';
-import { authenticate } from './authenticate.ts';
+import { auditRefusal, authenticate, reauthorize, type CallAuthority } from './authenticate.ts';
 import type { CredentialCache } from './credentials.ts';
 import { checkModelUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
@@ -53,6 +54,8 @@ export interface GatewayServerOptions {
   informers: GatewayInformers;
   credentials: CredentialCache;
   ledger: UsageLedger;
+  /** The per-call RBAC re-check and the audit of lost authority. */
+  authority: CallAuthority;
   logger: Logger;
   /** Where the gateway's counters go (the controller's /metrics registry). */
   registry?: Registry;
@@ -95,7 +98,7 @@ export class GatewayServer {
     this.#policies = new PolicyCache(opts.celSandbox);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
-    this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers };
+    this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
   }
 
@@ -146,7 +149,10 @@ export class GatewayServer {
     const now = this.#clock();
     const { informers } = this.#o;
     const checked = authenticate(req.headers, this.#o.tokens, informers.executions, now);
-    if (!checked.ok) return answers.refuse(res, route, checked.refusal, route === 'tools');
+    if (!checked.ok) {
+      if (checked.execution) void auditRefusal(this.#o.authority, checked.execution, checked.refusal).catch((err: unknown) => this.#auditFailed(err));
+      return answers.refuse(res, route, checked.refusal, route === 'tools');
+    }
     const ex = checked.execution;
 
     if (route === 'tools') {
@@ -156,14 +162,32 @@ export class GatewayServer {
     const ref = ex.spec.modelProviderRef;
     const binding = ref ? informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined;
     const bc = checkModelUse(ex, binding, informers.profiles.get(ex.spec.profileRef.name), (p, b) => this.#policies.modelUse(p, b, ex.spec.tenant));
-    if (!bc.ok) return answers.refuse(res, route, bc.refusal);
+    if (!bc.ok) {
+      void auditRefusal(this.#o.authority, ex, bc.refusal).catch((err: unknown) => this.#auditFailed(err));
+      return answers.refuse(res, route, bc.refusal);
+    }
+    this.#modelRoute(req, res, route, path, ex, checked.effective, bc.binding, now).catch((err: unknown) => this.#internalError(res, route, err));
+  }
+
+  async #modelRoute(req: http.IncomingMessage, res: http.ServerResponse, route: Route, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding, now: Date): Promise<void> {
+    const answers = this.#answers;
+    const lost = await reauthorize(this.#o.authority, ex, now);
+    if (lost) {
+      await auditRefusal(this.#o.authority, ex, lost);
+      return answers.refuse(res, route, lost);
+    }
+    const bc = { binding };
     if (route === 'models') {
       const b = bc.binding;
       return answers.json(res, 'models', 200, { object: 'list', data: [{ id: b.spec.model, object: 'model', created: 0, owned_by: `agent-machine:${b.spec.provider}` }] });
     }
     const unserved = checkServedPath(bc.binding, path);
     if (unserved) return answers.refuse(res, 'forward', unserved);
-    forwardModelCall(this.#modelCalls, req, res, path, ex, checked.effective, bc.binding).catch((err: unknown) => this.#internalError(res, 'forward', err));
+    await forwardModelCall(this.#modelCalls, req, res, path, ex, effective, bc.binding);
+  }
+
+  #auditFailed(err: unknown): void {
+    this.#log.error({ error: err instanceof Error ? err.message : String(err) }, 'could not audit a refused gateway call');
   }
 
   #internalError(res: http.ServerResponse, route: Route, err: unknown): void {

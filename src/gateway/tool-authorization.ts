@@ -1,11 +1,12 @@
 // POST /v1/tools/authorize {tool, action}: whether the execution may use a tool now, from its
-// delegation and the Active ToolGrantRecords (gates.ts checkToolUse), counted as a
-// connectorCall. Answers {allowed: true, grant} or {allowed: false, reason}.
+// delegation and the Active ToolGrantRecords (gates.ts checkToolUse) and the delegator's RBAC
+// for the tool, asked again per call (authenticate.ts reauthorize), counted as a connectorCall. Answers {allowed: true, grant} or {allowed: false, reason}.
 import type http from 'node:http';
 import type { AgentMachineProfile, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import type { Informer } from '../operator/informer.ts';
 import { readBody, type GatewayAnswers } from './answers.ts';
+import { auditRefusal, reauthorize, type CallAuthority } from './authenticate.ts';
 import { checkToolUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import type { PolicyCache } from './policy-cache.ts';
@@ -18,6 +19,7 @@ export interface ToolAuthorizationDeps {
   ledger: UsageLedger;
   policies: PolicyCache;
   answers: GatewayAnswers;
+  authority: CallAuthority;
 }
 
 export async function authorizeTool(d: ToolAuthorizationDeps, req: http.IncomingMessage, res: http.ServerResponse, ex: LocalAgentExecution, effective: FullBudget, now: Date): Promise<void> {
@@ -31,7 +33,12 @@ export async function authorizeTool(d: ToolAuthorizationDeps, req: http.Incoming
   }
   const profile = d.profiles.get(ex.spec.profileRef.name);
   const check = checkToolUse(ex, body.tool, body.action, d.grants.list(), now, (grant) => d.policies.toolUse(profile, grant, ex.spec.tenant));
-  if (!check.ok) return d.answers.refuse(res, 'tools', check.refusal, true);
+  const refusal = check.ok ? await reauthorize(d.authority, ex, now, body.tool as string) : check.refusal;
+  if (refusal) {
+    await auditRefusal(d.authority, ex, refusal);
+    return d.answers.refuse(res, 'tools', refusal, true);
+  }
+  if (!check.ok) throw new Error('unreachable: a failed check is a refusal');
   const reservation = d.ledger.reserve(ex, effective, 'connectorCall');
   if (!reservation.ok) return d.answers.budgetRefusal(res, 'tools', reservation, true);
   reservation.commit(0);

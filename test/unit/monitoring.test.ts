@@ -19,7 +19,7 @@ import { CredentialCache } from '../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../src/api/types.generated.ts';
-import { FakeInformer, execution, grant, profile } from './gateway/fixtures.ts';
+import { FakeInformer, TestCallAuthority, execution, grant, profile } from './gateway/fixtures.ts';
 
 // The CEL worker this file's gateways evaluate profile rules on: the test file owns it.
 const celSandbox = new CelSandbox();
@@ -40,6 +40,7 @@ function gatewayWith(registry: Registry, clients = {} as KubeClients) {
     credentials: new CredentialCache(clients),
     ledger,
     celSandbox,
+    authority: new TestCallAuthority(),
     logger: silentLogger(),
     registry,
   });

@@ -3,6 +3,9 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 import type { Informer, InformerHandlers } from '../../../src/operator/informer.ts';
 import { objectKey } from '../../../src/operator/resource.ts';
+import type { CallAuthority } from '../../../src/gateway/authenticate.ts';
+import type { AuthorizationOutcome } from '../../../src/reconcilers/authorization.ts';
+import type { Command } from '../../../src/reconcilers/command-recorder.ts';
 
 export const NOW = new Date('2026-06-01T00:00:00Z');
 const LATER = '2030-01-01T00:00:00Z';
@@ -116,4 +119,20 @@ export class FakeInformer<T extends KubernetesObject> {
     this.#cache.delete(objectKey(obj));
     for (const h of this.#handlers) h.delete?.(obj);
   }
+}
+
+/**
+ * The gateway's per-call RBAC answer and audit, held by the test: `allowed` is what RBAC says
+ * now; every audited command is kept.
+ */
+export class TestCallAuthority implements CallAuthority {
+  allowed = true;
+  readonly audited: { name: string | undefined; command: Command }[] = [];
+  readonly authorizer = {
+    authorize: async (): Promise<AuthorizationOutcome> =>
+      this.allowed ? { allowed: true, reason: 'Authorized', message: 'ok', decisions: [] } : { allowed: false, reason: 'PermissionDenied', message: 'user "alice" may not use agentmachineprofiles "local"', decisions: [] },
+  };
+  readonly recorder = {
+    record: async (obj: KubernetesObject, command: Command): Promise<void> => void this.audited.push({ name: obj.metadata?.name, command }),
+  };
 }

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkExecution, checkModelUse, checkToolUse } from '../../../src/gateway/gates.ts';
+import { AUTHORITY_LOST_CODES, callPermissions, checkExecution, checkModelUse, checkToolUse, rbacRefusal } from '../../../src/gateway/gates.ts';
 import { evaluatePolicy } from '../../../src/governance/policy.ts';
 import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { modelProviderUseRequest, toolGrantRequest } from '../../../src/governance/requests.ts';
@@ -38,7 +38,8 @@ test('model use: binding missing, Denied, not Ready, stale, profile not Ready, p
   };
   assert.equal(r(execution(), binding()), 'ok');
   assert.equal(r(execution({ modelProviderRef: undefined }), binding()), '403 no_model_provider');
-  assert.equal(r(execution(), undefined), '403 binding_not_found');
+  assert.equal(r(execution(), undefined), '403 authority_lost', 'a running execution had it at admission: lost');
+  assert.equal(r(execution({}, { phase: 'Pending' }), undefined), '403 binding_not_found', 'not admitted yet: never had it');
   assert.equal(r(execution(), binding({}, { phase: 'Denied' })), '403 binding_denied');
   assert.equal(r(execution(), binding({}, { phase: 'Unreachable', conditions: [] })), '503 binding_not_ready');
   assert.equal(r(execution(), binding({}, { observedGeneration: 0 })), '503 binding_not_ready', 'a spec change not yet re-checked');
@@ -46,6 +47,30 @@ test('model use: binding missing, Denied, not Ready, stale, profile not Ready, p
   // The execution's profile is airgapped: a hosted endpoint is refused even if the binding is Ready under another profile.
   const airgapped = profile({ profileType: 'airgapped_local_only' }, 'local');
   assert.equal(r(execution(), binding({ endpoint: 'https://api.openai.com/v1', credentialsSecretRef: { name: 's', key: 'k' } }), airgapped), '403 policy_denied');
+});
+
+test('tool use: a tool the execution was admitted with whose grant is gone is lost authority, naming why', () => {
+  const p = profile();
+  const policy = (g: any) => evaluatePolicy(p, toolGrantRequest(g.spec), { sandbox });
+  const ex = execution({ tools: ['mcp.github/create_issue'] });
+  const r = (grants: any[]) => {
+    const c = checkToolUse(ex, 'mcp.github/create_issue', 'create', grants, NOW, policy);
+    return c.ok ? 'ok' : `${c.refusal.code}: ${c.refusal.message}`;
+  };
+  assert.equal(r([grant()]), 'ok');
+  assert.match(r([grant({ revoked: true })]), /^authority_lost: .*g1 revoked/);
+  assert.match(r([grant({ authority: { ...grant().spec.authority, expiresAt: '2026-05-31T00:00:00Z' } })]), /^authority_lost: .*g1 expired at 2026-05-31/);
+  assert.match(r([]), /^authority_lost: .*lost: deleted/);
+});
+
+test('callPermissions: use on the profile always, grant on the tool for tool calls; rbacRefusal only for a denial', () => {
+  const ex = execution();
+  assert.deepEqual(callPermissions(ex).map((p) => `${p.verb} ${p.resource}/${p.name}`), ['use agentmachineprofiles/local']);
+  assert.deepEqual(callPermissions(ex, 'mcp.x/y').map((p) => `${p.verb} ${p.resource}/${p.name} ${p.namespace ?? ''}`.trim()), ['use agentmachineprofiles/local', 'grant tools/mcp.x/y ns']);
+  assert.equal(rbacRefusal({ allowed: true, reason: 'Authorized', message: '', decisions: [] }), undefined);
+  const refusal = rbacRefusal({ allowed: false, reason: 'PermissionDenied', message: 'user "alice" may not use', decisions: [] })!;
+  assert.deepEqual([refusal.status, refusal.code], [403, 'authority_lost']);
+  assert.ok(AUTHORITY_LOST_CODES.has(refusal.code));
 });
 
 test('tool use: Active grant for the delegate and tool, actions cover, revoked/expired/other delegate deny', () => {

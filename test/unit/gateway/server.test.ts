@@ -11,7 +11,7 @@ import { CredentialCache } from '../../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../support/openai-test-server.ts';
-import { FakeInformer, binding, execution, grant, profile } from './fixtures.ts';
+import { FakeInformer, TestCallAuthority, binding, execution, grant, profile } from './fixtures.ts';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 
 // The CEL worker this file's gateways evaluate profile rules on: the test file owns it.
@@ -37,6 +37,7 @@ const grants = FakeInformer.of<ToolGrantRecord>();
 const secrets = FakeInformer.of<V1Secret>();
 const tokens = new TokenStore(clients, secrets);
 const ledger = new UsageLedger({ clients, logger: silentLogger(), flushIntervalMs: 60_000 });
+const authority = new TestCallAuthority();
 
 /** A running execution with its token; returns the token. */
 function admit(name: string, budget: Record<string, number> = {}, spec: Partial<LocalAgentExecution['spec']> = {}): string {
@@ -70,7 +71,7 @@ const chat = (content = 'hello there', extra: object = {}) => ({ model: 'test-mo
 before(async () => {
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY });
   bindings.set(binding({ endpoint: upstream.url, credentialsSecretRef: { name: 'llm-key', key: 'apiKey' } }));
-  server = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials: new CredentialCache(clients), ledger, celSandbox, logger: silentLogger() });
+  server = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials: new CredentialCache(clients), ledger, celSandbox, authority, logger: silentLogger() });
   url = (await server.listen('127.0.0.1', 0)).url;
   server.setActive(true);
 });
@@ -200,7 +201,7 @@ test('tokens budget: completions are capped to what is left, concurrent calls ne
 test('the provider refusing the credential is a 502 that shows no key', async () => {
   const token = admit('badkey', {}, { modelProviderRef: { name: 'badkey' } });
   const credentials = new CredentialCache({ core: { readNamespacedSecret: async () => ({ data: { apiKey: Buffer.from('sk-wrong-key-123456').toString('base64') } }) } } as unknown as KubeClients);
-  const s = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials, ledger, celSandbox, logger: silentLogger() });
+  const s = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials, ledger, celSandbox, authority, logger: silentLogger() });
   const u = (await s.listen('127.0.0.1', 0)).url;
   s.setActive(true);
   bindings.set(binding({ endpoint: upstream.url, credentialsSecretRef: { name: 'bad', key: 'apiKey' } }, {}, 'badkey'));
@@ -251,11 +252,19 @@ test('tool decisions: allowed under an Active grant, denied for other actions, o
   const other = await call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue', action: 'delete' });
   assert.equal(other.status, 403);
   assert.deepEqual([other.json.allowed, other.json.reason], [false, 'action_not_granted']);
-  // Revoked in the spec: the very next call is denied, before the grant reconciler wrote status.
+  // Revoked in the spec: the very next call is denied, before the grant reconciler wrote status,
+  // as lost authority (the execution was admitted with this tool), and audited.
   grants.set(grant({ actions: ['create', 'read'], revoked: true }, 'Active', 'gh'));
   const revoked = await call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue', action: 'create' });
   assert.equal(revoked.status, 403);
-  assert.equal(revoked.json.reason, 'no_active_grant');
+  assert.equal(revoked.json.reason, 'authority_lost');
+  assert.match(revoked.json.message, /gh revoked/);
+  const audit = authority.audited.at(-1)!;
+  assert.deepEqual([audit.name, audit.command.reason, audit.command.outcome], ['tools', 'AuthorityLost', 'denied']);
+  // A tool the execution was not admitted with never had a grant: not a loss.
+  grants.set(grant({ tool: 'mcp.slack/post' }, 'Revoked' as any, 'slack'));
+  const never = await call('/v1/tools/authorize', token, { tool: 'mcp.slack/post' });
+  assert.equal(never.json.reason, 'no_active_grant');
   grants.set(grant({}, 'Active', 'gh2'));
   assert.equal((await call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue', action: 'read' })).status, 200);
   assert.equal((await call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue', action: 'read' })).status, 200);
@@ -265,6 +274,33 @@ test('tool decisions: allowed under an Active grant, denied for other actions, o
   assert.equal(ledger.usage(executions.get('ns/tools')!).connectorCalls, 3);
   // No model binding: model routes are refused.
   assert.equal((await call('/v1/chat/completions', token, chat())).status, 403);
+});
+
+test('RBAC removed from the delegator: the next model and tool calls are refused as authority_lost and audited', async () => {
+  const token = admit('rbac', {}, { tools: ['mcp.github/create_issue'] });
+  grants.set(grant({}, 'Active', 'gh-rbac'));
+  assert.equal((await call('/v1/chat/completions', token, chat())).status, 200);
+  authority.allowed = false;
+  try {
+    const before = authority.audited.length;
+    const model = await call('/v1/chat/completions', token, chat());
+    assert.equal(model.status, 403);
+    assert.equal(model.json.error.code, 'authority_lost');
+    assert.match(model.json.error.message, /RBAC no longer allows it \(PermissionDenied\)/);
+    const tool = await call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue' });
+    assert.deepEqual([tool.status, tool.json.reason], [403, 'authority_lost']);
+    assert.deepEqual(authority.audited.slice(before).map((a) => [a.name, a.command.reason]), [['rbac', 'AuthorityLost'], ['rbac', 'AuthorityLost']]);
+    assert.equal(ledger.usage(executions.get('ns/rbac')!).connectorCalls, 0);
+  } finally {
+    authority.allowed = true;
+  }
+});
+
+test('a deleted binding refuses a running execution\'s next model call as authority_lost', async () => {
+  const token = admit('nobinding', {}, { modelProviderRef: { name: 'gone' } });
+  const res = await call('/v1/chat/completions', token, chat());
+  assert.deepEqual([res.status, res.json.error.code], [403, 'authority_lost']);
+  assert.match(res.json.error.message, /ModelProviderBinding gone was deleted/);
 });
 
 test('usage reaches status as one merge patch per execution, only the gateway dimensions', async () => {
