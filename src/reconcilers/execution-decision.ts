@@ -1,12 +1,14 @@
 // decideExecution: one reconcile of a LocalAgentExecution, pure. Given what was observed (the
 // execution, its profile, the records it owns, whether it may take a slot, admission's answer
 // once fetched) it says what to do: cancel before start, wait in line, ask for admission, take
-// a slot and start attempt 0, stop everything (cancel, deadline, profile gone), start the next
-// attempt, or add the attempt's outcome up (succeeded, cancelled, retry, failed). The
-// reconciler carries the plan out and writes the status it names.
+// a slot and start attempt 0, stop everything (cancel, deadline, profile gone, authority lost
+// under a profile that cancels on it), start the next attempt, or add the attempt's outcome up
+// (succeeded, cancelled, retry, failed). The reconciler carries the plan out and writes the
+// status it names.
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, LocalAgentExecutionStatus } from '../api/types.generated.ts';
 import { getCondition } from '../operator/conditions.ts';
 import { metaTime } from '../operator/time.ts';
+import { onAuthorityLost } from '../governance/authority-loss.ts';
 import { fitBudget, type FullBudget } from '../governance/budget.ts';
 import type { Decision } from '../governance/decision.ts';
 import type { Admission } from './container-state.ts';
@@ -29,6 +31,20 @@ export interface ExecutionObserved {
   mayTakeSlot?: boolean;
   /** Admission's answer, once the plan asked for it. */
   admission?: ExecutionAdmission;
+  /**
+   * Authority it was admitted with and has lost since (a grant revoked/expired/deleted, its
+   * binding deleted, its delegation expired, its delegator's RBAC removed), said in a message.
+   * Observed only while it runs under a profile that cancels on it (AUTHORITY_RECHECK_MS).
+   */
+  authorityLost?: string;
+}
+
+/** How often a running execution whose profile cancels on lost authority has its delegator's RBAC re-checked. */
+export const AUTHORITY_RECHECK_MS = 10_000;
+
+/** Is lost authority watched for (and acted on) while this execution runs? */
+export function cancelsOnAuthorityLost(profile: AgentMachineProfile | undefined): boolean {
+  return profile !== undefined && onAuthorityLost(profile.spec) === 'cancel';
 }
 
 export interface ExecutionGates {
@@ -121,17 +137,27 @@ function started(o: ExecutionObserved): ExecutionAction {
   const deadline = prev.deadline ? new Date(prev.deadline) : undefined;
   const pastDeadline = deadline !== undefined && now.getTime() >= deadline.getTime();
 
-  if (ex.spec.cancel || pastDeadline || !profile) {
-    const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : 'ProfileNotFound';
+  const lost = o.authorityLost !== undefined && cancelsOnAuthorityLost(profile) ? o.authorityLost : undefined;
+  if (ex.spec.cancel || pastDeadline || !profile || lost !== undefined) {
+    const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : !profile ? 'ProfileNotFound' : 'AuthorityLost';
     const cancel = current.filter((c) => !c.spec.cancel);
     if (attemptOutcome(names.size, current) === 'running') {
       return act({ phase: prev.phase!, reason: 'Cancelling', message: `${reason}: stopping the containers`, requeueAfterMs: 1_000, cancel, status });
     }
-    const message = reason === 'DeadlineExceeded' ? `ran past its wallClockSeconds budget of ${effective?.wallClockSeconds} s` : reason === 'Cancelled' ? 'cancelled; every container stopped' : `profile ${ex.spec.profileRef.name} was deleted`;
+    const message =
+      reason === 'DeadlineExceeded'
+        ? `ran past its wallClockSeconds budget of ${effective?.wallClockSeconds} s`
+        : reason === 'Cancelled'
+          ? 'cancelled; every container stopped'
+          : reason === 'AuthorityLost'
+            ? `authority lost while running: ${lost}; profile ${ex.spec.profileRef.name} cancels on it (onAuthorityLost: cancel); every container stopped`
+            : `profile ${ex.spec.profileRef.name} was deleted`;
     return act({ phase: 'Cancelled', reason, message, auditedAs: CANCEL, cancel, status });
   }
+  // Lost RBAC is seen only by asking again: look every AUTHORITY_RECHECK_MS while it runs.
+  const recheck = (ms: number | undefined) => (cancelsOnAuthorityLost(profile) ? Math.min(ms ?? AUTHORITY_RECHECK_MS, AUTHORITY_RECHECK_MS) : ms);
   if (prev.phase === 'Retrying' && current.length === 0) {
-    return act({ phase: 'Running', reason: 'Running', message: `attempt ${attempt + 1} started`, requeueAfterMs: untilDeadline(deadline, now), createAttempt: attempt });
+    return act({ phase: 'Running', reason: 'Running', message: `attempt ${attempt + 1} started`, requeueAfterMs: recheck(untilDeadline(deadline, now)), createAttempt: attempt });
   }
   switch (attemptOutcome(names.size, current)) {
     case 'succeeded':
@@ -150,7 +176,7 @@ function started(o: ExecutionObserved): ExecutionAction {
       return act({ phase: 'Failed', reason: failedReady?.reason ?? 'Failed', message: why, status });
     }
     case 'running':
-      return act({ phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: untilDeadline(deadline, now), status });
+      return act({ phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
   }
 }
 

@@ -2,10 +2,10 @@
 // authority and RBAC, budget, every container's policy, an Active grant for every tool), waits
 // in creation order for one of the profile's agentConcurrency slots (execution-slots.ts), then
 // owns one ContainerExecutionRecord per container per attempt and adds their outcomes up:
-// retries within retryPolicy, cancels at the wall-clock deadline (DeadlineExceeded) or on
-// spec.cancel. What to do is decided by decideExecution (execution-decision.ts); this file
+// retries within retryPolicy, cancels at the wall-clock deadline (DeadlineExceeded), on
+// spec.cancel, or on lost authority when its profile says so (AuthorityLost). What to do is decided by decideExecution (execution-decision.ts); this file
 // observes, carries the plan out and settles the status.
-import type { ContainerExecutionRecord, LocalAgentExecution } from '../api/types.generated.ts';
+import type { ContainerExecutionRecord, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { Controller, ownerKeys } from '../operator/controller.ts';
 import { hasFinalizer } from '../operator/finalizers.ts';
@@ -14,11 +14,12 @@ import { metaTime } from '../operator/time.ts';
 import { gatewayCounts } from '../gateway/ledger.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitExecution } from './execution-admission.ts';
-import { CANCEL, decideExecution, START, type ExecutionAction, type ExecutionObserved } from './execution-decision.ts';
+import { CANCEL, cancelsOnAuthorityLost, decideExecution, START, type ExecutionAction, type ExecutionObserved } from './execution-decision.ts';
 import { isTerminalExecutionPhase, type ExecutionPhase } from './execution-state.ts';
 import { cancelRecord, createAttempt, deleteRecord } from './execution-records.ts';
 import { ExecutionSlots } from './execution-slots.ts';
-import { BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, indexed } from './indexes.ts';
+import { BY_EXECUTION_TOOL, BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, BY_TOOL, indexed } from './indexes.ts';
+import { observeAuthorityLoss } from './execution-authority.ts';
 import { DeletedWhileWaiting } from './deleted-while-waiting.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
 import { RUN_PROJECTION } from './core/run-projection.ts';
@@ -53,6 +54,8 @@ export function executionController(deps: ReconcilerDeps): Controller {
   const ownedBy = (uid: string | undefined): ContainerExecutionRecord[] => (uid ? recordsOwnedBy(uid) : []);
   const executionsUnder = indexed(executions, BY_PROFILE);
   const executionsUsing = indexed(executions, BY_MODEL_PROVIDER);
+  const executionsWithTool = indexed(executions, BY_EXECUTION_TOOL);
+  const grantsOf = indexed(deps.informers.grants, BY_TOOL);
   const limitOf = (profile: string) => profiles.get(profile)?.spec.budgetCeilings.agentConcurrency;
 
   return new Controller({
@@ -65,8 +68,11 @@ export function executionController(deps: ReconcilerDeps): Controller {
     concurrency: 16,
     watches: [
       { informer: containers, map: ownerKeys('LocalAgentExecution', true) },
-      // A binding appearing (or changing) decides the executions held for it.
-      { informer: deps.informers.bindings, map: (b) => executionsUsing(objectKey(b)).filter((e) => (e.status?.phase ?? 'Pending') === 'Pending').map(objectKey) },
+      // A binding appearing (or changing) decides the executions held for it; one deleted, those
+      // running on it (lost authority).
+      { informer: deps.informers.bindings, map: (b) => executionsUsing(objectKey(b)).filter((e) => (e.status?.phase ?? 'Pending') === 'Pending' || isRunning(e)).map(objectKey) },
+      // A grant revoked, expired or deleted: the running executions admitted with its tool.
+      { informer: deps.informers.grants, map: (g) => executionsWithTool(`${g.metadata!.namespace}/${(g as ToolGrantRecord).spec.tool}`).filter(isRunning).map(objectKey) },
       { informer: profiles, map: (p) => executionsUnder(p.metadata!.name!).filter((e) => !isTerminalExecutionPhase(e.status?.phase)).map(objectKey) },
       // A finished or deleted execution frees a slot (or a denied one its place in line): wake
       // the first ones in line under its profile, and only those.
@@ -93,6 +99,10 @@ export function executionController(deps: ReconcilerDeps): Controller {
       const profileName = found.spec.profileRef.name;
       const profile = profiles.get(profileName);
       const observed: ExecutionObserved = { execution: found, now: deps.clock(), profile, owned };
+      if (isRunning(found) && cancelsOnAuthorityLost(profile)) {
+        const lost = await observeAuthorityLoss(deps, found, observed.now, (tool) => grantsOf(`${found.metadata.namespace}/${tool}`));
+        if (lost !== undefined) observed.authorityLost = lost;
+      }
       // Only a Queued execution asks for its turn before admission (ExecutionObserved.mayTakeSlot).
       if (found.status?.phase === 'Queued' && profile) observed.mayTakeSlot = slots.mayTake(profileName, key, profile.spec.budgetCeilings.agentConcurrency);
       let plan = decideExecution(observed);
@@ -144,6 +154,8 @@ export function executionController(deps: ReconcilerDeps): Controller {
     });
   }
 }
+
+const isRunning = (e: LocalAgentExecution): boolean => e.status?.phase === 'Running' || e.status?.phase === 'Retrying';
 
 /** A deletion before the execution finished is its cancellation. */
 async function auditCancel(deps: ReconcilerDeps, ex: LocalAgentExecution, message: string): Promise<void> {

@@ -33,3 +33,9 @@ export const BY_MODEL_PROVIDER: NamedIndex<LocalAgentExecution> = {
 
 /** namespace/tool a grant grants. */
 export const BY_TOOL: NamedIndex<ToolGrantRecord> = { name: 'tool', fn: (g) => (g.spec?.tool ? [`${g.metadata.namespace}/${g.spec.tool}`] : []) };
+
+/** namespace/tool of every tool an execution was admitted with: a grant's change wakes them. */
+export const BY_EXECUTION_TOOL: NamedIndex<LocalAgentExecution> = {
+  name: 'executionTool',
+  fn: (e) => (Array.isArray(e.spec?.tools) ? e.spec.tools.filter((t) => typeof t === 'string').map((t) => `${e.metadata.namespace}/${t}`) : []),
+};

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution } from '../../../src/api/types.generated.ts';
-import { decideExecution, type ExecutionAction, type ExecutionAdmission, type ExecutionObserved } from '../../../src/reconcilers/execution-decision.ts';
+import { AUTHORITY_RECHECK_MS, decideExecution, type ExecutionAction, type ExecutionAdmission, type ExecutionObserved } from '../../../src/reconcilers/execution-decision.ts';
 import type { FullBudget } from '../../../src/governance/budget.ts';
 
 const NOW = new Date('2026-01-01T00:10:00Z');
@@ -88,6 +88,31 @@ test('cancel, deadline and a deleted profile stop the containers, then end Cance
   assert.deepEqual([late.phase, late.reason, late.message], ['Cancelled', 'DeadlineExceeded', 'ran past its wallClockSeconds budget of 600 s']);
   const orphan = action({ execution: ex(running), profile: undefined, owned: [rec('e-a', 'Running'), rec('e-b', 'Running')] });
   assert.deepEqual([orphan.reason, orphan.message, orphan.cancel.length], ['Cancelling', 'ProfileNotFound: stopping the containers', 2]);
+});
+
+test('authority lost while running: cancelled (AuthorityLost) under a profile that cancels on it, ignored under deny-calls', () => {
+  const firewall = { ...profile, spec: { ...profile.spec, profileType: 'corporate_firewall' } } as AgentMachineProfile;
+  const lost = 'the ToolGrantRecord granting t to agent:x was lost: g revoked';
+  const stopping = action({ execution: ex(running), profile: firewall, authorityLost: lost, owned: [rec('e-a', 'Running'), rec('e-b', 'Succeeded')] });
+  assert.deepEqual([stopping.phase, stopping.reason, stopping.message, stopping.cancel.map((c) => c.metadata.name)], ['Running', 'Cancelling', 'AuthorityLost: stopping the containers', ['e-a', 'e-b']]);
+  const stopped = action({ execution: ex(running), profile: firewall, authorityLost: lost, owned: [rec('e-a', 'Cancelled'), rec('e-b', 'Succeeded')] });
+  assert.deepEqual([stopped.phase, stopped.reason, stopped.auditedAs], ['Cancelled', 'AuthorityLost', 'agent_machine.execution.cancel']);
+  assert.match(stopped.message, /authority lost while running: the ToolGrantRecord .* g revoked; profile p cancels on it \(onAuthorityLost: cancel\)/);
+  // deny-calls (the default of other profile types, or chosen): the run goes on; its gateway calls are refused.
+  for (const p of [profile, { ...firewall, spec: { ...firewall.spec, onAuthorityLost: 'deny-calls' } } as AgentMachineProfile]) {
+    const on = action({ execution: ex(running), profile: p, authorityLost: lost, owned: [rec('e-a', 'Running'), rec('e-b', 'Running')] });
+    assert.deepEqual([on.phase, on.reason, on.cancel.length], ['Running', 'Running', 0]);
+  }
+  const personalCancels = { ...profile, spec: { ...profile.spec, profileType: 'personal', onAuthorityLost: 'cancel' } } as AgentMachineProfile;
+  assert.equal(action({ execution: ex(running), profile: personalCancels, authorityLost: lost, owned: [rec('e-a', 'Cancelled'), rec('e-b', 'Cancelled')] }).reason, 'AuthorityLost');
+});
+
+test('running under a profile that cancels on lost authority: looked at again every 10 s, else at the deadline', () => {
+  const firewall = { ...profile, spec: { ...profile.spec, profileType: 'corporate_firewall' } } as AgentMachineProfile;
+  const owned = [rec('e-a', 'Running'), rec('e-b', 'Running')];
+  assert.equal(action({ execution: ex(running), profile: firewall, owned }).requeueAfterMs, AUTHORITY_RECHECK_MS);
+  assert.equal(action({ execution: ex(running), profile, owned }).requeueAfterMs, 300_000);
+  assert.equal(action({ execution: ex(running), profile: firewall, owned, now: new Date('2026-01-01T00:14:57Z') }).requeueAfterMs, 3_000, 'the deadline first when nearer');
 });
 
 test('a failed attempt is retried within retryPolicy, then fails with the record reason', () => {
