@@ -29,6 +29,7 @@ const LOCAL = `gw-local-${id}`;
 const PERSONAL = `gw-personal-${id}`;
 const AIRGAPPED = `gw-airgapped-${id}`;
 const NETWORK = `am-gw-${id}`;
+const FIREWALL = `gw-firewall-${id}`;
 
 let ns = '';
 let upstream: OpenAiTestServer;
@@ -136,6 +137,8 @@ async function cancel(name: string): Promise<any> {
   return waitPhase(name, 'Cancelled');
 }
 
+const auditLines = (): any[] => readFileSync(path.join(dir, 'audit.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
 const chat = (extra: object = {}) => ({ model: 'test-model', messages: [{ role: 'user', content: PROMPT }], ...extra });
 
 before(async () => {
@@ -158,6 +161,7 @@ before(async () => {
     profile(LOCAL, 'local_model_provider'),
     profile(PERSONAL, 'personal'),
     profile(AIRGAPPED, 'airgapped_local_only', { network: { mode: 'none' } }),
+    profile(FIREWALL, 'corporate_firewall', { network: { mode: 'none' }, images: { allowedRegistries: ['localhost'] } }),
   );
   assert.equal(created.code, 0, created.stderr);
   await kubectl(['create', 'secret', 'generic', 'llm-key', '-n', ns, `--from-literal=apiKey=${UPSTREAM_KEY}`]);
@@ -168,7 +172,7 @@ before(async () => {
   });
   const listening = await controller.waitForLog((l) => l.msg === 'model gateway listening');
   gateway = String(listening.url).replace('0.0.0.0', '127.0.0.1');
-  for (const p of [LOCAL, PERSONAL, AIRGAPPED]) await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${p}`]);
+  for (const p of [LOCAL, PERSONAL, AIRGAPPED, FIREWALL]) await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${p}`]);
   assert.equal((await createAs('alice', binding('llm'))).code, 0);
 });
 
@@ -364,7 +368,7 @@ test('wrong or missing tokens: 401', async () => {
   assert.equal((await call('/v1/models', mintToken())).status, 401);
 });
 
-test('tool decisions: allowed under an Active grant; a revoked grant denies from the next call on', async () => {
+test('tool decisions: allowed under an Active grant; a revoked grant denies from the next call on (authority_lost, audited), the run goes on (deny-calls)', async () => {
   const grant = {
     apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
     kind: 'ToolGrantRecord',
@@ -388,13 +392,52 @@ test('tool decisions: allowed under an Active grant; a revoked grant denies from
   await eventually('grant Revoked', async () => (await getObject<any>('ToolGrantRecord', 'gh', ns))?.status?.state === 'Revoked');
   const revoked = await call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue', action: 'create' });
   assert.equal(revoked.status, 403, revoked.text);
-  assert.deepEqual([revoked.json.allowed, revoked.json.reason], [false, 'no_active_grant']);
+  assert.deepEqual([revoked.json.allowed, revoked.json.reason], [false, 'authority_lost']);
+  assert.match(revoked.json.message, /gh revoked/);
+  const audited = await eventually('the refusal audited', async () => auditLines().find((e) => e.object.name === 'tools' && e.outcome === 'denied' && /gateway call refused: authority lost/.test(e.reason)));
+  assert.equal(audited.actor, 'alice');
+  // A local_model_provider profile only refuses calls (onAuthorityLost: deny-calls by default).
+  assert.equal((await exStatus('tools')).phase, 'Running');
   await cancel('tools');
   const used = await eventually('connectorCalls in status', async () => {
     const u = (await exStatus('tools'))?.budget?.used;
     return u?.connectorCalls === 1 ? u : undefined;
   });
   assert.equal(used.modelCalls ?? 0, 0);
+});
+
+test('a firewall profile cancels a run whose grant is revoked: the next tool call is refused, the execution ends Cancelled/AuthorityLost, both audited', async () => {
+  const grant = {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'ToolGrantRecord',
+    metadata: { name: 'gh-fw', namespace: ns },
+    spec: { profileRef: { name: FIREWALL }, tool: 'mcp.github/list_issues', authority: { ...authority('alice', ['agent_machine.tool_grant.*', 'tool:mcp.github/list_issues']), delegate: 'agent:test' } },
+  };
+  assert.equal((await createAs('alice', grant)).code, 0);
+  await eventually('grant Active', async () => (await getObject<any>('ToolGrantRecord', 'gh-fw', ns))?.status?.state === 'Active');
+  assert.equal((await createAs('alice', execution('fw-tools', 'sleep 80', { profile: FIREWALL, binding: null, tools: ['mcp.github/list_issues'] }))).code, 0);
+  await waitPhase('fw-tools', 'Running');
+  const token = await tokenOf('fw-tools');
+  assert.equal((await call('/v1/tools/authorize', token, { tool: 'mcp.github/list_issues' })).status, 200);
+
+  await kubectl(['patch', 'toolgrantrecord', 'gh-fw', '-n', ns, '--type=merge', '-p', '{"spec":{"revoked":true,"revocationReason":"test"}}'], { user: 'alice' });
+  // Written by the controller, from the informer cache the gateway reads: the revocation is in it.
+  await eventually('grant Revoked', async () => (await getObject<any>('ToolGrantRecord', 'gh-fw', ns))?.status?.state === 'Revoked');
+  const refused = await call('/v1/tools/authorize', token, { tool: 'mcp.github/list_issues' });
+  // Refused as lost authority, or (once the cancel went through) as a finished execution's token.
+  assert.equal(refused.status === 403 ? refused.json.reason : refused.status, refused.status === 403 ? 'authority_lost' : 401, refused.text);
+  const cancelled = await eventually('fw-tools Cancelled', async () => {
+    const st = await exStatus('fw-tools');
+    return st?.phase === 'Cancelled' ? st : undefined;
+  }, 60_000);
+  const ready = cancelled.conditions.find((c: any) => c.type === 'Ready');
+  assert.equal(ready.reason, 'AuthorityLost');
+  assert.match(ready.message, /gh-fw revoked; profile .* cancels on it \(onAuthorityLost: cancel\)/);
+  assert.equal(cancelled.containers[0].phase, 'Cancelled');
+  const lines = auditLines().filter((e) => e.object.name === 'fw-tools');
+  assert.ok(lines.some((e) => e.operationType === 'agent_machine.execution.cancel' && e.outcome === 'cancelled' && /authority lost while running/.test(e.reason)), JSON.stringify(lines));
+  if (refused.status === 403) assert.ok(lines.some((e) => e.outcome === 'denied' && /gateway call refused/.test(e.reason)), JSON.stringify(lines));
+  assert.equal((await call('/v1/tools/authorize', token, { tool: 'mcp.github/list_issues' })).status, 401, 'its token died with it');
 });
 
 test('the upstream API key appears nowhere: controller logs, status, events, gateway answers; no prompt or token in the logs', async (t) => {
