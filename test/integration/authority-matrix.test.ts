@@ -80,6 +80,9 @@ function record(op: Operation, control: Control, result: string): void {
   results.set(cellKey(op, control), result);
 }
 
+// Cells of authority lost after the start: a row each under the grid.
+const midRun = new Map<string, string>();
+
 // Stops are never refused: an expired, out-of-scope or profile-less delegation only makes it
 // more urgent to stop, and refusing would keep an agent running. Who may stop is RBAC's call.
 const STOP = 'a stop is never refused; refusing it would keep the agent running';
@@ -298,6 +301,40 @@ after(async () => {
   await controller?.kill('SIGTERM');
   await upstream?.close();
   await kubectl(['delete', 'agentmachineprofile', '-l', `matrix-run=${id}`, '--ignore-not-found', '--wait=false'], { check: false });
+});
+
+test('RBAC removed mid-run → cancelled: a firewall profile cancels the run of a delegator whose RoleBinding is deleted (AuthorityLost, audited)', async () => {
+  // A delegator of its own, so removing its binding touches no other cell.
+  const user = `matrix-midrun-${id}`;
+  const firewall = { ...valid('profile', `mx-${id}-firewall`), metadata: { name: `mx-${id}-firewall`, labels: { 'matrix-run': id } } };
+  firewall.spec = { ...firewall.spec, profileType: 'corporate_firewall' };
+  await grantEditorRole(user);
+  await bindDelegatorRole(user);
+  assert.equal((await create('alice', firewall)).status, 201);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${firewall.metadata.name}`]);
+  const ex = valid('execution', 'midrun-rbac', { delegator: user, profile: firewall.metadata.name });
+  delete ex.spec.modelProviderRef;
+  ex.spec.containers[0].command = ['sleep', '120'];
+  assert.equal((await create(user, ex)).status, 201);
+  await eventually('midrun-rbac Running', async () => (await getAny('execution', 'midrun-rbac'))?.status?.phase === 'Running', 60_000);
+
+  const removedAt = Date.now();
+  await kubectl(['delete', 'clusterrolebinding', `agent-machine-delegator-${user}`]);
+  const status = await eventually('midrun-rbac Cancelled', async () => {
+    const s = (await getAny('execution', 'midrun-rbac'))?.status;
+    return s?.phase === 'Cancelled' || s?.phase === 'Succeeded' || s?.phase === 'Failed' ? s : undefined;
+  }, 90_000);
+  const seconds = ((Date.now() - removedAt) / 1000).toFixed(1);
+  assert.equal(status.phase, 'Cancelled');
+  const readyCondition = ready(status);
+  assert.equal(readyCondition.reason, 'AuthorityLost');
+  assert.match(readyCondition.message, new RegExp(`RBAC was removed .*user "${user}" may not use agentmachineprofiles`));
+  assert.equal(status.containers[0].phase, 'Cancelled', 'its container was stopped');
+  const uid = (await getAny('execution', 'midrun-rbac')).metadata.uid;
+  const cancel = auditEntries().find((e) => e.object.uid === uid && e.operationType === 'agent_machine.execution.cancel' && e.outcome === 'cancelled');
+  assert.ok(cancel, 'the cancel is audited');
+  assert.match(cancel.reason, /authority lost while running/);
+  midRun.set('RBAC removed mid-run → cancelled', `cancelled+audited (AuthorityLost) ${seconds} s after the RoleBinding was deleted`);
 });
 
 test('the no-ambient-authority matrix: every operation × every control is refused, inert and audited (or rejected at admission)', async (t) => {
@@ -535,6 +572,7 @@ function printMatrix(t: { diagnostic(msg: string): void }): void {
     'admission: the API server rejected the request (schema, admission policy or RBAC); its rejection is the record.',
     'held: accepted but waiting (Pending, audited as queued): nothing starts until the profile exists, and then every gate is checked.',
     ...notes.map((n, i) => `[${i + 1}] ${n}`),
+    ...[...midRun].map(([cell, r]) => `${cell}: ${r}`),
   ].join('\n');
   console.log(`\nNo-ambient-authority matrix\n${out}\n`);
   const count = (prefix: string) => [...results.values()].filter((r) => r.startsWith(prefix)).length;
