@@ -133,6 +133,12 @@ export type ContainerSpec = {
 /** Where containers run: the Docker Engine API (podman or dockerd) or Pods. Defaults to the controller's --runtime. */
 export type Runtime = "docker" | "kubernetes";
 
+/** A network mode narrower than (or equal to) the profile's. The builtin.network.requested-within-profile rule denies a more open one; the container gets the mode asked for. */
+export type NetworkRequest = {
+  /** none: no network; gateway-only: only the agent-machine gateway; allowlist: only the profile's egressAllowlist hosts; open: unrestricted. Ordered from closed to open. */
+  mode: "none" | "gateway-only" | "allowlist" | "open";
+};
+
 export type RetryPolicy = {
   maxRetries?: number;
   backoffSeconds?: number;
@@ -240,6 +246,7 @@ export type LocalAgentExecutionSpec = {
   authority: Authority;
   tenant?: Tenant;
   runtime?: Runtime;
+  network?: NetworkRequest;
   containers: Array<WithRequired<ContainerSpec, "name" | "image">>;
   /** Tools the agent will call; each needs an Active ToolGrantRecord. */
   tools?: Array<ToolName>;
@@ -292,6 +299,7 @@ export type ContainerExecutionRecordSpec = {
   executionRef?: LocalObjectRef;
   tenant?: Tenant;
   runtime?: Runtime;
+  network?: NetworkRequest;
   container: ContainerSpec;
   /** Limits: sandboxMemoryBytes (memory), localDiskBytes (scratch tmpfs), wallClockSeconds (deadline), cpuGpuComputeSeconds. */
   budget?: Budget;
@@ -318,7 +326,7 @@ export type ContainerExecutionRecordStatus = {
   cpuGpuComputeSecondsUsed?: number;
 };
 
-/** One real container (docker runtime) or Pod (kubernetes runtime), with limits from its budget and network from its profile. */
+/** One real container (docker runtime) or Pod (kubernetes runtime), with limits from its budget and network from its profile (or the narrower mode spec.network asks for). */
 export interface ContainerExecutionRecord {
   apiVersion: 'agentmachine.sourceos.dev/v1alpha1';
   kind: 'ContainerExecutionRecord';

@@ -11,13 +11,17 @@
 //                         /v1/tools/authorize call (gateway/tool-authorization.ts; tools that
 //                         skip the gateway are not counted)
 //   cpuGpuComputeSeconds  reconcilers/container-state.ts decideRun (stop when the runtime's
-//                         cpuSeconds passes it), per container; the kubernetes runtime reports
-//                         no CPU time, so there it is not enforced; GPUs are not counted
+//                         cpuSeconds passes it), per container, and reconcilers/execution-decision.ts
+//                         decideExecution on the sum over an execution's containers and attempts
+//                         (computeSecondsUsed); the kubernetes runtime reports no CPU time, so
+//                         there it is not enforced; GPUs are not counted
 //   localDiskBytes        reconcilers/container-state.ts limitsFor → the runtime's /tmp tmpfs
 //                         size (runtimes/docker/create-options.ts, runtimes/kubernetes/pod.ts),
-//                         per container
+//                         per container: an execution's containers each get a share
+//                         (containerShare, reconcilers/execution-records.ts)
 //   sandboxMemoryBytes    reconcilers/container-state.ts limitsFor → the runtime's memory limit
-//                         (same two files; admitContainer refuses less than a sandbox needs)
+//                         (same two files, same share; admitContainer and fitExecutionBudget
+//                         refuse less than a sandbox needs)
 //   wallClockSeconds      three places: the execution's deadline (reconcilers/execution-decision.ts
 //                         decideExecution, status.deadline), each container's (reconcilers/container-state.ts
 //                         decideRun) and the Pod's activeDeadlineSeconds (runtimes/kubernetes/pod.ts)
@@ -42,6 +46,9 @@ export const BUDGET_DIMENSIONS = [
 ] as const satisfies readonly (keyof Budget)[];
 
 export type BudgetDimension = (typeof BUDGET_DIMENSIONS)[number];
+
+/** Below this memory limit no sandbox starts. */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 export type FullBudget = Required<Budget>;
 
 function isCount(value: unknown): value is number {
@@ -108,4 +115,34 @@ export function exceededDimension(effective: FullBudget, used: Budget): BudgetDi
  */
 export function wouldExceed(effective: FullBudget, used: Budget, increment: Budget): BudgetDimension | undefined {
   return BUDGET_DIMENSIONS.find((d) => usedOf(used, d) + usedOf(increment, d) > effective[d]);
+}
+
+/**
+ * An execution's budget covers all its containers together. Memory and scratch disk are split
+ * evenly (the sum of the containers' limits never exceeds the execution's); the other
+ * dimensions are one pool: CPU seconds are summed over every container (and every attempt) by
+ * the execution, the deadline is the execution's, calls are counted by the gateway per
+ * execution.
+ */
+export function containerShare(effective: FullBudget, containers: number): FullBudget {
+  const n = Math.max(1, containers);
+  return { ...effective, sandboxMemoryBytes: Math.floor(effective.sandboxMemoryBytes / n), localDiskBytes: Math.floor(effective.localDiskBytes / n) };
+}
+
+/**
+ * fitBudget for an execution of `containers` containers: also denies a memory budget whose
+ * even share is below what one sandbox needs, since every container would be refused.
+ */
+export function fitExecutionBudget(requested: Budget | undefined, ceilings: FullBudget, containers: number): { effective: FullBudget; decisions: Decision[] } {
+  const fit = fitBudget(requested, ceilings);
+  if (containers <= 1 || fit.decisions.some((d) => !d.allowed)) return fit;
+  const share = containerShare(fit.effective, containers).sandboxMemoryBytes;
+  if (share >= MIN_MEMORY_BYTES) return fit;
+  const message = `sandboxMemoryBytes ${fit.effective.sandboxMemoryBytes} split over ${containers} containers is ${share} bytes each, below the ${MIN_MEMORY_BYTES} bytes a sandbox needs`;
+  return { effective: fit.effective, decisions: [deny(BUDGET_GATE, 'budget.sandboxMemoryBytes', message)] };
+}
+
+/** CPU seconds used by an execution: the sum over its containers' records, every attempt. */
+export function computeSecondsUsed(records: readonly { status?: { cpuGpuComputeSecondsUsed?: number } }[]): number {
+  return records.reduce((sum, r) => sum + (isCount(r.status?.cpuGpuComputeSecondsUsed) ? r.status!.cpuGpuComputeSecondsUsed! : 0), 0);
 }

@@ -89,6 +89,19 @@ export function effectiveNetworkMode(profile: ProfileInput): NetworkMode {
   }
 }
 
+/**
+ * The mode a container runs with: the one its execution asked for (`spec.network.mode`) when
+ * that is within the profile's, else the profile's. Admission denies a wider request
+ * (builtin.network.requested-within-profile); taking the narrower of the two here means the
+ * runtime never opens more than both allow, whatever was admitted. An unknown mode is none.
+ */
+export function containerNetworkMode(profile: ProfileInput, requested: unknown): NetworkMode {
+  const mode = effectiveNetworkMode(profile);
+  if (requested === undefined) return mode;
+  if (!isNetworkMode(requested)) return 'none';
+  return NETWORK_MODES[Math.min(NETWORK_MODES.indexOf(mode), NETWORK_MODES.indexOf(requested))]!;
+}
+
 type Outcome = { allowed: boolean; message: string };
 const ok = (message: string): Outcome => ({ allowed: true, message });
 const no = (message: string): Outcome => ({ allowed: false, message });
@@ -235,6 +248,8 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       const mode = effectiveNetworkMode(p);
       if (r.requestedMode === undefined) return ok(`uses the profile's network mode ${mode}`);
       if (!isNetworkMode(r.requestedMode)) return no(`requested network mode ${JSON.stringify(r.requestedMode)} is unknown`);
+      // allowlist means the profile's list: with none, it is nothing to narrow to.
+      if (r.requestedMode === 'allowlist' && (p.spec.network?.egressAllowlist?.length ?? 0) === 0) return no('requested network mode allowlist, but the profile has no egressAllowlist');
       return NETWORK_MODES.indexOf(r.requestedMode) <= NETWORK_MODES.indexOf(mode)
         ? ok(`requested network mode ${r.requestedMode} is within ${mode}`)
         : no(`requested network mode ${r.requestedMode} is more open than the profile's ${mode}`);

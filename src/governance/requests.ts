@@ -99,9 +99,16 @@ export function artifactAccessRequest(container: ContainerSpec, tenant?: string,
   };
 }
 
-/** Every gate a container passes before it runs. */
-export function containerRequests(container: ContainerSpec, tenant?: string, resolution?: HostPathResolution): PolicyRequest[] {
-  return [containerExecutionRequest(container, tenant), artifactAccessRequest(container, tenant, resolution), { gate: 'networkProfile' }];
+/**
+ * Every gate a container passes before it runs. `requestedMode` is the execution's (or the
+ * record's) `spec.network.mode`: the container runs with it, so the policy must see it.
+ */
+export function containerRequests(container: ContainerSpec, tenant?: string, resolution?: HostPathResolution, requestedMode?: NetworkMode): PolicyRequest[] {
+  return [
+    containerExecutionRequest(container, tenant),
+    artifactAccessRequest(container, tenant, resolution),
+    { gate: 'networkProfile', ...(requestedMode !== undefined ? { requestedMode } : {}) },
+  ];
 }
 
 export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string): ModelProviderUseRequest {

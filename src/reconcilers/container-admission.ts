@@ -23,7 +23,7 @@ export function admitContainerRecord(deps: ReconcilerDeps, record: ContainerExec
     policy: async (f) => {
       const workspace = await resolveWorkspace(record.spec.container, runtimeKind);
       resolved(workspace);
-      const results = containerRequests(record.spec.container, record.spec.tenant, workspace).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
+      const results = containerRequests(record.spec.container, record.spec.tenant, workspace, record.spec.network?.mode).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
       f.policy = { allowed: results.every((r) => r.allowed), decisions: results.flatMap((r) => r.decisions) };
     },
   });

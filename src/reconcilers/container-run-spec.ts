@@ -1,9 +1,9 @@
 // What a runtime is asked to run for an admitted ContainerExecutionRecord: image, command,
 // environment (Secrets resolved, the gateway's token and URL injected), limits from the
-// effective budget, the profile's network, the workspace the policy checked, outputs.
+// effective budget, the profile's network (or the narrower one asked for), the workspace the policy checked, outputs.
 import type { AgentMachineProfile, ContainerExecutionRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
-import { effectiveNetworkMode } from '../governance/profile-rules.ts';
+import { containerNetworkMode } from '../governance/profile-rules.ts';
 import type { HostPathResolution } from '../governance/requests.ts';
 import type { ContainerRunSpec } from '../runtimes/container-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
@@ -13,7 +13,7 @@ import { limitsFor } from './container-state.ts';
 export async function runSpecFor(deps: ReconcilerDeps, record: ContainerExecutionRecord, profile: AgentMachineProfile, effective: FullBudget, workspace: HostPathResolution | undefined): Promise<ContainerRunSpec> {
   const c = record.spec.container;
   const { env } = await resolveEnv(deps.clients, record.metadata.namespace!, c);
-  const networkMode = effectiveNetworkMode(profile);
+  const networkMode = containerNetworkMode(profile, record.spec.network?.mode);
   // The execution's gateway token and URL (OPENAI_BASE_URL, OPENAI_API_KEY, ...); they win over the spec's env.
   if (deps.gatewayEnv) Object.assign(env, await deps.gatewayEnv.envFor(record, { networkMode, runtime: record.spec.runtime ?? deps.defaultRuntime }));
   return {

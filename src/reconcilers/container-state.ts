@@ -3,7 +3,7 @@
 import type { Budget, ContainerExecutionRecord } from '../api/types.generated.ts';
 import { parseExpiry } from '../governance/authority.ts';
 import { firstDenial, policyDenialReason, type Decision } from '../governance/decision.ts';
-import type { FullBudget } from '../governance/budget.ts';
+import { MIN_MEMORY_BYTES, type FullBudget } from '../governance/budget.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import type { ContainerLimits, ContainerObservation } from '../runtimes/container-runtime.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
@@ -16,7 +16,6 @@ export function isTerminalContainerPhase(phase: ContainerPhase | undefined): boo
   return phase !== undefined && TERMINAL.has(phase);
 }
 
-export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 const MIN_SCRATCH_BYTES = 1024 * 1024;
 const DEFAULT_CPU_MILLIS = 1000;
 const DEFAULT_PIDS = 256;
@@ -124,10 +123,13 @@ export function decideRun(f: RunFacts): RunDecision {
   const spec = f.record.spec;
   const obs = f.observation;
   if (obs?.state === 'exited') {
-    if (spec.cancel) return { phase: 'Cancelled', reason: 'Cancelled', message: 'cancelled; the container stopped', action: 'none' };
+    // The first cause of a stop wins: an execution that cancels its records because their CPU
+    // seconds add up past its budget must not turn this record's own ComputeBudgetExceeded
+    // into a cancel.
     if (f.previousReason && STOPPED_BY_CONTROLLER.has(f.previousReason)) {
       return { phase: 'Failed', reason: f.previousReason, message: `stopped by the controller: ${f.previousReason}`, action: 'none' };
     }
+    if (spec.cancel) return { phase: 'Cancelled', reason: 'Cancelled', message: 'cancelled; the container stopped', action: 'none' };
     if (obs.oomKilled) return { phase: 'Failed', reason: 'OOMKilled', message: `killed at its memory limit of ${f.effective.sandboxMemoryBytes} bytes (sandboxMemoryBytes)`, action: 'none' };
     if (obs.exitCode === 0) return { phase: 'Succeeded', reason: 'Succeeded', message: 'the container exited 0', action: 'none' };
     return { phase: 'Failed', reason: 'ExitCode', message: `the container exited ${obs.exitCode ?? 'without an exit code'}`, action: 'none' };

@@ -5,7 +5,7 @@
 import type { LocalAgentExecution } from '../api/types.generated.ts';
 import { permissions } from '../governance/access-review.ts';
 import { checkAuthority } from '../governance/authority.ts';
-import { fitBudget, type FullBudget } from '../governance/budget.ts';
+import { fitExecutionBudget, type FullBudget } from '../governance/budget.ts';
 import { allow, deny, firstDenial } from '../governance/decision.ts';
 import { evaluatePolicy } from '../governance/policy.ts';
 import { containerRequests, modelProviderUseRequest } from '../governance/requests.ts';
@@ -40,11 +40,11 @@ export async function admitExecution(deps: ReconcilerDeps, ex: LocalAgentExecuti
         const scopeDenied = firstDenial(runScope);
         f.authorization = scopeDenied ? { allowed: false, reason: 'ScopeNotCovered', message: scopeDenied.message, decisions: [...auth.decisions, ...runScope] } : auth;
       },
-      budget: (f) => void (f.budget = fitBudget(ex.spec.budget, profile!.spec.budgetCeilings as FullBudget)),
+      budget: (f) => void (f.budget = fitExecutionBudget(ex.spec.budget, profile!.spec.budgetCeilings as FullBudget, ex.spec.containers.length)),
       policy: async (f) => {
         const runtime = ex.spec.runtime ?? deps.defaultRuntime;
         const workspaces = await Promise.all(ex.spec.containers.map((c) => resolveWorkspace(c, runtime)));
-        const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i])).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
+        const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i], ex.spec.network?.mode)).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
         const toolDecisions = tools.flatMap((tool) => {
           const grant = grantsOf(`${ex.metadata.namespace}/${tool}`).find((g) => g.status?.state === 'Active' && g.spec.authority.delegate === ex.spec.authority.delegate);
           const granted = grant

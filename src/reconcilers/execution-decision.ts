@@ -1,15 +1,15 @@
 // decideExecution: one reconcile of a LocalAgentExecution, pure. Given what was observed (the
 // execution, its profile, the records it owns, whether it may take a slot, admission's answer
 // once fetched) it says what to do: cancel before start, wait in line, ask for admission, take
-// a slot and start attempt 0, stop everything (cancel, deadline, profile gone, authority lost
-// under a profile that cancels on it), start the next attempt, or add the attempt's outcome up
-// (succeeded, cancelled, retry, failed). The reconciler carries the plan out and writes the
-// status it names.
+// a slot and start attempt 0, stop everything (cancel, deadline, CPU seconds summed over its
+// containers past the budget, profile gone, authority lost under a profile that cancels on it),
+// start the next attempt, or add the attempt's outcome up (succeeded, cancelled, retry,
+// failed). The reconciler carries the plan out and writes the status it names.
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, LocalAgentExecutionStatus } from '../api/types.generated.ts';
 import { getCondition } from '../operator/conditions.ts';
 import { metaTime } from '../operator/time.ts';
 import { onAuthorityLost } from '../governance/authority-loss.ts';
-import { fitBudget, type FullBudget } from '../governance/budget.ts';
+import { computeSecondsUsed, fitBudget, type FullBudget } from '../governance/budget.ts';
 import type { Decision } from '../governance/decision.ts';
 import type { Admission } from './container-state.ts';
 import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, recordNameFor, type ExecutionPhase } from './execution-state.ts';
@@ -136,13 +136,20 @@ function started(o: ExecutionObserved): ExecutionAction {
   const status = containersStatus(ex, current, attempt);
   const deadline = prev.deadline ? new Date(prev.deadline) : undefined;
   const pastDeadline = deadline !== undefined && now.getTime() >= deadline.getTime();
+  // Each record stops itself past the whole budget; only the execution sees the sum.
+  const cpuUsed = computeSecondsUsed(o.owned);
+  const overCompute = effective !== undefined && cpuUsed > effective.cpuGpuComputeSeconds;
 
   const lost = o.authorityLost !== undefined && cancelsOnAuthorityLost(profile) ? o.authorityLost : undefined;
-  if (ex.spec.cancel || pastDeadline || !profile || lost !== undefined) {
-    const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : !profile ? 'ProfileNotFound' : 'AuthorityLost';
+  if (ex.spec.cancel || pastDeadline || overCompute || !profile || lost !== undefined) {
+    const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : overCompute ? 'ComputeBudgetExceeded' : !profile ? 'ProfileNotFound' : 'AuthorityLost';
     const cancel = current.filter((c) => !c.spec.cancel);
     if (attemptOutcome(names.size, current) === 'running') {
       return act({ phase: prev.phase!, reason: 'Cancelling', message: `${reason}: stopping the containers`, requeueAfterMs: 1_000, cancel, status });
+    }
+    if (reason === 'ComputeBudgetExceeded') {
+      // Exhausted, not stopped by anyone: Failed, as a single container stopped for it is, and never retried.
+      return act({ phase: 'Failed', reason, message: `its containers used ${cpuUsed} CPU seconds (summed over every container and attempt) of a ${effective?.cpuGpuComputeSeconds} s cpuGpuComputeSeconds budget`, cancel, status });
     }
     const message =
       reason === 'DeadlineExceeded'

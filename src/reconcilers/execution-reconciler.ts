@@ -12,6 +12,7 @@ import { hasFinalizer } from '../operator/finalizers.ts';
 import { objectKey } from '../operator/resource.ts';
 import { metaTime } from '../operator/time.ts';
 import { gatewayCounts } from '../gateway/ledger.ts';
+import { computeSecondsUsed } from '../governance/budget.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitExecution } from './execution-admission.ts';
 import { CANCEL, cancelsOnAuthorityLost, decideExecution, START, type ExecutionAction, type ExecutionObserved } from './execution-decision.ts';
@@ -122,7 +123,10 @@ export function executionController(deps: ReconcilerDeps): Controller {
         ex = held;
       }
       await Promise.all(plan.cancel.map((c) => cancelRecord(deps, c)));
-      if (plan.createAttempt !== undefined) await createAttempt(deps, ex, plan.createAttempt, owned);
+      if (plan.createAttempt !== undefined) {
+        if (!plan.effective) throw new Error('an attempt needs the effective budget to split over its containers');
+        await createAttempt(deps, ex, plan.createAttempt, owned, plan.effective);
+      }
       return (await settleExecution(ex, plan, observed.now)).result;
     },
   });
@@ -130,7 +134,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
   function settleExecution(ex: LocalAgentExecution, plan: ExecutionAction, now: Date) {
     const prev = ex.status;
     const terminal = isTerminalExecutionPhase(plan.phase);
-    const used = (plan.status.containers ?? prev?.containers) ? ownedBy(ex.metadata.uid).reduce((sum, c) => sum + (c.status?.cpuGpuComputeSecondsUsed ?? 0), 0) : undefined;
+    const used = (plan.status.containers ?? prev?.containers) ? computeSecondsUsed(ownedBy(ex.metadata.uid)) : undefined;
     const startedAt = plan.status.startedAt ?? prev?.startedAt;
     const effective = plan.effective;
     return settle(deps, KIND, ex, {

@@ -1,18 +1,23 @@
 // The writes an execution makes to the ContainerExecutionRecords it owns: create an attempt's
-// records (one per container, owned by the execution, named so a restart finds them), cancel
-// them, delete them. Each is idempotent: already created, already gone is success.
+// records (one per container, owned by the execution, named so a restart finds them, each with
+// its share of the execution's budget), cancel them, delete them. Each is idempotent: already created, already gone is success.
 import type { ContainerExecutionRecord, LocalAgentExecution } from '../api/types.generated.ts';
 import { API_VERSION } from '../api/group.ts';
 import { RESOURCES } from '../api/resources.ts';
+import { containerShare, type FullBudget } from '../governance/budget.ts';
 import { isConflict, isNotFound, MERGE_PATCH } from '../operator/kube-clients.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { recordNameFor } from './execution-state.ts';
 
 const EXECUTION_UID_LABEL = 'agentmachine.sourceos.dev/execution-uid';
 
-/** One record per container, owned by the execution; an existing one (restart) is kept. */
-export async function createAttempt(deps: ReconcilerDeps, ex: LocalAgentExecution, attempt: number, owned: ContainerExecutionRecord[]): Promise<void> {
+/**
+ * One record per container, owned by the execution; an existing one (restart) is kept. Each
+ * asks for its share of the execution's effective budget, so N containers never get N times it.
+ */
+export async function createAttempt(deps: ReconcilerDeps, ex: LocalAgentExecution, attempt: number, owned: ContainerExecutionRecord[], effective: FullBudget): Promise<void> {
   const ownedNames = new Set(owned.map((c) => c.metadata.name));
+  const budget = containerShare(effective, ex.spec.containers.length);
   for (const container of ex.spec.containers) {
     const name = recordNameFor(ex.metadata.name!, container.name!, attempt);
     if (ownedNames.has(name)) continue;
@@ -31,8 +36,9 @@ export async function createAttempt(deps: ReconcilerDeps, ex: LocalAgentExecutio
         executionRef: { name: ex.metadata.name! },
         ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}),
         ...(ex.spec.runtime ? { runtime: ex.spec.runtime } : {}),
+        ...(ex.spec.network ? { network: ex.spec.network } : {}),
         container,
-        ...(ex.spec.budget ? { budget: ex.spec.budget } : {}),
+        budget,
       },
     };
     try {

@@ -16,7 +16,7 @@ import { formatFieldPath, type FieldPath } from '../../api/field-path.ts';
 import { API_VERSION, GROUP, isKindName, type KindName } from '../../api/group.ts';
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../api/types.generated.ts';
 import { ContractValidator } from '../../api/validation.ts';
-import { fitBudget, type FullBudget } from '../../governance/budget.ts';
+import { fitExecutionBudget, type FullBudget } from '../../governance/budget.ts';
 import { checkCelRules } from '../../governance/cel-rules.ts';
 import type { CelSandbox } from '../../governance/cel-sandbox.ts';
 import type { Decision } from '../../governance/decision.ts';
@@ -201,22 +201,23 @@ function checkAgainstProfiles(checked: Checked[], summary: CheckSummary, sandbox
     const gates = (path: FieldPath, requests: PolicyRequest[]): void => {
       for (const request of requests) for (const d of evaluatePolicy(profile, request, { sandbox }).decisions) if (!d.allowed) deny(path, d);
     };
-    const budget = (spec: { budget?: LocalAgentExecution['spec']['budget'] }): void => {
-      for (const d of fitBudget(spec.budget, profile.spec.budgetCeilings as FullBudget).decisions) {
+    // An execution's budget is split over its containers (budget.ts containerShare).
+    const budget = (spec: { budget?: LocalAgentExecution['spec']['budget'] }, containers = 1): void => {
+      for (const d of fitExecutionBudget(spec.budget, profile.spec.budgetCeilings as FullBudget, containers).decisions) {
         if (!d.allowed) deny(['spec', 'budget', ...(spec.budget && d.rule.startsWith('budget.') ? [d.rule.slice('budget.'.length)] : [])], d);
       }
     };
     switch (c.kind) {
       case 'LocalAgentExecution': {
         const spec = (c.object as unknown as LocalAgentExecution).spec;
-        budget(spec);
-        spec.containers.forEach((container, i) => gates(['spec', 'containers', i], containerRequests(container, spec.tenant)));
+        budget(spec, spec.containers.length);
+        spec.containers.forEach((container, i) => gates(['spec', 'containers', i], containerRequests(container, spec.tenant, undefined, spec.network?.mode)));
         break;
       }
       case 'ContainerExecutionRecord': {
         const spec = (c.object as unknown as ContainerExecutionRecord).spec;
         budget(spec);
-        gates(['spec', 'container'], containerRequests(spec.container, spec.tenant));
+        gates(['spec', 'container'], containerRequests(spec.container, spec.tenant, undefined, spec.network?.mode));
         break;
       }
       case 'ToolGrantRecord': {

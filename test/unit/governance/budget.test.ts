@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUDGET_DIMENSIONS, exceededDimension, fitBudget, remaining, wouldExceed } from '../../../src/governance/budget.ts';
+import { BUDGET_DIMENSIONS, computeSecondsUsed, containerShare, exceededDimension, fitBudget, fitExecutionBudget, MIN_MEMORY_BYTES, remaining, wouldExceed } from '../../../src/governance/budget.ts';
 import { allAllowed } from '../../../src/governance/decision.ts';
 import { readUpstreamSchema, upstreamContractsDir, UPSTREAM_MISSING } from '../../support/upstream.ts';
 import { CEILINGS } from './fixtures.ts';
@@ -77,4 +77,32 @@ test('wouldExceed answers "may one more happen"', () => {
   assert.equal(wouldExceed(CEILINGS, { modelCalls: 100 }, { modelCalls: 1 }), 'modelCalls');
   assert.equal(wouldExceed(CEILINGS, { agentConcurrency: 2 }, { agentConcurrency: 1 }), 'agentConcurrency');
   assert.equal(wouldExceed(CEILINGS, { tokens: 99_000 }, { tokens: 1500 }), 'tokens');
+});
+
+test('containerShare splits memory and scratch disk evenly and shares every other dimension', () => {
+  const total = { ...CEILINGS, sandboxMemoryBytes: 100 << 20, localDiskBytes: 10_000_001 };
+  const third = containerShare(total, 3);
+  assert.equal(third.sandboxMemoryBytes, Math.floor((100 << 20) / 3));
+  assert.equal(third.localDiskBytes, 3_333_333);
+  assert.ok(third.sandboxMemoryBytes * 3 <= total.sandboxMemoryBytes, 'the containers together never get more than the execution');
+  for (const d of BUDGET_DIMENSIONS.filter((d) => d !== 'sandboxMemoryBytes' && d !== 'localDiskBytes')) assert.equal(third[d], total[d], d);
+  assert.deepEqual(containerShare(total, 1), total);
+  assert.deepEqual(containerShare(total, 0), total, 'no containers is treated as one, never a division by zero');
+});
+
+test('fitExecutionBudget denies a memory budget whose share is below what a sandbox needs', () => {
+  const ceilings = { ...CEILINGS, sandboxMemoryBytes: 64 << 20 };
+  assert.equal(allAllowed(fitExecutionBudget({ sandboxMemoryBytes: 2 * MIN_MEMORY_BYTES }, ceilings, 2).decisions), true);
+  const short = fitExecutionBudget({ sandboxMemoryBytes: 2 * MIN_MEMORY_BYTES - 2 }, ceilings, 2);
+  assert.equal(allAllowed(short.decisions), false);
+  assert.equal(short.decisions[0]?.rule, 'budget.sandboxMemoryBytes');
+  assert.match(short.decisions[0]!.message, /split over 2 containers is 6291455 bytes each, below the 6291456 bytes/);
+  assert.equal(allAllowed(fitExecutionBudget({ sandboxMemoryBytes: MIN_MEMORY_BYTES - 1 }, ceilings, 1).decisions), true, 'one container: the container admission says why');
+  const over = fitExecutionBudget({ sandboxMemoryBytes: 1 << 30 }, ceilings, 2);
+  assert.match(over.decisions[0]!.message, /exceeds the profile ceiling/, 'a ceiling denial is not replaced');
+});
+
+test('computeSecondsUsed sums every record, ignoring what is not a count', () => {
+  assert.equal(computeSecondsUsed([{ status: { cpuGpuComputeSecondsUsed: 3 } }, { status: { cpuGpuComputeSecondsUsed: 4 } }, {}, { status: { cpuGpuComputeSecondsUsed: -1 } }]), 7);
+  assert.equal(computeSecondsUsed([]), 0);
 });

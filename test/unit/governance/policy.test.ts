@@ -62,6 +62,15 @@ test('requests built from specs carry env names but never env values', () => {
   for (const request of [exec!, artifacts!, network!]) assert.equal(evaluatePolicy(corp, request, { sandbox }).allowed, true, request.gate);
 });
 
+test('the network mode an execution asks for reaches the networkProfile gate', () => {
+  const network = (mode?: 'none' | 'open') => containerRequests({ image: 'ghcr.io/acme/agent:1' }, undefined, undefined, mode)[2]!;
+  assert.deepEqual(network('none'), { gate: 'networkProfile', requestedMode: 'none' });
+  assert.equal(evaluatePolicy(corp, network('none'), { sandbox }).allowed, true);
+  const wider = evaluatePolicy(corp, network('open'), { sandbox });
+  assert.equal(wider.allowed, false);
+  assert.ok(wider.decisions.some((d) => !d.allowed && d.rule === 'builtin.network.requested-within-profile'));
+});
+
 test('binding and grant specs become policy requests', () => {
   const binding = modelProviderUseRequest({
     profileRef: { name: 'p' },

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../../../src/api/types.generated.ts';
 import { allAllowed, auditedDecisions } from '../../../src/governance/decision.ts';
-import { BUILTIN_RULES, describeProfileRules, effectiveNetworkMode, evaluateBuiltinRules, PROFILE_TYPES } from '../../../src/governance/profile-rules.ts';
+import { BUILTIN_RULES, containerNetworkMode, describeProfileRules, effectiveNetworkMode, evaluateBuiltinRules, PROFILE_TYPES } from '../../../src/governance/profile-rules.ts';
 import type { PolicyRequest } from '../../../src/governance/requests.ts';
 import { profile } from './fixtures.ts';
 
@@ -236,6 +236,22 @@ test('effective network mode: explicit, else the type default', () => {
   assert.equal(effectiveNetworkMode(profile('personal', { network: { mode: 'none' } })), 'none');
   const implied = profile('corporate_firewall', { network: { egressAllowlist: ['pypi.org'] } as AgentMachineProfileSpec['network'] });
   assert.equal(effectiveNetworkMode(implied), 'allowlist');
+});
+
+test('a container runs with the narrower of the mode asked for and the profile\'s', () => {
+  const personal = profile('personal');
+  assert.equal(containerNetworkMode(personal, undefined), 'open');
+  assert.equal(containerNetworkMode(personal, 'none'), 'none');
+  assert.equal(containerNetworkMode(personal, 'gateway-only'), 'gateway-only');
+  assert.equal(containerNetworkMode(profile('corporate_firewall'), 'open'), 'gateway-only', 'a wider ask admitted by mistake still gets no more than the profile');
+  assert.equal(containerNetworkMode(personal, 'everything'), 'none', 'an unknown mode is no network');
+});
+
+test('requested-within-profile: allowlist needs the profile\'s egressAllowlist', () => {
+  const rule = 'builtin.network.requested-within-profile';
+  const denied = (spec: Partial<AgentMachineProfileSpec>) => evaluateBuiltinRules(profile('personal', spec), { gate: 'networkProfile', requestedMode: 'allowlist' }).filter((d) => !d.allowed).map((d) => d.rule);
+  assert.deepEqual(denied({}), [rule]);
+  assert.deepEqual(denied({ network: { mode: 'open', egressAllowlist: ['pypi.org'] } }), []);
 });
 
 test('describeProfileRules lists the rules in force, built-in and CEL', () => {

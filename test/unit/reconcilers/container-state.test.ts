@@ -64,3 +64,19 @@ test('budget and policy refusals deny; all gates passing admits with the effecti
   const ok = admitContainer({ profile: readyProfile, authorization, budget: { effective: admissionBudget, decisions: [] }, policy: { allowed: true, decisions: [] } });
   assert.ok(!ok.need && ok.admitted && ok.effective === admissionBudget);
 });
+
+test('a container the controller stopped keeps that reason, even when a cancel follows; a plain cancel is Cancelled', () => {
+  const exited: ContainerObservation = { id: 'c1', state: 'exited', exitCode: 137 };
+  const cancelled = { ...record, spec: { ...record.spec, cancel: true } } as ContainerExecutionRecord;
+  const stopped = decideRun({ ...facts(exited, true), record: cancelled, previousReason: 'ComputeBudgetExceeded' });
+  assert.deepEqual([stopped.phase, stopped.reason], ['Failed', 'ComputeBudgetExceeded']);
+  const plain = decideRun({ ...facts(exited, true), record: cancelled, previousReason: 'Cancelling' });
+  assert.deepEqual([plain.phase, plain.reason], ['Cancelled', 'Cancelled']);
+});
+
+test('CPU seconds past the record\'s budget stop the container with ComputeBudgetExceeded', () => {
+  const running: ContainerObservation = { id: 'c1', state: 'running' };
+  assert.equal(decideRun({ ...facts(running, true), cpuSeconds: 60 }).reason, 'Running', 'at the budget is not past it');
+  const over = decideRun({ ...facts(running, true), cpuSeconds: 60.5 });
+  assert.deepEqual([over.phase, over.reason, over.action], ['Running', 'ComputeBudgetExceeded', 'stop']);
+});

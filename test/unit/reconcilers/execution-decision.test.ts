@@ -115,6 +115,19 @@ test('running under a profile that cancels on lost authority: looked at again ev
   assert.equal(action({ execution: ex(running), profile: firewall, owned, now: new Date('2026-01-01T00:14:57Z') }).requeueAfterMs, 3_000, 'the deadline first when nearer');
 });
 
+test('CPU seconds are summed over every container and attempt: past the budget, all stop and it fails without retry', () => {
+  const used = (name: string, phase: string, seconds: number) => rec(name, phase, { cpuGpuComputeSecondsUsed: seconds });
+  const within = action({ execution: ex(running), owned: [used('e-a', 'Running', 50), used('e-b', 'Running', 50)] });
+  assert.deepEqual([within.phase, within.reason], ['Running', 'Running'], 'at the budget is not past it');
+  const over = action({ execution: ex(running, { retryPolicy: { maxRetries: 3 } }), owned: [used('e-a', 'Running', 60), used('e-b', 'Running', 41)] });
+  assert.deepEqual([over.phase, over.reason, over.message], ['Running', 'Cancelling', 'ComputeBudgetExceeded: stopping the containers']);
+  assert.deepEqual(over.cancel.map((c) => c.metadata.name), ['e-a', 'e-b']);
+  const earlier = used('e-a', 'Failed', 90);
+  const ended = action({ execution: ex({ ...running, attempts: 1 }, { retryPolicy: { maxRetries: 3 } }), owned: [earlier, used('e-a-r1', 'Cancelled', 6), used('e-b-r1', 'Cancelled', 5)] });
+  assert.deepEqual([ended.phase, ended.reason, ended.auditedAs], ['Failed', 'ComputeBudgetExceeded', 'agent_machine.execution.start']);
+  assert.equal(ended.message, 'its containers used 101 CPU seconds (summed over every container and attempt) of a 100 s cpuGpuComputeSeconds budget');
+});
+
 test('a failed attempt is retried within retryPolicy, then fails with the record reason', () => {
   const failed = { ...rec('e-a', 'Failed'), status: { phase: 'Failed', conditions: [{ type: 'Ready', status: 'False', reason: 'OOMKilled', message: 'killed' }] } } as unknown as ContainerExecutionRecord;
   const retry = action({ execution: ex(running, { retryPolicy: { maxRetries: 2, backoffSeconds: 5 } }), owned: [failed, rec('e-b', 'Succeeded')] });

@@ -285,6 +285,17 @@ describe('profiles and the objects that use them', () => {
     assert.ok(r.err.some((l) => /localagentexecution\/elsewhere: spec\.containers\[0\]: Forbidden: profile p .*containerExecution gate/.test(l)), r.err.join('\n'));
   });
 
+  test('an execution may ask for a network mode narrower than its profile\'s, not a wider one; its memory is split over its containers', () => {
+    const asking = (name: string, mode: string) => EXECUTION(name).replace('  containers:', `  network: { mode: ${mode} }\n  containers:`);
+    const two = EXECUTION('two-small').replace('  budget:\n', '  budget:\n    sandboxMemoryBytes: 8388608\n').replace('      command: [sh, -c, "true"]\n', '      command: [sh, -c, "true"]\n    - name: second\n      image: localhost/agent-sandbox:dev\n');
+    const file = writeScratch('network-request.yaml', [PROFILE('p').replace('network: { mode: none }', 'network: { mode: gateway-only }'), asking('narrower', 'none'), asking('wider', 'open'), two].join('---\n'));
+    const r = validate(file);
+    assert.equal(r.code, 1);
+    assert.equal(r.err.filter((l) => l.includes('execution/narrower')).length, 0, r.err.join('\n'));
+    assert.ok(r.err.some((l) => /localagentexecution\/wider: spec\.containers\[0\]: Forbidden: .*requested network mode open is more open than the profile's gateway-only/.test(l)), r.err.join('\n'));
+    assert.ok(r.err.some((l) => /localagentexecution\/two-small: spec\.budget\.sandboxMemoryBytes: Forbidden: .*split over 2 containers is 4194304 bytes each/.test(l)), r.err.join('\n'));
+  });
+
   test('a profile CEL rule is evaluated for the objects that use it', () => {
     const file = writeScratch('cel-policy.yaml', [PROFILE('p', `  rules:\n    - name: short-commands\n      gate: containerExecution\n      expression: "!has(request.command) || size(request.command) < 3"\n`), EXECUTION('long-command')].join('---\n'));
     const r = validate(file);
