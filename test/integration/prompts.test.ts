@@ -134,9 +134,10 @@ test('a prompt sent through the gateway and echoed (whole, a partial line, quote
   assert.deepEqual(leaked(events), []);
   assert.deepEqual(leaked(readFileSync(auditLog, 'utf8')), []);
 
-  // Exported after the execution finished: the gateway has forgotten the prompt by now.
+  // Exported after the execution finished: the gateway has forgotten the prompt by now. As an
+  // admin: the binding's credential Secret must be readable to be scrubbed.
   const out = path.join(dir, 'echoes.tar.gz');
-  await run(process.execPath, [BIN, 'diagnostics', 'export', '-n', ns, '--execution', 'echoes', '-o', out, '--kubeconfig', kubeconfigPath('alice'), '--audit-log', auditLog], { maxBuffer: 16 * MiB });
+  await run(process.execPath, [BIN, 'diagnostics', 'export', '-n', ns, '--execution', 'echoes', '-o', out, '--kubeconfig', kubeconfigPath(), '--audit-log', auditLog], { maxBuffer: 16 * MiB });
   const files = new Map(readTar(gunzipSync(readFileSync(out))).map((e) => [e.path, e.data.toString('utf8')]));
   assert.match(files.get('logs/echoes-agent.txt')!, /done-marker/);
   for (const [file, content] of files) assert.deepEqual(leaked(content), [], file);
