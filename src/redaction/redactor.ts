@@ -123,15 +123,19 @@ export class Redactor {
   /**
    * A container command/args element or env value, which may carry a prompt (`agent -p "…"`):
    * flags and short single words stay readable, free text (blanks, or longer than
-   * MAX_READABLE_ARGUMENT) becomes its digest like prompt fields; `--flag=value` keeps the flag.
+   * MAX_READABLE_ARGUMENT) becomes the digest of its redacted text, like prompt fields;
+   * `--flag=value` keeps the flag.
    */
   argument(arg: string): string {
     if (arg === '' || isPlaceholder(arg) || PROMPT_DIGEST.test(arg)) return arg;
     const flag = /^(--?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}=)([^]*)$/.exec(arg);
     if (flag) return flag[1]! + this.argument(flag[2]!);
     if (arg.length <= MAX_READABLE_ARGUMENT && !/\s/.test(arg)) return arg;
+    // Credentials out first: a digest of text around a weak secret would let a guess be confirmed.
+    const clean = this.text(arg);
+    if (isPlaceholder(clean)) return clean;
     this.#count('prompt');
-    return promptDigest(arg);
+    return promptDigest(clean);
   }
 
   #count(category: RedactionCategory, n = 1): void {

@@ -102,11 +102,11 @@ test('the bundle holds statuses, events, log tails, audit, controller, runtime a
   assert.equal(manifest.localSecretsIncluded, false);
   assert.equal(manifest.sensitivePromptsIncluded, false);
   assert.deepEqual(manifest.redactionReport, r.report);
-  assert.ok(r.report.secretValue! >= 2, JSON.stringify(r.report)); // logTail (base64), log (URL-encoded)
+  assert.ok(r.report.secretValue! >= 3, JSON.stringify(r.report)); // command, logTail (base64), log (URL-encoded)
   assert.ok(r.report.sensitiveKey! >= 3);
   assert.equal(r.report.prompt, 2); // the log's chat message, the command's free-text argument
   assert.deepEqual(ex.spec.containers[0].command.slice(0, 2), ['sh', '-c']);
-  assert.match(ex.spec.containers[0].command[2], /^sha256:[0-9a-f]{64} len=31$/); // "echo " + the Secret
+  assert.match(ex.spec.containers[0].command[2], /^sha256:[0-9a-f]{64} len=27$/); // the digest of "echo [REDACTED:secretValue]": no guess of the Secret can be confirmed
   assert.deepEqual(manifest.notes, ['execution missing-one not found in namespace ns']);
   for (const f of manifest.files) assert.equal(createHash('sha256').update(files.get(f.path)!).digest('hex'), f.sha256, f.path);
   assert.equal(r.digest, `sha256:${createHash('sha256').update(r.tarGz).digest('hex')}`);
