@@ -32,6 +32,8 @@ import { diagnosticBundleController } from '../reconcilers/diagnostic-bundle-rec
 import { modelBindingController } from '../reconcilers/model-binding-reconciler.ts';
 import { CredentialCache } from '../gateway/credentials.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
+import { PromptMemory } from '../gateway/prompt-memory.ts';
+import { followPromptLifetime } from '../reconcilers/prompt-lifetime.ts';
 import { gatewayTokenController } from '../reconcilers/gateway-token-reconciler.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
 import { DockerRuntime } from '../runtimes/docker/docker-runtime.ts';
@@ -94,6 +96,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const events = new EventRecorder(clients, { logger });
   // One CEL worker for every reconciler and the gateway; closed when the controller stops.
   const celSandbox = new CelSandbox();
+  // Forwarded prompt texts (fingerprints, memory only): the gateway adds, the reconcilers redact.
+  const prompts = new PromptMemory();
   const deps: ReconcilerDeps = {
     clients,
     informers: {
@@ -117,7 +121,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     metrics,
     logger,
     clock: () => new Date(),
+    prompts,
   };
+  followPromptLifetime(prompts, deps.informers.executions, deps.informers.containers);
 
   const manager = new Manager({
     clients,
@@ -162,6 +168,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       resyncPeriodMs,
       credentials,
       celSandbox,
+      prompts,
       ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}),
       ...(cfg.gatewayAdvertiseUrl ? { advertiseUrl: cfg.gatewayAdvertiseUrl } : {}),
     });

@@ -14,13 +14,16 @@
 // Fail closed: the bundle is refused (no tarball) when the redactor reports an internal error,
 // when any finished file still contains any form of a known secret value, or when redacting a
 // finished file again would change it (a second pass finding something means the first let
-// something through).
+// something through). The four *Included flags are what that check found, per category.
+// Container command/args/env values are treated as prompt-bearing (withoutPromptArguments).
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/group.ts';
-import { REDACTION_CATEGORIES, type RedactionReport } from '../redaction/placeholders.ts';
+import { REDACTION_CATEGORIES, type RedactionCategory, type RedactionReport } from '../redaction/placeholders.ts';
+import type { PromptMatcher } from '../redaction/prompt-matcher.ts';
+import { isSensitiveKey } from '../redaction/sensitive-keys.ts';
 import { Redactor } from '../redaction/redactor.ts';
 import { writeTar } from './tar.ts';
 
@@ -50,13 +53,37 @@ export function includeFrom(spec: Partial<BundleInclude> | undefined): BundleInc
   return { ...DEFAULT_INCLUDE, ...Object.fromEntries(Object.entries(spec ?? {}).filter(([, v]) => typeof v === 'boolean')) };
 }
 
-/** The four upstream flags: a bundle that passed the checks includes none of these. */
-export const BUNDLE_FLAGS = {
-  credentialsIncluded: false,
-  tokensIncluded: false,
-  localSecretsIncluded: false,
-  sensitivePromptsIncluded: false,
-} as const;
+/** The four upstream flags, as the final leak check found the finished files. */
+export interface BundleFlags {
+  credentialsIncluded: boolean;
+  tokensIncluded: boolean;
+  localSecretsIncluded: boolean;
+  sensitivePromptsIncluded: boolean;
+}
+
+/** Which flag a redaction category found by the check's second pass sets. */
+const FLAG_OF: Record<RedactionCategory, keyof BundleFlags> = {
+  secretValue: 'localSecretsIncluded',
+  privateKey: 'credentialsIncluded',
+  gcpPrivateKey: 'credentialsIncluded',
+  awsAccessKey: 'credentialsIncluded',
+  awsSecretKey: 'credentialsIncluded',
+  azureKey: 'credentialsIncluded',
+  urlPassword: 'credentialsIncluded',
+  sensitiveKey: 'credentialsIncluded',
+  jwt: 'tokensIncluded',
+  authorizationHeader: 'tokensIncluded',
+  bearerToken: 'tokensIncluded',
+  githubToken: 'tokensIncluded',
+  gitlabToken: 'tokensIncluded',
+  slackToken: 'tokensIncluded',
+  openaiKey: 'tokensIncluded',
+  anthropicKey: 'tokensIncluded',
+  huggingfaceToken: 'tokensIncluded',
+  npmToken: 'tokensIncluded',
+  executionToken: 'tokensIncluded',
+  prompt: 'sensitivePromptsIncluded',
+};
 
 export interface BundleSources {
   /** The scoped agent-machine objects (and the profiles they live under). */
@@ -80,6 +107,8 @@ export interface BuildOptions {
   secretValues: Iterable<string>;
   generator: { via: 'cli' | 'controller'; version: string; bundle?: { name: string; uid?: string } };
   now: Date;
+  /** Prompt texts known to have been sent for the scoped executions (the controller's gateway). */
+  prompts?: PromptMatcher;
 }
 
 export interface BundleFileInfo {
@@ -98,13 +127,15 @@ export type BuildResult =
       report: RedactionReport;
       manifest: Record<string, unknown>;
       files: BundleFileInfo[];
+      /** All false: the check found nothing (else no bundle). */
+      flags: BundleFlags;
     }
-  | { ok: false; reason: 'RedactionFailed' | 'LeakDetected'; message: string; report: RedactionReport };
+  | { ok: false; reason: 'RedactionFailed' | 'LeakDetected'; message: string; report: RedactionReport; flags?: BundleFlags };
 
 const DROPPED_ANNOTATIONS = ['kubectl.kubernetes.io/last-applied-configuration'];
 
 export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildResult {
-  const redactor = new Redactor({ secretValues: opts.secretValues });
+  const redactor = new Redactor({ secretValues: opts.secretValues, ...(opts.prompts ? { prompts: opts.prompts } : {}) });
   const files = new Map<string, string>();
   const inc = opts.include;
 
@@ -112,7 +143,7 @@ export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildRe
     for (const obj of sources.objects) {
       const kind = safeSegment(obj.kind ?? 'Unknown');
       const name = safeSegment(obj.metadata?.name ?? 'unnamed');
-      files.set(`objects/${kind}/${name}.yaml`, stringify(redactor.value(cleanObject(obj)), { lineWidth: 0, aliasDuplicateObjects: false, version: '1.1' }));
+      files.set(`objects/${kind}/${name}.yaml`, stringify(redactor.value(withoutPromptArguments(redactor, cleanObject(obj))), { lineWidth: 0, aliasDuplicateObjects: false, version: '1.1' }));
     }
   }
   if (inc.events) files.set('events.json', json(redactor.value(sources.events.map(cleanObject))));
@@ -130,6 +161,28 @@ export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildRe
   const infos: BundleFileInfo[] = [...files.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([path, content]) => ({ path, bytes: Buffer.byteLength(content), sha256: sha256(content) }));
+
+  // The final check, on exactly the bytes that would be written; the flags are what it found.
+  const problems: string[] = [];
+  const flags: BundleFlags = { credentialsIncluded: false, tokensIncluded: false, localSecretsIncluded: false, sensitivePromptsIncluded: false };
+  const checkLeaks = (path: string, content: string) => {
+    const leaks = redactor.secrets.leaks(content);
+    if (leaks.length === 0) return;
+    flags.localSecretsIncluded = true;
+    const kinds = [...new Set(leaks.map((l) => l.kind))].join(', ');
+    const why = leaks.some((l) => !l.scrubbable) ? ': it is a word the bundle itself uses, so it cannot be redacted; give that Secret a real secret value' : '';
+    problems.push(`${path}: known secret value #${leaks[0]!.value + 1} remains (${kinds} form)${why}`);
+  };
+  for (const [path, content] of files) {
+    checkLeaks(path, content);
+    const check = new Redactor({ secretSet: redactor.secrets, ...(opts.prompts ? { prompts: opts.prompts } : {}) });
+    const again = check.text(content);
+    const found = Object.keys(check.report()) as RedactionCategory[];
+    for (const c of found) flags[FLAG_OF[c]] = true;
+    if (check.failed) problems.push(`${path}: ${check.errors[0]}`);
+    else if (again !== content) problems.push(`${path}: a second redaction pass still found ${found.join(', ') || 'something'}`);
+  }
+
   const manifest: Record<string, unknown> = {
     apiVersion: API_VERSION,
     kind: MANIFEST_KIND,
@@ -147,30 +200,16 @@ export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildRe
     redactionCategories: REDACTION_CATEGORIES,
     secretValuesChecked: redactor.secrets.size,
     ...(redactor.secrets.tooShort > 0 ? { secretValuesTooShortToCheck: redactor.secrets.tooShort } : {}),
-    ...BUNDLE_FLAGS,
+    ...flags,
     notes,
     files: infos,
   };
   const manifestText = json(manifest);
-
-  // The final check, on exactly the bytes that would be written.
-  const problems: string[] = [];
-  for (const [path, content] of [['manifest.json', manifestText] as const, ...files]) {
-    const leaks = redactor.secrets.leaks(content);
-    if (leaks.length > 0) {
-      const kinds = [...new Set(leaks.map((l) => l.kind))].join(', ');
-      const why = leaks.some((l) => !l.scrubbable) ? ': it is a word the bundle itself uses, so it cannot be redacted; give that Secret a real secret value' : '';
-      problems.push(`${path}: known secret value #${leaks[0]!.value + 1} remains (${kinds} form)${why}`);
-    }
-    // The manifest is ours alone (its report keys look like credential names to the key rule).
-    if (path === 'manifest.json') continue;
-    const check = new Redactor({ secretSet: redactor.secrets });
-    const again = check.text(content);
-    if (check.failed) problems.push(`${path}: ${check.errors[0]}`);
-    else if (again !== content) problems.push(`${path}: a second redaction pass still found ${Object.keys(check.report()).join(', ') || 'something'}`);
-  }
+  // The manifest is ours alone (its report keys look like credential names to the key rule):
+  // only known values are looked for in it.
+  checkLeaks('manifest.json', manifestText);
   if (problems.length > 0) {
-    return { ok: false, reason: 'LeakDetected', message: `refusing to write the bundle: ${problems.slice(0, 5).join('; ')}`, report };
+    return { ok: false, reason: 'LeakDetected', message: `refusing to write the bundle: ${problems.slice(0, 5).join('; ')}`, report, flags };
   }
 
   const mtime = Math.floor(opts.now.getTime() / 1000);
@@ -179,7 +218,7 @@ export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildRe
     ...infos.map((f) => ({ path: f.path, data: Buffer.from(files.get(f.path)!), mtime })),
   ]);
   const tarGz = gzipSync(tar, { level: 9 });
-  return { ok: true, tarGz, digest: `sha256:${sha256(tarGz)}`, sizeBytes: tarGz.length, report, manifest, files: infos };
+  return { ok: true, tarGz, digest: `sha256:${sha256(tarGz)}`, sizeBytes: tarGz.length, report, manifest, files: infos, flags };
 }
 
 /** managedFields and the last-applied annotation are noise (and the latter repeats the spec). */
@@ -199,6 +238,44 @@ export function cleanObject<T>(obj: T): T {
     copy.metadata = m;
   }
   return copy as T;
+}
+
+/**
+ * Container command, args and env values carry prompts (`agent -p "…"`): free text in them
+ * becomes its digest (Redactor.argument), in executions and in container records. Env values
+ * of credential-named variables are left to the redactor's key rule.
+ */
+function withoutPromptArguments<T>(redactor: Redactor, obj: T): T {
+  try {
+    return promptArgumentsHashed(redactor, obj);
+  } catch (err) {
+    // As the redactor does: recorded (the bundle fails closed), nothing of the input kept.
+    redactor.errors.push(`redactor failed on a command: ${err instanceof Error ? err.message : String(err)}`);
+    return {} as T;
+  }
+}
+
+function promptArgumentsHashed<T>(redactor: Redactor, obj: T): T {
+  const o = obj as { kind?: string; spec?: Record<string, unknown> };
+  const spec = o.spec;
+  if (!spec || (o.kind !== 'LocalAgentExecution' && o.kind !== 'ContainerExecutionRecord')) return obj;
+  const container = (c: unknown): unknown => {
+    if (c === null || typeof c !== 'object') return c;
+    const copy = { ...(c as Record<string, unknown>) };
+    for (const k of ['command', 'args']) if (Array.isArray(copy[k])) copy[k] = (copy[k] as unknown[]).map((a) => (typeof a === 'string' ? redactor.argument(a) : a));
+    if (Array.isArray(copy.env)) {
+      copy.env = (copy.env as unknown[]).map((e) => {
+        const v = e as { name?: unknown; value?: unknown };
+        if (v === null || typeof v !== 'object' || typeof v.value !== 'string' || (typeof v.name === 'string' && isSensitiveKey(v.name))) return e;
+        return { ...v, value: redactor.argument(v.value) };
+      });
+    }
+    return copy;
+  };
+  const next = { ...spec };
+  if (Array.isArray(spec.containers)) next.containers = spec.containers.map(container);
+  if (spec.container !== undefined) next.container = container(spec.container);
+  return { ...o, spec: next } as T;
 }
 
 function redactAuditLine(redactor: Redactor, line: string): string {

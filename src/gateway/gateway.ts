@@ -17,6 +17,7 @@ import type { CallAuthority } from './authenticate.ts';
 import { CredentialCache } from './credentials.ts';
 import { ExecutionGatewayEnv } from './injection.ts';
 import { UsageLedger } from './ledger.ts';
+import type { PromptMemory } from './prompt-memory.ts';
 import { GatewayServer, type GatewayInformers } from './server.ts';
 import { SECRETS, TOKEN_SELECTOR, TokenStore } from './tokens.ts';
 
@@ -43,6 +44,8 @@ export interface GatewayOptions {
   clock?: () => Date;
   /** Where profile CEL rules run (the controller's, shared with the reconcilers). */
   celSandbox: CelSandbox;
+  /** Forwarded prompt texts, shared with the reconcilers that redact what they write. */
+  prompts?: PromptMemory;
 }
 
 export interface RunningGateway {
@@ -66,7 +69,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const tokens = new TokenStore(opts.clients, secrets);
   const ledger = new UsageLedger({ clients: opts.clients, logger: opts.logger, flushIntervalMs: opts.flushIntervalMs });
   const credentials = opts.credentials ?? new CredentialCache(opts.clients);
-  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.prompts ? { prompts: opts.prompts } : {}), ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = await server.listen(opts.host, opts.port);
 
   const { executions, bindings } = opts.informers;

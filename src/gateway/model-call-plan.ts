@@ -9,6 +9,8 @@
 //                 cap larger than what is left is lowered to it
 //   streams       OpenAI-style streams get stream_options.include_usage so the call can be
 //                 counted; the relay strips the usage-only chunk when the client did not ask
+//   prompts       the prompt texts sent (prompt-memory.ts), for the redactor to remove them
+//                 wherever the execution's output shows them
 //   headers       only FORWARDED_REQUEST_HEADERS of the agent go on (never its token); the
 //                 provider credential is added by the caller, not planned here
 //
@@ -16,6 +18,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ModelProviderBinding } from '../api/types.generated.ts';
 import type { Refusal } from './gates.ts';
+import { promptTexts } from './prompt-memory.ts';
 import { servesPath } from './provider.ts';
 import { tokenAllowance } from './token-allowance.ts';
 
@@ -46,6 +49,8 @@ export interface ModelCallPlan {
   hold: number;
   /** The gateway asked the stream for its usage chunk: drop it from the answer. */
   addedUsage: boolean;
+  /** The prompt texts the payload carries. */
+  prompts: string[];
 }
 
 export type PlanResult = { ok: true; plan: ModelCallPlan } | { ok: false; refusal: Refusal };
@@ -102,6 +107,7 @@ export function planModelCall(f: ModelCallFacts): PlanResult {
       payload: modified ? Buffer.from(JSON.stringify(body)) : f.body,
       hold: allowance.hold,
       addedUsage,
+      prompts: promptTexts(path, body),
     },
   };
 }

@@ -4,6 +4,7 @@
 //   reserve     a modelCalls slot in the ledger (429 when used up)
 //   plan        read the body; planModelCall (pure) decides what is sent, or refuses
 //   hold        the plan's token allowance, until the call settles
+//   remember    the prompt texts, for the redactor (prompt-memory.ts)
 //   credential  the binding's Secret value (credential cache)
 //   upstream    the provider, through the shared connection pool (upstream.ts)
 //   relay       the answer back to the agent, settling usage (usage-relay.ts)
@@ -18,6 +19,7 @@ import type { CredentialCache } from './credentials.ts';
 import type { Refusal } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import { planModelCall } from './model-call-plan.ts';
+import type { PromptMemory } from './prompt-memory.ts';
 import { credentialHeaders } from './provider.ts';
 import { upstreamErrorCode, type UpstreamClient } from './upstream.ts';
 import { relayModelAnswer, Settlement } from './usage-relay.ts';
@@ -29,6 +31,8 @@ export interface ModelCallDeps {
   answers: GatewayAnswers;
   log: Logger;
   maxBodyBytes: number;
+  /** Where forwarded prompt texts are remembered for the redactor. */
+  prompts?: PromptMemory;
 }
 
 export async function forwardModelCall(d: ModelCallDeps, req: http.IncomingMessage, res: http.ServerResponse, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding): Promise<void> {
@@ -51,6 +55,8 @@ export async function forwardModelCall(d: ModelCallDeps, req: http.IncomingMessa
   if (!planned.ok) return refuse(planned.refusal);
   const { plan } = planned;
   reservation.holdTokens(plan.hold);
+  // Before it is sent: the agent may print it while the call runs.
+  d.prompts?.remember(ex.metadata.uid!, plan.prompts);
 
   let credential: string | undefined;
   const ref = binding.spec.credentialsSecretRef;

@@ -36,6 +36,7 @@ import type { CredentialCache } from './credentials.ts';
 import { checkModelUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import { forwardModelCall, type ModelCallDeps } from './model-call.ts';
+import type { PromptMemory } from './prompt-memory.ts';
 import { checkServedPath } from './model-call-plan.ts';
 import { PolicyCache } from './policy-cache.ts';
 import type { TokenStore } from './tokens.ts';
@@ -66,6 +67,8 @@ export interface GatewayServerOptions {
   maxBodyBytes?: number;
   /** Idle timeout of an upstream call (default 10 min: long generations stream slowly). */
   upstreamTimeoutMs?: number;
+  /** Forwarded prompt texts are remembered here, for the redactor. */
+  prompts?: PromptMemory;
 }
 
 const ROUTES: Record<string, { route: Route; method: 'GET' | 'POST' }> = {
@@ -97,7 +100,7 @@ export class GatewayServer {
     this.#answers = new GatewayAnswers(opts.registry);
     this.#policies = new PolicyCache(opts.celSandbox);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
-    this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
+    this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024, ...(opts.prompts ? { prompts: opts.prompts } : {}) };
     this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
   }

@@ -20,6 +20,7 @@ import { admitContainerRecord } from './container-admission.ts';
 import { decideContainer, type ContainerObserved, type ContainerPlan } from './container-decision.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
 import { redact } from '../redaction/redactor.ts';
+import { executionUidOf } from './prompt-lifetime.ts';
 import type { Tri } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
@@ -183,8 +184,10 @@ async function create(deps: ReconcilerDeps, runtime: ContainerRuntime, record: C
 /** The end of the log, redacted: if the redactor cannot vouch for it, none (fail closed). */
 async function logTail(deps: ReconcilerDeps, runtime: ContainerRuntime, record: ContainerExecutionRecord): Promise<string> {
   const { secretValues } = await resolveEnv(deps.clients, record.metadata.namespace!, record.spec.container).catch(() => ({ secretValues: [] as string[] }));
-  // Secret values in any encoding, tokens, keys and prompt text out before it reaches status.
-  const redacted = redact(await runtime.logTail(record.metadata.uid!, LOG_TAIL_READ_BYTES), { secretValues });
+  // Secret values in any encoding, tokens, keys, prompt fields and the prompt texts the
+  // gateway forwarded for the execution out before it reaches status.
+  const prompts = deps.prompts?.matcher([executionUidOf(record)]);
+  const redacted = redact(await runtime.logTail(record.metadata.uid!, LOG_TAIL_READ_BYTES), { secretValues, ...(prompts ? { prompts } : {}) });
   const tail = redacted.ok ? redacted.text : '';
   return tail.length > LOG_TAIL_KEEP_CHARS ? tail.slice(tail.length - LOG_TAIL_KEEP_CHARS) : tail;
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { GatewayEnvSource } from '../gateway/injection.ts';
+import type { PromptMemory } from '../gateway/prompt-memory.ts';
 import type { Authorizer } from './authorization.ts';
 import type { CommandRecorder } from './command-recorder.ts';
 
@@ -35,4 +36,6 @@ export interface ReconcilerDeps {
   clock: () => Date;
   /** The gateway URL and token for an execution's containers; absent when the gateway is off. */
   gatewayEnv?: GatewayEnvSource;
+  /** Prompt texts the gateway forwarded, per execution: removed from what is written about it. */
+  prompts?: PromptMemory;
 }

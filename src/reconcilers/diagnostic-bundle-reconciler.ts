@@ -14,7 +14,7 @@ import { Controller } from '../operator/controller.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
 import { describeError } from '../operator/kube-clients.ts';
 import { permissions } from '../governance/access-review.ts';
-import { BUNDLE_FLAGS, includeFrom } from '../diagnostics/bundle.ts';
+import { includeFrom } from '../diagnostics/bundle.ts';
 import { applyBundleConfigMaps, bundleConfigMaps, deleteBundleConfigMaps, MAX_PARTS, CHUNK_BYTES } from '../diagnostics/config-maps.ts';
 import { agentMachineVersion, exportBundle } from '../diagnostics/export.ts';
 import { recordRuntimes } from '../diagnostics/gather.ts';
@@ -118,7 +118,8 @@ export function diagnosticBundleController(deps: ReconcilerDeps, opts: Diagnosti
           phase: d.phase,
           ...(e?.ok ? { digest: e.digest, sizeBytes: e.sizeBytes, configMaps: e.configMaps } : {}),
           ...(e ? { redactionReport: e.report } : {}),
-          ...BUNDLE_FLAGS,
+          // What the final leak check found (all false for a bundle that was written).
+          ...(e?.flags ?? {}),
         },
         // Published only once its audit record is durable (as every command): retried whole if
         // writing the parts fails.
@@ -150,15 +151,17 @@ async function runExport(deps: ReconcilerDeps, opts: DiagnosticBundleOptions, bu
     metrics: () => deps.metrics.registry.metrics(),
     controller: () => controllerInfo(opts, started),
     runtime: (objects) => runtimeInfo(deps, objects),
+    // Executions still running (or whose containers are) have their forwarded prompts here.
+    ...(deps.prompts ? { prompts: (uids: string[]) => deps.prompts!.matcher(uids) } : {}),
   });
-  if (!result.ok) return { fact: { ok: false, reason: result.reason, message: result.message, report: result.report }, configMaps: [] };
+  if (!result.ok) return { fact: { ok: false, reason: result.reason, message: result.message, report: result.report, ...(result.flags ? { flags: result.flags } : {}) }, configMaps: [] };
   const parts = Math.ceil(result.tarGz.length / CHUNK_BYTES);
   if (parts > MAX_PARTS) {
-    return { fact: { ok: false, reason: 'TooLarge', message: `the bundle is ${result.sizeBytes} bytes: more than ${MAX_PARTS} ConfigMaps; narrow spec.scope or spec.include`, report: result.report }, configMaps: [] };
+    return { fact: { ok: false, reason: 'TooLarge', message: `the bundle is ${result.sizeBytes} bytes: more than ${MAX_PARTS} ConfigMaps; narrow spec.scope or spec.include`, report: result.report, flags: result.flags }, configMaps: [] };
   }
   const configMaps = bundleConfigMaps({ name, namespace: ns, uid: bundle.metadata.uid! }, result.tarGz, result.digest);
   const names = configMaps.map((c) => c.metadata!.name!);
-  return { fact: { ok: true, digest: result.digest, sizeBytes: result.sizeBytes, configMaps: names, report: result.report, files: result.files.length + 1 }, configMaps };
+  return { fact: { ok: true, digest: result.digest, sizeBytes: result.sizeBytes, configMaps: names, report: result.report, files: result.files.length + 1, flags: result.flags }, configMaps };
 }
 
 function controllerInfo(opts: DiagnosticBundleOptions, started: Date): Record<string, unknown> {

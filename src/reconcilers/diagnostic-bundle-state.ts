@@ -9,14 +9,15 @@
 import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import type { Decision } from '../governance/decision.ts';
 import type { RedactionReport } from '../redaction/placeholders.ts';
+import type { BundleFlags } from '../diagnostics/bundle.ts';
 import type { AuthorizationOutcome } from './authorization.ts';
 import type { Tri } from './facts.ts';
 
 export type BundlePhase = NonNullable<NonNullable<AgentMachineDiagnosticBundle['status']>['phase']>;
 
 export type ExportFact =
-  | { ok: true; digest: string; sizeBytes: number; configMaps: string[]; report: RedactionReport; files: number }
-  | { ok: false; reason: 'RedactionFailed' | 'LeakDetected' | 'ExportRefused' | 'TooLarge'; message: string; report: RedactionReport };
+  | { ok: true; digest: string; sizeBytes: number; configMaps: string[]; report: RedactionReport; files: number; flags: BundleFlags }
+  | { ok: false; reason: 'RedactionFailed' | 'LeakDetected' | 'ExportRefused' | 'TooLarge'; message: string; report: RedactionReport; flags?: BundleFlags };
 
 export interface BundleFacts {
   bundle: AgentMachineDiagnosticBundle;

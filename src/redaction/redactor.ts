@@ -7,6 +7,8 @@
 //      first so nothing can split one: exact, JSON-escaped, base64 / base64url at every byte
 //      alignment (a value inside a longer encoded blob is found too) and as wrapped lines,
 //      URL-encoded (component, URI, form, lowercase hex escapes), hex. Aho–Corasick, one pass.
+//      Then known prompt text (what the gateway forwarded for the execution, prompt-matcher.ts),
+//      whole or any stretch of it, also over the whole text: replaced by its digest.
 //   2. JSON documents, whole or one per line after a prefix: parsed and walked, so escapes
 //      cannot hide anything and key names are known exactly; every string in them goes
 //      through this whole list again (JSON in JSON is followed a few levels deep).
@@ -31,6 +33,7 @@
 // megabyte of 'a', of base64, of quotes) stay linear; the unit tests time them.
 import { classifyValue, FORMATS, isMixed, KEY_VALUE_HINT, PATTERN_HINT, type Format } from './credential-formats.ts';
 import { isPlaceholder, placeholder, PLACEHOLDER_SPLIT, PROMPT_DIGEST, promptDigest, REDACTION_CATEGORIES, type RedactionCategory, type RedactionReport } from './placeholders.ts';
+import type { PromptMatcher } from './prompt-matcher.ts';
 import { MIN_SECRET_LENGTH, SecretSet } from './secret-set.ts';
 import { isSensitiveKey, keyCategory } from './sensitive-keys.ts';
 
@@ -41,6 +44,8 @@ export interface RedactorOptions {
   secretValues?: Iterable<string>;
   /** A SecretSet built before (shared between redactors of one export); wins over secretValues. */
   secretSet?: SecretSet;
+  /** Prompt text known to have been sent (the gateway's, per execution): removed wherever it shows. */
+  prompts?: PromptMatcher;
 }
 
 export interface RedactionResult {
@@ -52,6 +57,8 @@ export interface RedactionResult {
   error?: string;
 }
 
+/** Longer command arguments are free text (prompt-bearing), whatever they look like. */
+export const MAX_READABLE_ARGUMENT = 64;
 /** Nested JSON-in-strings is followed this deep; deeper strings get the text rules only. */
 const MAX_JSON_NESTING = 6;
 /** JSON structure deeper than this is treated as text (keeps the walk off the stack limit). */
@@ -71,11 +78,13 @@ class TooDeep extends Error {}
  */
 export class Redactor {
   readonly secrets: SecretSet;
+  readonly prompts: PromptMatcher | undefined;
   readonly errors: string[] = [];
   readonly #counts = new Map<RedactionCategory, number>();
 
   constructor(opts: RedactorOptions = {}) {
     this.secrets = opts.secretSet ?? new SecretSet(opts.secretValues ?? []);
+    this.prompts = opts.prompts;
   }
 
   /** Redactions so far, by category. */
@@ -111,6 +120,24 @@ export class Redactor {
     }
   }
 
+  /**
+   * A container command/args element or env value, which may carry a prompt (`agent -p "…"`):
+   * flags and short single words stay readable, free text (blanks, or longer than
+   * MAX_READABLE_ARGUMENT) becomes the digest of its redacted text, like prompt fields;
+   * `--flag=value` keeps the flag.
+   */
+  argument(arg: string): string {
+    if (arg === '' || isPlaceholder(arg) || PROMPT_DIGEST.test(arg)) return arg;
+    const flag = /^(--?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}=)([^]*)$/.exec(arg);
+    if (flag) return flag[1]! + this.argument(flag[2]!);
+    if (arg.length <= MAX_READABLE_ARGUMENT && !/\s/.test(arg)) return arg;
+    // Credentials out first: a digest of text around a weak secret would let a guess be confirmed.
+    const clean = this.text(arg);
+    if (isPlaceholder(clean)) return clean;
+    this.#count('prompt');
+    return promptDigest(clean);
+  }
+
   #count(category: RedactionCategory, n = 1): void {
     this.#counts.set(category, (this.#counts.get(category) ?? 0) + n);
   }
@@ -126,7 +153,9 @@ export class Redactor {
     if (input === '') return input;
     // Known values first, over the whole text: nothing may split one before it is found
     // (a value can contain JSON syntax, quotes, line breaks).
-    const text = join(this.#mapPieces(splitPlaceholders(input), (s, out) => this.#knownSecrets(s, out)));
+    let known = this.#mapPieces(splitPlaceholders(input), (s, out) => this.#knownSecrets(s, out));
+    if (this.prompts) known = this.#mapPieces(known, (s, out) => this.#knownPrompts(s, out));
+    const text = join(known);
     const whole = this.#wholeJson(text, nesting);
     if (whole !== undefined) return whole;
     // Then JSON, on the text as it stands: a JSON line that carries a placeholder in a string
@@ -256,6 +285,19 @@ export class Redactor {
     for (const r of regions) {
       if (r.start > from) out.push({ t: s.slice(from, r.start), keep: false });
       out.push(this.#redacted('secretValue'));
+      from = r.end;
+    }
+    if (from < s.length) out.push({ t: s.slice(from), keep: false });
+  }
+
+  #knownPrompts(s: string, out: Piece[]): void {
+    // Prompt text that could not be remembered may be anywhere: nothing can vouch (fail closed).
+    if (this.prompts!.saturated) throw new Error('more prompt text was sent than can be remembered to remove it');
+    let from = 0;
+    for (const r of this.prompts!.find(s)) {
+      if (r.start > from) out.push({ t: s.slice(from, r.start), keep: false });
+      this.#count('prompt');
+      out.push({ t: promptDigest(s.slice(r.start, r.end)), keep: true });
       from = r.end;
     }
     if (from < s.length) out.push({ t: s.slice(from), keep: false });

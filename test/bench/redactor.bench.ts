@@ -10,6 +10,7 @@
 import { stringify } from 'yaml';
 import { redact } from '../../src/redaction/redactor.ts';
 import { SecretSet } from '../../src/redaction/secret-set.ts';
+import { PromptFingerprints } from '../../src/redaction/prompt-matcher.ts';
 
 const MB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_MB ?? 8) * MB;
@@ -102,3 +103,11 @@ const set = new SecretSet(secrets);
 const redacted = redact(logs, { secretValues: secrets }).text;
 const checkMs = time(() => set.leaks(redacted));
 console.log(`  final leak check (10 values, all forms) ${mbps(redacted.length, checkMs).padStart(7)} MB/s`);
+
+// Known prompt text (what the gateway forwarded): one table probe per character.
+for (const kb of [4, 256]) {
+  const prompts = new PromptFingerprints();
+  prompts.add(Array.from({ length: (kb * 1024) / 8 }, () => word(7)).join(' '));
+  const ms = time(() => redact(logs, { secretValues: secrets, prompts }));
+  console.log(`  container logs, ${String(kb).padStart(3)} KB of known prompt text ${mbps(logs.length, ms).padStart(7)} MB/s`);
+}

@@ -8,7 +8,9 @@ import { getCondition, type setCondition } from '../../operator/conditions.ts';
 import type { ReconcileResult } from '../../operator/controller.ts';
 import type { StatusWriteResult } from '../../operator/status-writer.ts';
 import { firstDenial, type Decision } from '../../governance/decision.ts';
+import { removePrompts, type PromptMatcher } from '../../redaction/prompt-matcher.ts';
 import type { ReconcilerDeps } from '../deps.ts';
+import { executionUidOf } from '../prompt-lifetime.ts';
 import type { Tri } from '../facts.ts';
 import type { GovernedKind, GovernedObject } from './governed-kind.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
@@ -50,7 +52,10 @@ export interface Settlement<P extends string> {
 }
 
 export async function settle<T extends GovernedObject, P extends string>(deps: ReconcilerDeps, kind: GovernedKind<T, P>, obj: T, s: Settlement<P>): Promise<Settled<T>> {
-  const { verdict: v, now } = s;
+  const { now } = s;
+  // Messages can quote what a container or runtime said: no prompt the gateway forwarded for
+  // the execution reaches the audit log, the Event or the status.
+  const v = withoutPrompts(s.verdict, deps.prompts?.matcher([executionUidOf(obj)]));
   const prev = obj.status;
   const p = kind.projection[v.phase];
   if (isTransition(kind, obj, v)) {
@@ -82,6 +87,15 @@ export async function settle<T extends GovernedObject, P extends string>(deps: R
   };
   const written = await deps.status.write(kind.resource, obj, status);
   return { result: requeueAfter(v.requeueAfterMs), written };
+}
+
+function withoutPrompts<P extends string>(v: Verdict<P>, prompts: PromptMatcher | undefined): Verdict<P> {
+  if (!prompts) return v;
+  return {
+    ...v,
+    message: removePrompts(v.message, prompts),
+    ...(v.conditions ? { conditions: v.conditions.map((c) => (c.message === undefined ? c : { ...c, message: removePrompts(c.message, prompts) })) } : {}),
+  };
 }
 
 function isTransition<T extends GovernedObject, P extends string>(kind: GovernedKind<T, P>, obj: T, v: Verdict<P>): boolean {

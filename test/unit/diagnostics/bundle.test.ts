@@ -104,7 +104,9 @@ test('the bundle holds statuses, events, log tails, audit, controller, runtime a
   assert.deepEqual(manifest.redactionReport, r.report);
   assert.ok(r.report.secretValue! >= 3, JSON.stringify(r.report)); // command, logTail (base64), log (URL-encoded)
   assert.ok(r.report.sensitiveKey! >= 3);
-  assert.equal(r.report.prompt, 1);
+  assert.equal(r.report.prompt, 2); // the log's chat message, the command's free-text argument
+  assert.deepEqual(ex.spec.containers[0].command.slice(0, 2), ['sh', '-c']);
+  assert.match(ex.spec.containers[0].command[2], /^sha256:[0-9a-f]{64} len=27$/); // the digest of "echo [REDACTED:secretValue]": no guess of the Secret can be confirmed
   assert.deepEqual(manifest.notes, ['execution missing-one not found in namespace ns']);
   for (const f of manifest.files) assert.equal(createHash('sha256').update(files.get(f.path)!).digest('hex'), f.sha256, f.path);
   assert.equal(r.digest, `sha256:${createHash('sha256').update(r.tarGz).digest('hex')}`);
@@ -141,4 +143,33 @@ test('fails closed when the redactor errors', () => {
   const r = buildBundle(sources({ objects: [evil as any] }), opts());
   assert.equal(r.ok, false);
   assert.equal(!r.ok && r.reason, 'RedactionFailed');
+});
+
+test('agent -p "<prompt>": free-text arguments become digests, flags stay; known prompts go; flags come from the check', async () => {
+  const { PromptFingerprints } = await import('../../../src/redaction/prompt-matcher.ts');
+  const long = 'Please refactor the billing module so that invoices are generated nightly';
+  const base = sources();
+  const ex = structuredClone(base.objects[0]) as any;
+  ex.spec.containers[0].command = ['agent', '-p', long, '--model=gpt-4o', `--prompt=${long}`, '/workspace/run.sh'];
+  ex.spec.containers[0].env.push({ name: 'TASK', value: long });
+  const prompts = new PromptFingerprints();
+  const echoed = 'the gateway forwarded this exact prompt about the payroll export';
+  prompts.add(echoed);
+  const r = buildBundle(sources({ objects: [ex, base.objects[1]!], logs: [{ record: 'run-1-agent', text: `echo: ${echoed}\n` }] }), opts({ prompts }));
+  assert.ok(r.ok, !r.ok ? r.message : '');
+  const files = untar(r.tarGz);
+  const cmd = (parse(files.get('objects/LocalAgentExecution/run-1.yaml')!) as any).spec.containers[0].command;
+  assert.deepEqual([cmd[0], cmd[1], cmd[3], cmd[5]], ['agent', '-p', '--model=gpt-4o', '/workspace/run.sh']);
+  assert.match(cmd[2], new RegExp(`^sha256:[0-9a-f]{64} len=${long.length}$`));
+  assert.match(cmd[4], new RegExp(`^--prompt=sha256:[0-9a-f]{64} len=${long.length}$`));
+  assert.match(files.get('logs/run-1-agent.txt')!, /^echo: sha256:[0-9a-f]{64} len=\d+\n$/);
+  for (const content of files.values()) assert.ok(!content.includes('refactor the billing') && !content.includes('payroll export'));
+  assert.deepEqual(r.flags, { credentialsIncluded: false, tokensIncluded: false, localSecretsIncluded: false, sensitivePromptsIncluded: false });
+});
+
+test('a leak the check finds sets its flag (and no bundle is written)', () => {
+  const r = buildBundle(sources({ logs: [{ record: 'x', text: 'the word secretValue appears here' }] }), opts({ secretValues: [SECRET, 'secretValue'] }));
+  assert.equal(r.ok, false);
+  assert.equal(!r.ok && r.flags?.localSecretsIncluded, true);
+  assert.equal(!r.ok && r.flags?.sensitivePromptsIncluded, false);
 });

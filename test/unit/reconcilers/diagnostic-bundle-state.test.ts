@@ -35,7 +35,7 @@ test('a denied delegation exports nothing: Denied, re-checked only when RBAC may
 });
 
 test('export outcomes: Ready with the figures, Failed closed', () => {
-  const ok = decideBundle(facts({ authorization: authorized, export: { ok: true, digest: `sha256:${'a'.repeat(64)}`, sizeBytes: 10, configMaps: ['b-part-0'], report: { secretValue: 2 }, files: 5 } }));
+  const ok = decideBundle(facts({ authorization: authorized, export: { ok: true, digest: `sha256:${'a'.repeat(64)}`, sizeBytes: 10, configMaps: ['b-part-0'], report: { secretValue: 2 }, files: 5, flags: { credentialsIncluded: false, tokensIncluded: false, localSecretsIncluded: false, sensitivePromptsIncluded: false } } }));
   assert.equal(ok.need === undefined && !ok.done && ok.phase, 'Ready');
   assert.match(ok.need === undefined && !ok.done ? ok.message : '', /secretValue=2/);
   const leak = decideBundle(facts({ authorization: authorized, export: { ok: false, reason: 'LeakDetected', message: 'x', report: {} } }));
