@@ -6,10 +6,13 @@
 //   token → execution    unknown token, other UID, execution finished or being deleted → 401
 //   execution            delegation expired → 403; not admitted yet (no effective budget) → 403
 //   model calls          no modelProviderRef, binding missing/being deleted/Denied, profile not Ready,
+//                        the binding is another tenant's or (user-owned) another user's,
 //                        modelProviderUse policy denies → 403; binding not Ready yet → 503
 //   tool decisions       the delegation's scopes cover the tool, and an Active, unrevoked,
 //                        unexpired ToolGrantRecord in the namespace, for the execution's
-//                        delegate and this tool, covers the action (no actions = all)
+//                        delegate, delegator and tenant and this tool, covers the action (no
+//                        actions = all)
+//   the delegator's RBAC (delegator-access.ts, asynchronous) comes after these.
 //   budget               (the ledger) modelCalls / tokens / connectorCalls exhausted → 429
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
@@ -18,7 +21,7 @@ import { firstDenial } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import { isTrue } from '../operator/conditions.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
-import { isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
+import { bindingServes, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import { profileFact } from '../reconcilers/facts.ts';
 import type { TokenIdentity } from './tokens.ts';
 import { getCondition } from '../operator/conditions.ts';
@@ -75,6 +78,7 @@ export function checkModelUse(
   binding: ModelProviderBinding | undefined,
   profile: AgentMachineProfile | undefined,
   policy: (profile: AgentMachineProfile, binding: ModelProviderBinding) => PolicyResult,
+  bindingProfileType?: string,
 ): BindingCheck {
   const ref = execution.spec.modelProviderRef;
   if (!ref) return { ok: false, refusal: refuse(403, 'permission_error', 'no_model_provider', `execution ${execution.metadata.name} names no modelProviderRef`) };
@@ -86,6 +90,8 @@ export function checkModelUse(
   if (!bindingReady(binding)) {
     return { ok: false, refusal: refuse(503, 'service_unavailable', 'binding_not_ready', `ModelProviderBinding ${ref.name} is not Ready (${binding.status?.phase ?? 'not yet reconciled'}): ${readyMessage(binding)}`) };
   }
+  const notServed = firstDenial(bindingServes(execution, binding, bindingProfileType));
+  if (notServed) return { ok: false, refusal: refuse(403, 'permission_error', notServed.rule === 'binding.owner' ? 'binding_owner_mismatch' : 'tenant_mismatch', notServed.message) };
   const pf = profileFact(profile, execution.spec.profileRef.name);
   if (!pf.ready) return { ok: false, refusal: refuse(403, 'permission_error', 'profile_not_ready', pf.message) };
   const verdict = policy(profile!, binding);
@@ -119,8 +125,18 @@ export function checkToolUse(
   }
   const scope = firstDenial(checkAuthority(execution.spec.authority, { operationType: 'agent_machine.execution.start', toolRefs: [tool], now }));
   if (scope) return { ok: false, refusal: refuse(403, 'permission_error', 'scope_not_covered', scope.message) };
-  const delegate = execution.spec.authority.delegate;
-  const candidates = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);
+  const { delegate, delegator } = execution.spec.authority;
+  const forDelegate = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);
+  // A grant is its delegator's authority for its tenant: someone else's grant to the same
+  // delegate serves nobody here, and the refusal says whose it was.
+  const candidates = forDelegate.filter((g) => g.spec.authority.delegator === delegator && g.spec.tenant === execution.spec.tenant);
+  if (candidates.length === 0 && forDelegate.length > 0) {
+    const other = forDelegate[0]!;
+    if (other.spec.authority.delegator !== delegator) {
+      return { ok: false, refusal: refuse(403, 'permission_error', 'grant_delegator_mismatch', `ToolGrantRecord ${other.metadata.name} grants ${tool} to ${delegate} under the delegation of ${other.spec.authority.delegator}, not of ${delegator} (this execution's delegator): a grant serves only its delegator's executions`) };
+    }
+    return { ok: false, refusal: refuse(403, 'permission_error', 'tenant_mismatch', `ToolGrantRecord ${other.metadata.name} grants ${tool} for tenant ${other.spec.tenant ?? '(none)'}, not for this execution's tenant ${execution.spec.tenant ?? '(none)'}`) };
+  }
   const inService = candidates.filter((g) => {
     if (g.spec.revoked || g.status?.state !== 'Active' || isBeingDeleted(g)) return false;
     const expiry = parseExpiry(g.spec.authority.expiresAt);
@@ -128,7 +144,7 @@ export function checkToolUse(
   });
   if (inService.length === 0) {
     const why = candidates.length === 0 ? 'no ToolGrantRecord' : `no Active grant (${candidates.map((g) => `${g.metadata.name}: ${g.spec.revoked ? 'revoked' : (g.status?.state ?? 'Pending')}`).join(', ')})`;
-    return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} in ${execution.metadata.namespace}`) };
+    return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} under the delegation of ${delegator} in ${execution.metadata.namespace}`) };
   }
   const covering = inService.filter((g) => (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
   if (covering.length === 0) {

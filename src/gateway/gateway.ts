@@ -13,6 +13,7 @@ import type { KubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import { CredentialCache } from './credentials.ts';
+import type { DelegatorAuthorizer } from './delegator-access.ts';
 import { ExecutionGatewayEnv } from './injection.ts';
 import { UsageLedger } from './ledger.ts';
 import { GatewayServer, type GatewayInformers } from './server.ts';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   /** A credential cache shared with the binding reconciler (one is made otherwise). */
   credentials?: CredentialCache;
   clock?: () => Date;
+  /** The controller's Authorizer: the delegator's RBAC and tenancy, asked again on every call. */
+  authorizer: DelegatorAuthorizer;
 }
 
 export interface RunningGateway {
@@ -60,7 +63,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const tokens = new TokenStore(opts.clients, secrets);
   const ledger = new UsageLedger({ clients: opts.clients, logger: opts.logger, flushIntervalMs: opts.flushIntervalMs });
   const credentials = opts.credentials ?? new CredentialCache(opts.clients);
-  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, logger: opts.logger, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, logger: opts.logger, authorizer: opts.authorizer, ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = await server.listen(opts.host, opts.port);
 
   const { executions, bindings } = opts.informers;

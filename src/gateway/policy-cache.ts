@@ -11,9 +11,10 @@ const MAX_ENTRIES = 4096;
 export class PolicyCache {
   readonly #cache = new Map<string, { result: PolicyResult; at: number }>();
 
-  modelUse(profile: AgentMachineProfile, binding: ModelProviderBinding, tenant: string | undefined): PolicyResult {
-    const key = `m|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${binding.metadata.uid}@${binding.metadata.resourceVersion}|${tenant ?? ''}`;
-    return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant)));
+  /** tenant and delegator: the calling execution's. */
+  modelUse(profile: AgentMachineProfile, binding: ModelProviderBinding, tenant: string | undefined, delegator: string): PolicyResult {
+    const key = `m|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${binding.metadata.uid}@${binding.metadata.resourceVersion}|${tenant ?? ''}|${delegator}`;
+    return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant, delegator)));
   }
 
   toolUse(profile: AgentMachineProfile | undefined, grant: ToolGrantRecord, tenant: string | undefined): PolicyResult {

@@ -31,6 +31,8 @@ import type { Logger } from '../observability/logger.ts';
 import { GatewayAnswers, type Route } from './answers.ts';
 import { authenticate } from './authenticate.ts';
 import type { CredentialCache } from './credentials.ts';
+import { permissions } from '../governance/access-review.ts';
+import { delegatorRefusal, type DelegatorAuthorizer } from './delegator-access.ts';
 import { checkModelUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import { forwardModelCall, type ModelCallDeps } from './model-call.ts';
@@ -53,6 +55,8 @@ export interface GatewayServerOptions {
   credentials: CredentialCache;
   ledger: UsageLedger;
   logger: Logger;
+  /** Asks the delegator's RBAC and tenancy again on every call (the controller's Authorizer). */
+  authorizer: DelegatorAuthorizer;
   /** Where the gateway's counters go (the controller's /metrics registry). */
   registry?: Registry;
   clock?: () => Date;
@@ -91,7 +95,7 @@ export class GatewayServer {
     this.#answers = new GatewayAnswers(opts.registry);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
-    this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers };
+    this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authorizer: opts.authorizer };
     this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
   }
 
@@ -151,15 +155,21 @@ export class GatewayServer {
     }
     const ref = ex.spec.modelProviderRef;
     const binding = ref ? informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined;
-    const bc = checkModelUse(ex, binding, informers.profiles.get(ex.spec.profileRef.name), (p, b) => this.#policies.modelUse(p, b, ex.spec.tenant));
+    const bindingProfileType = binding ? informers.profiles.get(binding.spec.profileRef.name)?.spec.profileType : undefined;
+    const bc = checkModelUse(ex, binding, informers.profiles.get(ex.spec.profileRef.name), (p, b) => this.#policies.modelUse(p, b, ex.spec.tenant, ex.spec.authority.delegator), bindingProfileType);
     if (!bc.ok) return answers.refuse(res, route, bc.refusal);
-    if (route === 'models') {
-      const b = bc.binding;
-      return answers.json(res, 'models', 200, { object: 'list', data: [{ id: b.spec.model, object: 'model', created: 0, owned_by: `agent-machine:${b.spec.provider}` }] });
-    }
-    const unserved = checkServedPath(bc.binding, path);
-    if (unserved) return answers.refuse(res, 'forward', unserved);
-    forwardModelCall(this.#modelCalls, req, res, path, ex, checked.effective, bc.binding).catch((err: unknown) => this.#internalError(res, 'forward', err));
+    const b = bc.binding;
+    const modelCall = async () => {
+      const denied = await delegatorRefusal(this.#o.authorizer, ex, permissions.useModelProvider(b.metadata.name!, ex.metadata.namespace!), now);
+      if (denied) return answers.refuse(res, route, denied);
+      if (route === 'models') {
+        return answers.json(res, 'models', 200, { object: 'list', data: [{ id: b.spec.model, object: 'model', created: 0, owned_by: `agent-machine:${b.spec.provider}` }] });
+      }
+      const unserved = checkServedPath(b, path);
+      if (unserved) return answers.refuse(res, 'forward', unserved);
+      await forwardModelCall(this.#modelCalls, req, res, path, ex, checked.effective, b);
+    };
+    modelCall().catch((err: unknown) => this.#internalError(res, route, err));
   }
 
   #internalError(res: http.ServerResponse, route: Route, err: unknown): void {

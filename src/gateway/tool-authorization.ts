@@ -1,11 +1,13 @@
 // POST /v1/tools/authorize {tool, action}: whether the execution may use a tool now, from its
-// delegation and the Active ToolGrantRecords (gates.ts checkToolUse), counted as a
-// connectorCall. Answers {allowed: true, grant} or {allowed: false, reason}.
+// delegation and the Active ToolGrantRecords (gates.ts checkToolUse), then the delegator's RBAC
+// (`grant` on the tool, delegator-access.ts), counted as a connectorCall. Answers {allowed: true, grant} or {allowed: false, reason}.
 import type http from 'node:http';
 import type { AgentMachineProfile, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import type { Informer } from '../operator/informer.ts';
 import { readBody, type GatewayAnswers } from './answers.ts';
+import { permissions } from '../governance/access-review.ts';
+import { delegatorRefusal, type DelegatorAuthorizer } from './delegator-access.ts';
 import { checkToolUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import type { PolicyCache } from './policy-cache.ts';
@@ -18,6 +20,7 @@ export interface ToolAuthorizationDeps {
   ledger: UsageLedger;
   policies: PolicyCache;
   answers: GatewayAnswers;
+  authorizer: DelegatorAuthorizer;
 }
 
 export async function authorizeTool(d: ToolAuthorizationDeps, req: http.IncomingMessage, res: http.ServerResponse, ex: LocalAgentExecution, effective: FullBudget, now: Date): Promise<void> {
@@ -32,6 +35,9 @@ export async function authorizeTool(d: ToolAuthorizationDeps, req: http.Incoming
   const profile = d.profiles.get(ex.spec.profileRef.name);
   const check = checkToolUse(ex, body.tool, body.action, d.grants.list(), now, (grant) => d.policies.toolUse(profile, grant, ex.spec.tenant));
   if (!check.ok) return d.answers.refuse(res, 'tools', check.refusal, true);
+  const tool = check.grant.spec.tool;
+  const denied = await delegatorRefusal(d.authorizer, ex, permissions.grantTool(tool, ex.metadata.namespace), now, tool);
+  if (denied) return d.answers.refuse(res, 'tools', denied, true);
   const reservation = d.ledger.reserve(ex, effective, 'connectorCall');
   if (!reservation.ok) return d.answers.budgetRefusal(res, 'tools', reservation, true);
   reservation.commit(0);

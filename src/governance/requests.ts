@@ -104,7 +104,8 @@ export function containerRequests(container: ContainerSpec, tenant?: string, res
   return [containerExecutionRequest(container, tenant), artifactAccessRequest(container, tenant, resolution), { gate: 'networkProfile' }];
 }
 
-export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string): ModelProviderUseRequest {
+/** executionDelegator: who uses the binding (an execution's delegator); the binding's own delegator otherwise. */
+export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string, executionDelegator?: string): ModelProviderUseRequest {
   return {
     gate: 'modelProviderUse',
     endpoint: binding.endpoint,
@@ -112,7 +113,7 @@ export function modelProviderUseRequest(binding: ModelProviderBindingSpec, execu
     model: binding.model,
     hasCredential: binding.credentialsSecretRef !== undefined,
     owner: binding.owner,
-    delegator: binding.authority.delegator,
+    delegator: executionDelegator ?? binding.authority.delegator,
     ...(binding.tenant !== undefined ? { bindingTenant: binding.tenant } : {}),
     ...(executionTenant !== undefined ? { tenant: executionTenant } : {}),
   };

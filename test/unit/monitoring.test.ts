@@ -18,7 +18,7 @@ import { CredentialCache } from '../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../src/api/types.generated.ts';
-import { FakeInformer, execution, grant, profile } from './gateway/fixtures.ts';
+import { AnsweringAuthorizer, FakeInformer, execution, grant, profile } from './gateway/fixtures.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -35,6 +35,7 @@ function gatewayWith(registry: Registry, clients = {} as KubeClients) {
     credentials: new CredentialCache(clients),
     ledger,
     logger: silentLogger(),
+    authorizer: new AnsweringAuthorizer(),
     registry,
   });
   return { server, executions, grants, secrets, ledger };

@@ -1,4 +1,5 @@
 // Objects for the gateway unit tests, as the informer caches hold them.
+import { AuthorizationUnavailableError, type AuthorizationOutcome, type AuthorizationRequest } from '../../../src/reconcilers/authorization.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 import type { Informer, InformerHandlers } from '../../../src/operator/informer.ts';
@@ -115,5 +116,19 @@ export class FakeInformer<T extends KubernetesObject> {
   remove(obj: T): void {
     this.#cache.delete(objectKey(obj));
     for (const h of this.#handlers) h.delete?.(obj);
+  }
+}
+
+/** The gateway's view of the controller's Authorizer: answers as told, and keeps what it was asked. */
+export class AnsweringAuthorizer {
+  answer: 'allow' | 'deny' | 'tenant' | 'down' = 'allow';
+  readonly asked: AuthorizationRequest[] = [];
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
+    this.asked.push(request);
+    if (this.answer === 'down') throw new AuthorizationUnavailableError('no answer within 10000ms');
+    if (this.answer === 'tenant') return { allowed: false, reason: 'TenantMismatch', message: 'spec.tenant acme is not the tenant of namespace ns', decisions: [] };
+    const p = request.permissions[0]!;
+    if (this.answer === 'deny') return { allowed: false, reason: 'PermissionDenied', message: `user "${request.authority!.delegator}" may not ${p.verb} ${p.resource} "${p.name}"`, decisions: [] };
+    return { allowed: true, reason: 'Authorized', message: 'ok', decisions: [] };
   }
 }

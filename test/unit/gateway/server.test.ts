@@ -10,7 +10,7 @@ import { CredentialCache } from '../../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../support/openai-test-server.ts';
-import { FakeInformer, binding, execution, grant, profile } from './fixtures.ts';
+import { AnsweringAuthorizer, FakeInformer, binding, execution, grant, profile } from './fixtures.ts';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 
 const UPSTREAM_KEY = 'sk-upstream-unit-0123456789abcdef';
@@ -33,6 +33,7 @@ const grants = FakeInformer.of<ToolGrantRecord>();
 const secrets = FakeInformer.of<V1Secret>();
 const tokens = new TokenStore(clients, secrets);
 const ledger = new UsageLedger({ clients, logger: silentLogger(), flushIntervalMs: 60_000 });
+const authorizer = new AnsweringAuthorizer();
 
 /** A running execution with its token; returns the token. */
 function admit(name: string, budget: Record<string, number> = {}, spec: Partial<LocalAgentExecution['spec']> = {}): string {
@@ -66,7 +67,7 @@ const chat = (content = 'hello there', extra: object = {}) => ({ model: 'test-mo
 before(async () => {
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY });
   bindings.set(binding({ endpoint: upstream.url, credentialsSecretRef: { name: 'llm-key', key: 'apiKey' } }));
-  server = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials: new CredentialCache(clients), ledger, logger: silentLogger() });
+  server = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials: new CredentialCache(clients), ledger, logger: silentLogger(), authorizer });
   url = (await server.listen('127.0.0.1', 0)).url;
   server.setActive(true);
 });
@@ -195,7 +196,7 @@ test('tokens budget: completions are capped to what is left, concurrent calls ne
 test('the provider refusing the credential is a 502 that shows no key', async () => {
   const token = admit('badkey', {}, { modelProviderRef: { name: 'badkey' } });
   const credentials = new CredentialCache({ core: { readNamespacedSecret: async () => ({ data: { apiKey: Buffer.from('sk-wrong-key-123456').toString('base64') } }) } } as unknown as KubeClients);
-  const s = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials, ledger, logger: silentLogger() });
+  const s = new GatewayServer({ tokens, informers: { executions, bindings, profiles, grants }, credentials, ledger, logger: silentLogger(), authorizer });
   const u = (await s.listen('127.0.0.1', 0)).url;
   s.setActive(true);
   bindings.set(binding({ endpoint: upstream.url, credentialsSecretRef: { name: 'bad', key: 'apiKey' } }, {}, 'badkey'));
@@ -273,4 +274,58 @@ test('usage reaches status as one merge patch per execution, only the gateway di
   patches.length = 0;
   await ledger.flush();
   assert.equal(patches.length, 0, 'nothing new, nothing written');
+});
+
+test("the delegator's RBAC is asked again on every call: grant on the tool, use on the binding; denied → 403, no answer → 503, nothing forwarded or counted", async () => {
+  const token = admit('rbac', {}, { tools: ['mcp.github/create_issue'] });
+  grants.set(grant({}, 'Active', 'rbac-grant'));
+  const tool = () => call('/v1/tools/authorize', token, { tool: 'mcp.github/create_issue', action: 'read' });
+  const forwarded = () => upstream.requests.length;
+  try {
+    assert.equal((await tool()).status, 200);
+    const asked = authorizer.asked.at(-1)!;
+    assert.deepEqual(asked.permissions, [{ verb: 'grant', group: 'agentmachine.sourceos.dev', resource: 'tools', name: 'mcp.github/create_issue', namespace: 'ns' }]);
+    assert.deepEqual(asked.tenancy, { namespace: 'ns', tenant: undefined }, "the namespace's tenant is checked too");
+    assert.equal((await call('/v1/chat/completions', token, chat())).status, 200);
+    assert.deepEqual(authorizer.asked.at(-1)!.permissions, [{ verb: 'use', group: 'agentmachine.sourceos.dev', resource: 'modelproviderbindings', name: 'llm', namespace: 'ns' }]);
+
+    authorizer.answer = 'deny';
+    const before = { upstream: forwarded(), connectorCalls: ledger.usage(executions.get('ns/rbac')!).connectorCalls };
+    const deniedTool = await tool();
+    assert.equal(deniedTool.status, 403);
+    assert.deepEqual([deniedTool.json.allowed, deniedTool.json.reason], [false, 'permission_denied']);
+    assert.match(deniedTool.json.message, /user "alice" may not grant tools "mcp\.github\/create_issue"/);
+    const deniedModel = await call('/v1/chat/completions', token, chat());
+    assert.equal(deniedModel.status, 403);
+    assert.equal(deniedModel.json.error.code, 'permission_denied');
+    assert.equal((await call('/v1/models', token)).status, 403);
+    authorizer.answer = 'tenant';
+    assert.equal((await call('/v1/chat/completions', token, chat())).json.error.code, 'tenant_mismatch');
+    authorizer.answer = 'down';
+    const unknown = await call('/v1/chat/completions', token, chat());
+    assert.equal(unknown.status, 503);
+    assert.equal(unknown.json.error.code, 'authorization_unavailable');
+    assert.equal((await tool()).status, 503);
+    assert.equal(forwarded(), before.upstream, 'nothing refused reached the provider');
+    assert.equal(ledger.usage(executions.get('ns/rbac')!).connectorCalls, before.connectorCalls, 'a refused tool call is not counted');
+  } finally {
+    authorizer.answer = 'allow';
+  }
+});
+
+test("someone else's grant to the same delegate, or a user-owned binding of someone else, serves no call", async () => {
+  // bob's execution names alice's delegate; the only grant of the tool is alice's.
+  const token = admit('bobs', {}, { authority: { ...execution().spec.authority, delegator: 'bob' }, modelProviderRef: { name: 'alices-model' } });
+  grants.set(grant({ tool: 'mcp.jira/create' }, 'Active', 'alices-jira'));
+  const refused = await call('/v1/tools/authorize', token, { tool: 'mcp.jira/create' });
+  assert.equal(refused.status, 403);
+  assert.deepEqual([refused.json.allowed, refused.json.reason], [false, 'grant_delegator_mismatch']);
+  assert.match(refused.json.message, /ToolGrantRecord alices-jira grants mcp\.jira\/create to agent:x under the delegation of alice, not of bob/);
+
+  profiles.set(profile({ profileType: 'user_owned_model' } as any, 'alices-account'));
+  bindings.set(binding({ endpoint: upstream.url, owner: 'alice', profileRef: { name: 'alices-account' } }, {}, 'alices-model'));
+  const model = await call('/v1/chat/completions', token, chat());
+  assert.equal(model.status, 403);
+  assert.equal(model.json.error.code, 'binding_owner_mismatch');
+  assert.match(model.json.error.message, /user-owned by alice, not by this execution's delegator bob/);
 });
