@@ -129,24 +129,26 @@ export function checkToolUse(
   const forDelegate = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);
   // A grant is its delegator's authority for its tenant: someone else's grant to the same
   // delegate serves nobody here, and the refusal says whose it was.
+  const inService = (g: ToolGrantRecord) => {
+    if (g.spec.revoked || g.status?.state !== 'Active' || isBeingDeleted(g)) return false;
+    const expiry = parseExpiry(g.spec.authority.expiresAt);
+    return expiry !== undefined && expiry.getTime() > now.getTime();
+  };
   const candidates = forDelegate.filter((g) => g.spec.authority.delegator === delegator && g.spec.tenant === execution.spec.tenant);
   if (candidates.length === 0 && forDelegate.length > 0) {
-    const other = forDelegate[0]!;
+    // Name the nearest miss: a grant in service, if any.
+    const other = forDelegate.find(inService) ?? forDelegate[0]!;
     if (other.spec.authority.delegator !== delegator) {
       return { ok: false, refusal: refuse(403, 'permission_error', 'grant_delegator_mismatch', `ToolGrantRecord ${other.metadata.name} grants ${tool} to ${delegate} under the delegation of ${other.spec.authority.delegator}, not of ${delegator} (this execution's delegator): a grant serves only its delegator's executions`) };
     }
     return { ok: false, refusal: refuse(403, 'permission_error', 'tenant_mismatch', `ToolGrantRecord ${other.metadata.name} grants ${tool} for tenant ${other.spec.tenant ?? '(none)'}, not for this execution's tenant ${execution.spec.tenant ?? '(none)'}`) };
   }
-  const inService = candidates.filter((g) => {
-    if (g.spec.revoked || g.status?.state !== 'Active' || isBeingDeleted(g)) return false;
-    const expiry = parseExpiry(g.spec.authority.expiresAt);
-    return expiry !== undefined && expiry.getTime() > now.getTime();
-  });
-  if (inService.length === 0) {
+  const serving = candidates.filter(inService);
+  if (serving.length === 0) {
     const why = candidates.length === 0 ? 'no ToolGrantRecord' : `no Active grant (${candidates.map((g) => `${g.metadata.name}: ${g.spec.revoked ? 'revoked' : (g.status?.state ?? 'Pending')}`).join(', ')})`;
     return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} under the delegation of ${delegator} in ${execution.metadata.namespace}`) };
   }
-  const covering = inService.filter((g) => (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
+  const covering = serving.filter((g) => (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
   if (covering.length === 0) {
     return { ok: false, refusal: refuse(403, 'permission_error', 'action_not_granted', `the Active grants of ${tool} do not cover action ${JSON.stringify(action ?? '')}`) };
   }

@@ -69,3 +69,23 @@ test('tool use: Active grant for the delegate and tool, actions cover, revoked/e
   // One revoked and one active grant: the active one answers.
   assert.equal(r([grant({ revoked: true }, 'Revoked', 'old'), grant({}, 'Active', 'new')]), 'ok new');
 });
+
+test("tool use: a grant serves only its own delegator's and tenant's executions; the refusal names the grant in service", () => {
+  const p = profile();
+  const policy = (g: any) => evaluatePolicy(p, toolGrantRequest(g.spec));
+  const bobs = execution({ authority: { ...execution().spec.authority, delegator: 'bob' } });
+  const check = (ex: any, grants: any[]) => checkToolUse(ex, 'mcp.github/create_issue', 'create', grants, NOW, policy);
+  const alicesDenied = grant({ authority: { ...grant().spec.authority, expiresAt: '2026-05-31T00:00:00Z' } }, 'Denied', 'old');
+  const refused = check(bobs, [alicesDenied, grant({}, 'Active', 'alices')]);
+  assert.equal(refused.ok, false);
+  assert.equal(!refused.ok && refused.refusal.code, 'grant_delegator_mismatch');
+  assert.match(!refused.ok ? refused.refusal.message : '', /ToolGrantRecord alices grants mcp\.github\/create_issue to agent:x under the delegation of alice, not of bob/);
+  const own = check(bobs, [grant({}, 'Active', 'alices'), grant({ authority: { ...grant().spec.authority, delegator: 'bob' } }, 'Active', 'bobs')]);
+  assert.equal(own.ok && own.grant.metadata.name, 'bobs');
+
+  const acme = execution({ tenant: 'acme' });
+  const otherTenant = check(acme, [grant({ tenant: 'globex' })]);
+  assert.equal(!otherTenant.ok && otherTenant.refusal.code, 'tenant_mismatch');
+  assert.equal(check(acme, [grant({ tenant: 'globex' }), grant({ tenant: 'acme' }, 'Active', 'acme')]).ok, true);
+  assert.equal(!check(acme, [grant()]).ok, true, "a grant without a tenant does not serve a tenant's execution");
+});
