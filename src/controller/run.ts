@@ -15,6 +15,7 @@ import { EventRecorder } from '../operator/events.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { AccessReviewer } from '../governance/access-review.ts';
+import { NamespaceTenants } from '../reconcilers/namespace-tenants.ts';
 import { AuditLog } from '../governance/audit-log.ts';
 import { AdmissionGuard } from '../reconcilers/admission-guard.ts';
 import { Authorizer } from '../reconcilers/authorization.ts';
@@ -116,7 +117,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     // Each status write goes into its informer's cache at once (read-your-writes): see Informer.observe.
     status: new StatusWriter(clients, { logger, onWritten: (type, obj) => Object.values(deps.informers).find((i) => i.type === type)?.observe(obj as never) }),
     recorder: new CommandRecorder(audit, events),
-    authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization)),
+    authorizer: new Authorizer(new AdmissionGuard(clients), new AccessReviewer(clients.authorization), new NamespaceTenants(clients)),
     celSandbox,
     metrics,
     logger,

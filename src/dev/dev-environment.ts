@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import Docker from 'dockerode';
+import { TENANT_LABEL } from '../governance/tenancy.ts';
 import { createKubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startLocalControlPlane, type LocalControlPlane } from './local-control-plane.ts';
@@ -74,6 +75,8 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
     if (controlPlane) {
       // On the local control plane, alice may delegate (manifests/rbac/delegator-clusterrole.yaml).
       await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(delegatorBinding(DEV_USER)));
+      // The tenant examples' namespace, labelled as an administrator would (examples/tenants/).
+      await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(tenantNamespace(DEV_TENANT_NAMESPACE)));
     }
     log.info('installed CRDs, admission policy and RBAC from manifests/');
 
@@ -114,6 +117,13 @@ async function ensureGatewayNetwork(socketPath: string, log: Logger): Promise<st
     }
   }
   return DEV_GATEWAY_NETWORK;
+}
+
+/** The namespace of the example tenant: only a namespace labelled with a tenant may hold its objects. */
+export const DEV_TENANT_NAMESPACE = { name: 'team-acme', tenant: 'acme' } as const;
+
+function tenantNamespace(ns: { name: string; tenant: string }): object {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: { [TENANT_LABEL]: ns.tenant, 'app.kubernetes.io/part-of': 'agent-machine' } } };
 }
 
 function delegatorBinding(user: string): object {

@@ -32,15 +32,30 @@ export interface CallAuthority {
   recorder: Pick<CommandRecorder, 'record'>;
 }
 
+/** What a call uses beyond the execution itself: a tool (tool decisions) or the binding (model calls). */
+export interface CallUse {
+  tool?: string;
+  binding?: string;
+}
+
 /**
- * Does the delegator's RBAC still allow what this call uses? Allows come from the access
- * reviewer's cache (≤ 10 s old), so a call costs no API round trip while nothing changes; a
- * removed RoleBinding refuses calls within that window. No answer refuses the call (503).
+ * Do the delegator's RBAC and the namespace's tenant still allow what this call uses? Allows
+ * come from the authorizer's caches (≤ 10 s old), so a call costs no API round trip while
+ * nothing changes; a removed RoleBinding or a relabelled namespace refuses calls within that
+ * window. No answer refuses the call (503).
  */
-export async function reauthorize(authority: CallAuthority, ex: LocalAgentExecution, now: Date, tool?: string): Promise<Refusal | undefined> {
+export async function reauthorize(authority: CallAuthority, ex: LocalAgentExecution, now: Date, use: CallUse = {}): Promise<Refusal | undefined> {
   try {
-    const outcome = await authority.authorizer.authorize({ authority: ex.spec.authority, operationType: START, ...(tool !== undefined ? { toolRefs: [tool] } : {}), permissions: callPermissions(ex, tool), now });
-    return rbacRefusal(outcome);
+    const outcome = await authority.authorizer.authorize({
+      authority: ex.spec.authority,
+      operationType: START,
+      ...(use.tool !== undefined ? { toolRefs: [use.tool] } : {}),
+      permissions: callPermissions(ex, use),
+      tenancy: { namespace: ex.metadata.namespace!, tenant: ex.spec.tenant },
+      now,
+    });
+    // A tool the execution was not admitted with was never its authority: refused, not lost.
+    return rbacRefusal(outcome, use.tool === undefined || (ex.spec.tools ?? []).includes(use.tool));
   } catch (err) {
     if (!(err instanceof AuthorizationUnavailableError)) throw err;
     return { status: 503, type: 'service_unavailable', code: 'authorization_unavailable', message: `the delegator's RBAC could not be re-checked: ${err.message}` };

@@ -6,10 +6,13 @@
 //   token → execution    unknown token, other UID, execution finished or being deleted → 401
 //   execution            delegation expired → 403; not admitted yet (no effective budget) → 403
 //   model calls          no modelProviderRef, binding missing/being deleted/Denied, profile not Ready,
+//                        the binding is another tenant's or (user-owned) another user's,
 //                        modelProviderUse policy denies → 403; binding not Ready yet → 503
 //   tool decisions       the delegation's scopes cover the tool, and an Active, unrevoked,
 //                        unexpired ToolGrantRecord in the namespace, for the execution's
-//                        delegate and this tool, covers the action (no actions = all)
+//                        delegate, delegator and tenant and this tool, covers the action (no
+//                        actions = all)
+//   the delegator's RBAC (authenticate.ts reauthorize, asynchronous) comes after these.
 //   budget               (the ledger) modelCalls / tokens / connectorCalls exhausted → 429
 //   authority lost       a running execution's delegation expired, its grant revoked/expired/
 //                        deleted, its binding deleted, or (callPermissions, asked by the caller)
@@ -18,12 +21,12 @@ import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, To
 import type { FullBudget } from '../governance/budget.ts';
 import { permissions } from '../governance/access-review.ts';
 import { checkAuthority, parseExpiry } from '../governance/authority.ts';
-import { grantInService, whyGrantLost } from '../governance/authority-loss.ts';
+import { grantInService, grantServesExecution, whyGrantLost } from '../governance/authority-loss.ts';
 import { firstDenial } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import { isTrue } from '../operator/conditions.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
-import { isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
+import { bindingServes, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import { profileFact } from '../reconcilers/facts.ts';
 import type { AuthorizationOutcome, Permission } from '../reconcilers/authorization.ts';
 import type { TokenIdentity } from './tokens.ts';
@@ -53,15 +56,25 @@ const isRunning = (ex: LocalAgentExecution): boolean => ex.status?.phase === 'Ru
  * What RBAC must still allow the delegator for this call: `use` on the profile always, and
  * `grant` on the tool for a tool call. Asked through the access reviewer (allows cached ≤ 10 s).
  */
-export function callPermissions(execution: LocalAgentExecution, tool?: string): Permission[] {
+export function callPermissions(execution: LocalAgentExecution, use: { tool?: string; binding?: string } = {}): Permission[] {
   // As admission asked them (execution-admission.ts, tool-grant-reconciler.ts).
-  return [permissions.useProfile(execution.spec.profileRef.name), ...(tool !== undefined ? [permissions.grantTool(tool, execution.metadata.namespace)] : [])];
+  const ns = execution.metadata.namespace!;
+  return [
+    permissions.useProfile(execution.spec.profileRef.name),
+    ...(use.tool !== undefined ? [permissions.grantTool(use.tool, ns)] : []),
+    ...(use.binding !== undefined ? [permissions.useModelProvider(use.binding, ns)] : []),
+  ];
 }
 
-/** The refusal when the delegator's RBAC no longer allows what the call uses. */
-export function rbacRefusal(outcome: AuthorizationOutcome): Refusal | undefined {
+/**
+ * The refusal when the delegator's RBAC or the namespace's tenant no longer allows what the
+ * call uses: lost authority when the execution was admitted with it, else a plain refusal.
+ */
+export function rbacRefusal(outcome: AuthorizationOutcome, admittedWithIt = true): Refusal | undefined {
   if (outcome.allowed) return undefined;
-  return authorityLost(`RBAC no longer allows it (${outcome.reason}): ${outcome.message}`);
+  if (admittedWithIt) return authorityLost(`RBAC no longer allows it (${outcome.reason}): ${outcome.message}`);
+  const code = outcome.reason === 'TenantMismatch' ? 'tenant_mismatch' : outcome.reason === 'PermissionDenied' ? 'permission_denied' : 'not_authorized';
+  return refuse(403, 'permission_error', code, `${outcome.reason}: ${outcome.message}`);
 }
 
 /** A refusal names the execution when it is one the audit should record (lost authority). */
@@ -104,6 +117,7 @@ export function checkModelUse(
   binding: ModelProviderBinding | undefined,
   profile: AgentMachineProfile | undefined,
   policy: (profile: AgentMachineProfile, binding: ModelProviderBinding) => PolicyResult,
+  bindingProfileType?: string,
 ): BindingCheck {
   const ref = execution.spec.modelProviderRef;
   if (!ref) return { ok: false, refusal: refuse(403, 'permission_error', 'no_model_provider', `execution ${execution.metadata.name} names no modelProviderRef`) };
@@ -118,6 +132,8 @@ export function checkModelUse(
   if (!bindingReady(binding)) {
     return { ok: false, refusal: refuse(503, 'service_unavailable', 'binding_not_ready', `ModelProviderBinding ${ref.name} is not Ready (${binding.status?.phase ?? 'not yet reconciled'}): ${readyMessage(binding)}`) };
   }
+  const notServed = firstDenial(bindingServes(execution, binding, bindingProfileType));
+  if (notServed) return { ok: false, refusal: refuse(403, 'permission_error', notServed.rule === 'binding.owner' ? 'binding_owner_mismatch' : 'tenant_mismatch', notServed.message) };
   const pf = profileFact(profile, execution.spec.profileRef.name);
   if (!pf.ready) return { ok: false, refusal: refuse(403, 'permission_error', 'profile_not_ready', pf.message) };
   const verdict = policy(profile!, binding);
@@ -151,18 +167,29 @@ export function checkToolUse(
   }
   const scope = firstDenial(checkAuthority(execution.spec.authority, { operationType: 'agent_machine.execution.start', toolRefs: [tool], now }));
   if (scope) return { ok: false, refusal: refuse(403, 'permission_error', 'scope_not_covered', scope.message) };
-  const delegate = execution.spec.authority.delegate;
-  const candidates = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);
-  const inService = candidates.filter((g) => grantInService(g, now));
-  if (inService.length === 0) {
-    // A tool the execution was admitted with had an Active grant then: it was lost since.
+  const { delegate, delegator } = execution.spec.authority;
+  const forDelegate = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);
+  // A grant is its delegator's authority for its tenant: someone else's grant to the same
+  // delegate serves nobody here, and the refusal says whose it was.
+  const candidates = forDelegate.filter((g) => grantServesExecution(g, execution));
+  const serving = candidates.filter((g) => grantInService(g, now));
+  if (serving.length === 0) {
+    // A tool the execution was admitted with had an Active grant of its delegator then: it was lost since.
     if ((execution.spec.tools ?? []).includes(tool)) {
       return { ok: false, refusal: authorityLost(`the ToolGrantRecord granting ${tool} to ${delegate} was lost: ${whyGrantLost(candidates, now)}`) };
     }
+    if (candidates.length === 0 && forDelegate.length > 0) {
+      // Name the nearest miss: a grant in service, if any.
+      const other = forDelegate.find((g) => grantInService(g, now)) ?? forDelegate[0]!;
+      if (other.spec.authority.delegator !== delegator) {
+        return { ok: false, refusal: refuse(403, 'permission_error', 'grant_delegator_mismatch', `ToolGrantRecord ${other.metadata.name} grants ${tool} to ${delegate} under the delegation of ${other.spec.authority.delegator}, not of ${delegator} (this execution's delegator): a grant serves only its delegator's executions`) };
+      }
+      return { ok: false, refusal: refuse(403, 'permission_error', 'tenant_mismatch', `ToolGrantRecord ${other.metadata.name} grants ${tool} for tenant ${other.spec.tenant ?? '(none)'}, not for this execution's tenant ${execution.spec.tenant ?? '(none)'}`) };
+    }
     const why = candidates.length === 0 ? 'no ToolGrantRecord' : `no Active grant (${candidates.map((g) => `${g.metadata.name}: ${g.spec.revoked ? 'revoked' : (g.status?.state ?? 'Pending')}`).join(', ')})`;
-    return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} in ${execution.metadata.namespace}`) };
+    return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} under the delegation of ${delegator} in ${execution.metadata.namespace}`) };
   }
-  const covering = inService.filter((g) => (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
+  const covering = serving.filter((g) => (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
   if (covering.length === 0) {
     return { ok: false, refusal: refuse(403, 'permission_error', 'action_not_granted', `the Active grants of ${tool} do not cover action ${JSON.stringify(action ?? '')}`) };
   }

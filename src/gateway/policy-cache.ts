@@ -18,9 +18,10 @@ export class PolicyCache {
     this.#sandbox = sandbox;
   }
 
-  modelUse(profile: AgentMachineProfile, binding: ModelProviderBinding, tenant: string | undefined): PolicyResult {
-    const key = `m|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${binding.metadata.uid}@${binding.metadata.resourceVersion}|${tenant ?? ''}`;
-    return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant), { sandbox: this.#sandbox }));
+  /** tenant and delegator: the calling execution's. */
+  modelUse(profile: AgentMachineProfile, binding: ModelProviderBinding, tenant: string | undefined, delegator: string): PolicyResult {
+    const key = `m|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${binding.metadata.uid}@${binding.metadata.resourceVersion}|${tenant ?? ''}|${delegator}`;
+    return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant, delegator), { sandbox: this.#sandbox }));
   }
 
   toolUse(profile: AgentMachineProfile | undefined, grant: ToolGrantRecord, tenant: string | undefined): PolicyResult {

@@ -164,7 +164,8 @@ export class GatewayServer {
     }
     const ref = ex.spec.modelProviderRef;
     const binding = ref ? informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined;
-    const bc = checkModelUse(ex, binding, informers.profiles.get(ex.spec.profileRef.name), (p, b) => this.#policies.modelUse(p, b, ex.spec.tenant));
+    const bindingProfileType = binding ? informers.profiles.get(binding.spec.profileRef.name)?.spec.profileType : undefined;
+    const bc = checkModelUse(ex, binding, informers.profiles.get(ex.spec.profileRef.name), (p, b) => this.#policies.modelUse(p, b, ex.spec.tenant, ex.spec.authority.delegator), bindingProfileType);
     if (!bc.ok) {
       void auditRefusal(this.#o.authority, ex, bc.refusal).catch((err: unknown) => this.#auditFailed(err));
       return answers.refuse(res, route, bc.refusal);
@@ -174,7 +175,7 @@ export class GatewayServer {
 
   async #modelRoute(req: http.IncomingMessage, res: http.ServerResponse, route: Route, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding, now: Date): Promise<void> {
     const answers = this.#answers;
-    const lost = await reauthorize(this.#o.authority, ex, now);
+    const lost = await reauthorize(this.#o.authority, ex, now, { binding: binding.metadata.name! });
     if (lost) {
       await auditRefusal(this.#o.authority, ex, lost);
       return answers.refuse(res, route, lost);

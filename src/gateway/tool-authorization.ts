@@ -33,7 +33,7 @@ export async function authorizeTool(d: ToolAuthorizationDeps, req: http.Incoming
   }
   const profile = d.profiles.get(ex.spec.profileRef.name);
   const check = checkToolUse(ex, body.tool, body.action, d.grants.list(), now, (grant) => d.policies.toolUse(profile, grant, ex.spec.tenant));
-  const refusal = check.ok ? await reauthorize(d.authority, ex, now, body.tool as string) : check.refusal;
+  const refusal = check.ok ? await reauthorize(d.authority, ex, now, { tool: body.tool as string }) : check.refusal;
   if (refusal) {
     await auditRefusal(d.authority, ex, refusal);
     return d.answers.refuse(res, 'tools', refusal, true);

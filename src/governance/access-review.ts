@@ -42,6 +42,8 @@ export const permissions = {
   useProfile: (profile: string, namespace?: string) => ({ verb: 'use', group: GROUP, resource: 'agentmachineprofiles', name: profile, namespace }),
   grantTool: (tool: string, namespace?: string) => ({ verb: 'grant', group: GROUP, resource: 'tools', name: tool, namespace }),
   bindModelProvider: (binding: string, namespace: string) => ({ verb: 'bind', group: GROUP, resource: 'modelproviderbindings', name: binding, namespace }),
+  // What an execution's delegator needs to send model calls through someone's binding.
+  useModelProvider: (binding: string, namespace: string) => ({ verb: 'use', group: GROUP, resource: 'modelproviderbindings', name: binding, namespace }),
   exportDiagnostics: (bundle: string, namespace: string) => ({ verb: 'export', group: GROUP, resource: 'agentmachinediagnosticbundles', name: bundle, namespace }),
 } as const;
 

@@ -21,6 +21,16 @@ export function grantInService(grant: ToolGrantRecord, now: Date): boolean {
   return expiry !== undefined && expiry.getTime() > now.getTime();
 }
 
+/** Is this grant the execution's delegator's authority for its tenant (whether or not in service)? */
+export function grantServesExecution(grant: ToolGrantRecord, ex: LocalAgentExecution): boolean {
+  return (
+    grant.metadata.namespace === ex.metadata.namespace &&
+    grant.spec.authority?.delegate === ex.spec.authority.delegate &&
+    grant.spec.authority?.delegator === ex.spec.authority.delegator &&
+    grant.spec.tenant === ex.spec.tenant
+  );
+}
+
 /** Why none of these grants serves any more: revoked, expired or deleted, for the message. */
 export function whyGrantLost(grants: readonly ToolGrantRecord[], now: Date): string {
   if (grants.length === 0) return 'deleted';
@@ -49,7 +59,7 @@ export function authorityLoss(ex: LocalAgentExecution, now: Date, grantsFor: (to
   if (!expiry || expiry.getTime() <= now.getTime()) return { lost: 'delegation', message: `the delegation from ${ex.spec.authority?.delegator} expired at ${ex.spec.authority?.expiresAt}` };
   const delegate = ex.spec.authority.delegate;
   for (const tool of ex.spec.tools ?? []) {
-    const mine = grantsFor(tool).filter((g) => g.metadata.namespace === ex.metadata.namespace && g.spec.authority?.delegate === delegate);
+    const mine = grantsFor(tool).filter((g) => grantServesExecution(g, ex));
     if (!mine.some((g) => grantInService(g, now))) return { lost: 'grant', message: `the ToolGrantRecord granting ${tool} to ${delegate} was lost: ${whyGrantLost(mine, now)}` };
   }
   const ref = ex.spec.modelProviderRef;

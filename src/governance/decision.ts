@@ -50,9 +50,20 @@ export function auditedDecisions(decisions: readonly Decision[]): Decision[] {
  */
 export const EVALUATION_STOPPED = 'evaluation stopped: ';
 
+// Denials that name whose authority was borrowed get a reason of their own, so that the
+// condition says "someone else's" and not just "policy".
+const REASON_BY_RULE: Record<string, 'GrantDelegatorMismatch' | 'BindingOwnerMismatch' | 'TenantMismatch'> = {
+  'grant.delegator': 'GrantDelegatorMismatch',
+  'grant.tenant': 'TenantMismatch',
+  'binding.owner': 'BindingOwnerMismatch',
+  'binding.tenant': 'TenantMismatch',
+};
+
 /** The condition reason for a policy denial: PolicyEvaluationStopped when the clock decided. */
-export function policyDenialReason(decisions: readonly Decision[]): 'PolicyDenied' | 'PolicyEvaluationStopped' {
-  return firstDenial(decisions)?.message.startsWith(EVALUATION_STOPPED) ? 'PolicyEvaluationStopped' : 'PolicyDenied';
+export function policyDenialReason(decisions: readonly Decision[]): 'PolicyDenied' | 'PolicyEvaluationStopped' | 'GrantDelegatorMismatch' | 'BindingOwnerMismatch' | 'TenantMismatch' {
+  const first = firstDenial(decisions);
+  if (first?.message.startsWith(EVALUATION_STOPPED)) return 'PolicyEvaluationStopped';
+  return (first && REASON_BY_RULE[first.rule]) ?? 'PolicyDenied';
 }
 
 export function firstDenial(decisions: readonly Decision[]): Decision | undefined {

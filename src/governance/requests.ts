@@ -111,7 +111,8 @@ export function containerRequests(container: ContainerSpec, tenant?: string, res
   ];
 }
 
-export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string): ModelProviderUseRequest {
+/** executionDelegator: who uses the binding (an execution's delegator); the binding's own delegator otherwise. */
+export function modelProviderUseRequest(binding: ModelProviderBindingSpec, executionTenant?: string, executionDelegator?: string): ModelProviderUseRequest {
   return {
     gate: 'modelProviderUse',
     endpoint: binding.endpoint,
@@ -119,7 +120,7 @@ export function modelProviderUseRequest(binding: ModelProviderBindingSpec, execu
     model: binding.model,
     hasCredential: binding.credentialsSecretRef !== undefined,
     owner: binding.owner,
-    delegator: binding.authority.delegator,
+    delegator: executionDelegator ?? binding.authority.delegator,
     ...(binding.tenant !== undefined ? { bindingTenant: binding.tenant } : {}),
     ...(executionTenant !== undefined ? { tenant: executionTenant } : {}),
   };

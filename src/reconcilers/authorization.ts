@@ -1,7 +1,9 @@
 // The shared "may this delegation do this?" step every reconciler runs before acting:
 //   1. the admission policy that proves who asked is installed (else AuthorityUnverifiable);
 //   2. spec.authority holds: present, unexpired, scopes cover the operation and tools;
-//   3. RBAC: the delegator may use the profile, grant the tool, ... (SubjectAccessReview, with
+//   3. the tenant the object claims is its namespace's (label agentmachine.sourceos.dev/tenant;
+//      governance/tenancy.ts), for namespaced objects;
+//   4. RBAC: the delegator may use the profile, grant the tool, ... (SubjectAccessReview, with
 //      the groups recorded in spec.authority.groups when the admission policy vouches for them).
 // Checks run in that order and stop at the first failure, so a denied object costs no
 // access reviews. Every check leaves a decision for status and the audit log; a check that
@@ -10,7 +12,9 @@ import type { Authority, OperationType } from '../api/types.generated.ts';
 import type { AccessRequest, AccessReviewer } from '../governance/access-review.ts';
 import { checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
 import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
+import { tenantDecision } from '../governance/tenancy.ts';
 import type { AdmissionGuard } from './admission-guard.ts';
+import type { NamespaceTenants } from './namespace-tenants.ts';
 
 export type AuthorizationReason =
   | 'Authorized'
@@ -18,7 +22,8 @@ export type AuthorizationReason =
   | 'AuthorityMissing'
   | 'AuthorityExpired'
   | 'ScopeNotCovered'
-  | 'PermissionDenied';
+  | 'PermissionDenied'
+  | 'TenantMismatch';
 
 export interface AuthorizationOutcome {
   allowed: boolean;
@@ -35,6 +40,8 @@ export interface AuthorizationRequest {
   toolRefs?: string[];
   /** What RBAC must allow the delegator. */
   permissions: Permission[];
+  /** A namespaced object's namespace and the tenant it claims (spec.tenant). */
+  tenancy?: { namespace: string; tenant: string | undefined };
   now: Date;
 }
 
@@ -57,10 +64,12 @@ export class AuthorizationUnavailableError extends Error {
 export class Authorizer {
   readonly #guard: AdmissionGuard;
   readonly #reviewer: AccessReviewer;
+  readonly #tenants: NamespaceTenants;
 
-  constructor(guard: AdmissionGuard, reviewer: AccessReviewer) {
+  constructor(guard: AdmissionGuard, reviewer: AccessReviewer, tenants: NamespaceTenants) {
     this.#guard = guard;
     this.#reviewer = reviewer;
+    this.#tenants = tenants;
   }
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
@@ -74,6 +83,14 @@ export class Authorizer {
     const denied = firstDenial(decisions);
     if (denied) {
       return { allowed: false, reason: REASON_BY_RULE[denied.rule] ?? 'AuthorityMissing', message: denied.message, decisions };
+    }
+    if (request.tenancy) {
+      const { namespace, tenant } = request.tenancy;
+      const ns = await this.#tenants.of(namespace);
+      if (!ns.found && ns.unavailable) throw new AuthorizationUnavailableError(ns.message);
+      const d = tenantDecision(namespace, tenant, ns);
+      decisions.push(d);
+      if (!d.allowed) return { allowed: false, reason: 'TenantMismatch', message: d.message, decisions };
     }
     const delegator = request.authority!.delegator;
     // The groups admission saw, when the installed policy vouches for them (admission-guard.ts).

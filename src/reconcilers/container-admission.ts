@@ -17,7 +17,7 @@ export function admitContainerRecord(deps: ReconcilerDeps, record: ContainerExec
   const runtimeKind = record.spec.runtime ?? deps.defaultRuntime;
   return walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, record.spec.profileRef.name) }, admitContainer, {
     authorization: async (f) => {
-      f.authorization = await deps.authorizer.authorize({ authority: record.spec.authority, operationType: 'agent_machine.container.run', permissions: [permissions.useProfile(record.spec.profileRef.name)], now });
+      f.authorization = await deps.authorizer.authorize({ authority: record.spec.authority, operationType: 'agent_machine.container.run', permissions: [permissions.useProfile(record.spec.profileRef.name)], tenancy: { namespace: record.metadata.namespace!, tenant: record.spec.tenant }, now });
     },
     budget: (f) => void (f.budget = fitBudget(record.spec.budget, profile!.spec.budgetCeilings as FullBudget)),
     policy: async (f) => {

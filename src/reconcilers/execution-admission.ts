@@ -1,18 +1,20 @@
 // An execution's admission: the container admission (profile → authority and RBAC → budget →
 // policy, see container-state.ts admitContainer) over every container, plus what only an
-// execution has: its delegation must also cover container.run, every tool needs an Active
-// grant to the delegate, and a modelProviderRef must name a usable binding (or hold).
+// execution has: its delegation must also cover container.run, its delegator must be allowed
+// `grant` on every tool and `use` on its binding (RBAC), every tool needs an Active grant of its
+// own delegator to the delegate, and a modelProviderRef must name a usable binding (or hold) that
+// serves this delegator and tenant (execution-state.ts admitTool, bindingServes).
 import type { LocalAgentExecution } from '../api/types.generated.ts';
-import { permissions } from '../governance/access-review.ts';
 import { checkAuthority } from '../governance/authority.ts';
 import { fitExecutionBudget, type FullBudget } from '../governance/budget.ts';
-import { allow, deny, firstDenial } from '../governance/decision.ts';
+import { firstDenial } from '../governance/decision.ts';
 import { evaluatePolicy } from '../governance/policy.ts';
 import { containerRequests, modelProviderUseRequest } from '../governance/requests.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type AdmissionFacts } from './container-state.ts';
-import { START, type ExecutionAdmission } from './execution-decision.ts';
-import { admitModelProvider } from './execution-state.ts';
+import type { ExecutionAdmission } from './execution-decision.ts';
+import { executionAuthorization } from './execution-authority.ts';
+import { admitModelProvider, admitTool } from './execution-state.ts';
 import { profileFact } from './facts.ts';
 import { BY_TOOL, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
@@ -34,7 +36,7 @@ export async function admitExecution(deps: ReconcilerDeps, ex: LocalAgentExecuti
   try {
     return await walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, ex.spec.profileRef.name) }, admitContainer, {
       authorization: async (f) => {
-        const auth = await deps.authorizer.authorize({ authority: ex.spec.authority, operationType: START, toolRefs: tools, permissions: [permissions.useProfile(ex.spec.profileRef.name)], now });
+        const auth = await deps.authorizer.authorize(executionAuthorization(ex, now));
         // The execution's containers run under the same delegation: it must cover container.run too.
         const runScope = auth.allowed ? checkAuthority(ex.spec.authority, { operationType: 'agent_machine.container.run', now }) : [];
         const scopeDenied = firstDenial(runScope);
@@ -45,15 +47,14 @@ export async function admitExecution(deps: ReconcilerDeps, ex: LocalAgentExecuti
         const runtime = ex.spec.runtime ?? deps.defaultRuntime;
         const workspaces = await Promise.all(ex.spec.containers.map((c) => resolveWorkspace(c, runtime)));
         const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i], ex.spec.network?.mode)).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
-        const toolDecisions = tools.flatMap((tool) => {
-          const grant = grantsOf(`${ex.metadata.namespace}/${tool}`).find((g) => g.status?.state === 'Active' && g.spec.authority.delegate === ex.spec.authority.delegate);
-          const granted = grant
-            ? allow('toolGrant', 'grant.active', `tool ${tool} granted to ${ex.spec.authority.delegate} by ${grant.metadata.name}`)
-            : deny('toolGrant', 'grant.active', `no Active ToolGrantRecord in ${ex.metadata.namespace} grants tool ${tool} to ${ex.spec.authority.delegate}`);
-          return [granted, ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }, { sandbox: deps.celSandbox }).decisions];
-        });
+        const toolDecisions = tools.flatMap((tool) => [
+          admitTool(ex, tool, grantsOf(`${ex.metadata.namespace}/${tool}`)),
+          ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }, { sandbox: deps.celSandbox }).decisions,
+        ]);
         const ref = ex.spec.modelProviderRef;
-        const model = admitModelProvider(ex, ref ? deps.informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined, (b) => evaluatePolicy(profile, modelProviderUseRequest(b.spec, ex.spec.tenant), { sandbox: deps.celSandbox }));
+        const binding = ref ? deps.informers.bindings.get(`${ex.metadata.namespace}/${ref.name}`) : undefined;
+        const bindingProfileType = binding ? deps.informers.profiles.get(binding.spec.profileRef.name)?.spec.profileType : undefined;
+        const model = admitModelProvider(ex, binding, (b) => evaluatePolicy(profile, modelProviderUseRequest(b.spec, ex.spec.tenant, ex.spec.authority.delegator), { sandbox: deps.celSandbox }), bindingProfileType);
         if (model.hold) throw new Held({ admitted: false, hold: true, reason: model.reason, message: model.message, authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'True', decisions: [] });
         const all = [...results.flatMap((r) => r.decisions), ...toolDecisions, ...model.decisions];
         f.policy = { allowed: all.every((d) => d.allowed), decisions: all };

@@ -94,6 +94,7 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
             authority: spec.authority,
             operationType: BIND,
             permissions: [permissions.useProfile(spec.profileRef.name), permissions.bindModelProvider(binding.metadata.name!, binding.metadata.namespace!)],
+            tenancy: { namespace: binding.metadata.namespace!, tenant: spec.tenant },
             now,
           });
         },

@@ -79,6 +79,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
             operationType: APPLY,
             toolRefs: [grant.spec.tool],
             permissions: [permissions.useProfile(grant.spec.profileRef.name), permissions.grantTool(grant.spec.tool, grant.metadata.namespace)],
+            tenancy: { namespace: grant.metadata.namespace!, tenant: grant.spec.tenant },
             now,
           });
         },

@@ -45,10 +45,20 @@ const NORBAC = `matrix-norbac-${id}`;
 const IMPOSTOR = `matrix-impostor-${id}`;
 const NOBODY = `matrix-nobody-${id}`;
 const BROKER = 'gitops-broker';
+// bob may delegate as alice may (agent-machine-delegator), and names her delegate, her grant and
+// her user-owned binding.
+const BOB = 'bob';
+const OWNED_PROFILE = `matrix-owned-${id}`;
+const TENANT_LABEL = 'agentmachine.sourceos.dev/tenant';
 const PAST = '2020-01-01T00:00:00Z';
 
 let ns = '';
 let controller: ControllerProcess;
+let gatewayUrl = '';
+/** A namespace an administrator labelled with a tenant, and a controller of its own (see tenantCells). */
+let tenantNs = '';
+const tenantAuditLog = path.join(dir, 'tenant-audit.jsonl');
+let tenantController: ControllerProcess | undefined;
 let upstream: OpenAiTestServer;
 let engine: EngineEventLog;
 /** Executions a gateway token Secret was ever created for (watched from the start). */
@@ -71,7 +81,21 @@ const OPERATIONS = [
 ] as const;
 type Operation = (typeof OPERATIONS)[number];
 
-const CONTROLS = ['no authority', 'delegator mismatch', 'delegator without RBAC', 'expired authority', 'scope not covering', 'budget over ceiling', 'policy gate denying', 'profile missing'] as const;
+const CONTROLS = [
+  'no authority',
+  'delegator mismatch',
+  'delegator without RBAC',
+  'expired authority',
+  'scope not covering',
+  'budget over ceiling',
+  'policy gate denying',
+  'profile missing',
+  // Someone else's authority borrowed by naming it: bob names alice's delegate (her grant), her
+  // user-owned binding, or a grant of another tenant.
+  "other delegator's grant",
+  "other delegator's binding",
+  "other tenant's grant",
+] as const;
 type Control = (typeof CONTROLS)[number];
 
 const results = new Map<string, string>();
@@ -82,6 +106,7 @@ function record(op: Operation, control: Control, result: string): void {
 
 // Cells of authority lost after the start: a row each under the grid.
 const midRun = new Map<string, string>();
+const BORROWED: Control[] = ["other delegator's grant", "other delegator's binding", "other tenant's grant"];
 
 // Stops are never refused: an expired, out-of-scope or profile-less delegation only makes it
 // more urgent to stop, and refusing would keep an agent running. Who may stop is RBAC's call.
@@ -104,6 +129,15 @@ const NOT_APPLICABLE: Array<[Operation, Control, string]> = [
   ['agent_machine.diagnostics.export_redacted', 'budget over ceiling', 'an export asks for no budget'],
   ['agent_machine.diagnostics.export_redacted', 'policy gate denying', 'no profile governs an export: authority, scope and RBAC are its gates'],
   ['agent_machine.diagnostics.export_redacted', 'profile missing', 'a bundle names no profile'],
+  ['agent_machine.tool_grant.apply', "other delegator's grant", "a grant is made under its own delegation: claiming someone else's is the delegator mismatch"],
+  ['agent_machine.tool_grant.apply', "other delegator's binding", 'a grant uses no binding'],
+  ['agent_machine.model_provider.bind', "other delegator's binding", "a binding is made under its own delegation: claiming someone else's is the delegator mismatch"],
+  ...(['agent_machine.execution.cancel', 'agent_machine.tool_grant.revoke'] as const).flatMap((op) => BORROWED.map((c): [Operation, Control, string] => [op, c, STOP])),
+  ...(['agent_machine.profile.create', 'agent_machine.container.run', 'agent_machine.diagnostics.export_redacted'] as const).flatMap((op) =>
+    BORROWED.map((c): [Operation, Control, string] => [op, c, 'it uses no grant or binding']),
+  ),
+  ['agent_machine.model_provider.bind', "other delegator's grant", 'a binding uses no grant'],
+  ['agent_machine.model_provider.bind', "other tenant's grant", 'a binding uses no grant'],
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -155,22 +189,34 @@ interface Breaks {
   image?: string;
   tool?: string;
   endpointPath?: string;
+  /** An execution's tools, its modelProviderRef (null: none), its command. */
+  tools?: string[];
+  modelProvider?: string | null;
+  command?: string[];
+  tenant?: string;
+  namespace?: string;
 }
 
 function valid(kind: Kind, name: string, b: Breaks = {}): any {
   const auth = authority(b.delegator ?? 'alice', b.scopes ?? SCOPES[kind]!, b.expiresAt);
-  const meta = { name, namespace: ns };
+  const meta = { name, namespace: b.namespace ?? ns };
+  const tenant = b.tenant ? { tenant: b.tenant } : {};
   const profileRef = { name: b.profile ?? PROFILE };
-  const container = { name: 'agent', image: b.image ?? sandboxImage(), command: ['sh', '-c', 'echo hello from the matrix'] };
+  const container = { name: 'agent', image: b.image ?? sandboxImage(), command: b.command ?? ['sh', '-c', 'echo hello from the matrix'] };
   const budget = { wallClockSeconds: 60, sandboxMemoryBytes: 32 * MiB, localDiskBytes: 8 * MiB, cpuGpuComputeSeconds: 30, ...b.budget };
   const base = { apiVersion: 'agentmachine.sourceos.dev/v1alpha1' };
   switch (kind) {
     case 'profile':
       return { ...testProfile(name, profileSpec()), spec: { ...profileSpec(), authority: auth } };
     case 'execution':
-      return { ...base, kind: 'LocalAgentExecution', metadata: meta, spec: { profileRef, authority: auth, containers: [container], modelProviderRef: { name: 'ok-binding' }, budget } };
+      return {
+        ...base,
+        kind: 'LocalAgentExecution',
+        metadata: meta,
+        spec: { profileRef, authority: auth, containers: [container], ...(b.modelProvider === null ? {} : { modelProviderRef: { name: b.modelProvider ?? 'ok-binding' } }), ...(b.tools ? { tools: b.tools } : {}), ...tenant, budget },
+      };
     case 'grant':
-      return { ...base, kind: 'ToolGrantRecord', metadata: meta, spec: { profileRef, tool: b.tool ?? TOOL, actions: ['read'], authority: auth } };
+      return { ...base, kind: 'ToolGrantRecord', metadata: meta, spec: { profileRef, tool: b.tool ?? TOOL, actions: ['read'], authority: auth, ...tenant } };
     case 'record':
       return { ...base, kind: 'ContainerExecutionRecord', metadata: meta, spec: { profileRef, authority: auth, container, budget } };
     case 'binding':
@@ -266,6 +312,30 @@ const CONTROLLER_CELLS: ControllerCell[] = [
   ...denying('agent_machine.diagnostics.export_redacted', 'bundle'),
 ];
 
+// Created once what they borrow is in service (alice's Active grant, her Ready user-owned
+// binding): bob, who may delegate as alice may, names her delegate and tool, or her binding.
+const TOOL_SCOPES = [...SCOPES.execution!, `tool:${TOOL}`];
+const BORROWING_CELLS: ControllerCell[] = [
+  {
+    op: 'agent_machine.execution.start',
+    control: "other delegator's grant",
+    kind: 'execution',
+    user: BOB,
+    breaks: { delegator: BOB, scopes: TOOL_SCOPES, tools: [TOOL] },
+    reason: 'GrantDelegatorMismatch',
+    message: new RegExp(`ToolGrantRecord [^ ]+/ok-grant grants tool ${TOOL.replace(/\./g, '\\.')} to agent:test under the delegation of alice, not of bob`),
+  },
+  {
+    op: 'agent_machine.execution.start',
+    control: "other delegator's binding",
+    kind: 'execution',
+    user: BOB,
+    breaks: { delegator: BOB, modelProvider: 'owned-binding' },
+    reason: 'BindingOwnerMismatch',
+    message: /ModelProviderBinding [^ ]+\/owned-binding is user-owned by alice, not by this execution's delegator bob/,
+  },
+];
+
 const slug = (s: string) => s.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 const cellName = (c: ControllerCell) => (c.kind === 'profile' ? `mx-${id}-${slug(c.control)}` : `${c.kind}-${slug(c.control)}`);
 const endpointPathOf = (c: ControllerCell) => c.breaks.endpointPath ?? `/cell-${slug(c.control)}`;
@@ -280,25 +350,35 @@ function objectFor(c: ControllerCell): any {
 before(async () => {
   await installApi();
   ns = await createNamespace('matrix');
-  await Promise.all([grantEditorRole('alice'), grantEditorRole(NORBAC), grantEditorRole(IMPOSTOR), grantEditorRole(BROKER)]);
+  tenantNs = await createNamespace('matrix-tenant');
+  await kubectl(['label', 'namespace', tenantNs, `${TENANT_LABEL}=globex`]);
+  await Promise.all([grantEditorRole('alice'), grantEditorRole(NORBAC), grantEditorRole(IMPOSTOR), grantEditorRole(BROKER), grantEditorRole(BOB)]);
   await bindDelegatorRole('alice');
+  await bindDelegatorRole(BOB);
   upstream = await startOpenAiTestServer({ models: ['test-model'] });
   tokenWatch = await new Watch(adminKubeConfig()).watch(`/api/v1/namespaces/${ns}/secrets`, { labelSelector: TOKEN_SELECTOR }, (type, secret) => {
     if (type === 'ADDED') tokensMinted.add(secret.metadata.labels[TOKEN_EXECUTION_LABEL]);
   }, () => {});
   engine = await watchEngineEvents();
   controller = await startControllerProcess({ auditLogPath: auditLog, args: ['-n', ns] });
+  const listening = await controller.waitForLog((l) => l.msg === 'model gateway listening');
+  gatewayUrl = `http://127.0.0.1:${new URL(String(listening.url)).port}`;
   // A namespaced controller still watches cluster-scoped profiles.
   const profile = valid('profile', PROFILE);
   profile.metadata.labels = { 'matrix-run': id };
-  assert.equal((await create('alice', profile)).status, 201);
-  await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${PROFILE}`]);
+  // alice's personal model account is bound under a user_owned_model profile.
+  const owned = valid('profile', OWNED_PROFILE);
+  owned.spec.profileType = 'user_owned_model';
+  owned.metadata.labels = { 'matrix-run': id };
+  assert.equal((await create('alice', profile, owned)).status, 201);
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${PROFILE}`, `agentmachineprofile/${OWNED_PROFILE}`]);
 });
 
 after(async () => {
   engine?.stop();
   tokenWatch?.abort();
   await controller?.kill('SIGTERM');
+  await tenantController?.kill('SIGTERM');
   await upstream?.close();
   await kubectl(['delete', 'agentmachineprofile', '-l', `matrix-run=${id}`, '--ignore-not-found', '--wait=false'], { check: false });
 });
@@ -341,10 +421,13 @@ test('the no-ambient-authority matrix: every operation × every control is refus
   // Valid objects first: they must get through, which shows each check below can fail.
   const positives = {
     execution: valid('execution', 'ok-execution'),
-    target: { ...valid('execution', 'target-execution'), spec: { ...valid('execution', 'target-execution').spec, containers: [{ name: 'agent', image: sandboxImage(), command: ['sleep', '30'] }] } },
+    // Runs until cancelled (long enough for every phase before); its delegation covers the tool,
+    // for a gateway call under alice's grant.
+    target: valid('execution', 'target-execution', { command: ['sleep', '240'], scopes: TOOL_SCOPES, budget: { wallClockSeconds: 280 } }),
     grant: valid('grant', 'ok-grant'),
     record: valid('record', 'ok-record'),
     binding: valid('binding', 'ok-binding'),
+    owned: valid('binding', 'owned-binding', { profile: OWNED_PROFILE }),
   };
   const cells = CONTROLLER_CELLS.map((c) => ({ cell: c, object: objectFor(c) }));
   for (const { object } of cells) if (object.kind === 'AgentMachineProfile') object.metadata.labels = { 'matrix-run': id };
@@ -359,19 +442,18 @@ test('the no-ambient-authority matrix: every operation × every control is refus
   const admission = admissionCells();
 
   // --- controller cells: refused with the control's reason -----------------------------------
-  const decided = await Promise.all(
-    cells.map(async ({ cell, object }) => {
-      const status = await eventually(`${cellKey(cell.op, cell.control)} refused`, async () => {
-        const s = (await getAny(cell.kind, object.metadata.name))?.status;
-        const phase = s?.phase ?? s?.state;
-        if (phase === 'Denied' || phase === 'Invalid') return s;
-        // Executions and container records wait for a profile that does not exist yet (GitOps
-        // applies in any order): held, nothing started; every gate runs once it exists.
-        return cell.control === 'profile missing' && phase === 'Pending' && ready(s)?.reason === cell.reason ? s : undefined;
-      }, 30_000, 250);
-      return { cell, object, status };
-    }),
-  );
+  const decide = async ({ cell, object }: { cell: ControllerCell; object: any }) => {
+    const status = await eventually(`${cellKey(cell.op, cell.control)} refused`, async () => {
+      const s = (await getAny(cell.kind, object.metadata.name))?.status;
+      const phase = s?.phase ?? s?.state;
+      if (phase === 'Denied' || phase === 'Invalid') return s;
+      // Executions and container records wait for a profile that does not exist yet (GitOps
+      // applies in any order): held, nothing started; every gate runs once it exists.
+      return cell.control === 'profile missing' && phase === 'Pending' && ready(s)?.reason === cell.reason ? s : undefined;
+    }, 30_000, 250);
+    return { cell, object, status };
+  };
+  const decided = await Promise.all(cells.map(decide));
   const bundleOk = valid('bundle', 'ok-bundle');
   assert.equal((await create('alice', bundleOk)).status, 201);
 
@@ -383,6 +465,14 @@ test('the no-ambient-authority matrix: every operation × every control is refus
   await eventually('ok-record Succeeded', async () => (await getAny('record', 'ok-record'))?.status?.phase === 'Succeeded', 60_000);
   await eventually('ok-binding Ready', async () => (await getAny('binding', 'ok-binding'))?.status?.phase === 'Ready', 45_000);
   await eventually('ok-bundle Ready', async () => (await getAny('bundle', 'ok-bundle'))?.status?.phase === 'Ready', 60_000);
+  await eventually('owned-binding Ready', async () => (await getAny('binding', 'owned-binding'))?.status?.phase === 'Ready', 45_000);
+
+  // --- borrowed authority: bob names what is alice's, now that it is in service ---------------
+  const borrowing = BORROWING_CELLS.map((c) => ({ cell: c, object: objectFor(c) }));
+  const bobs = await create(BOB, ...borrowing.map((b) => b.object));
+  assert.ok(bobs.status < 300, `creating as bob: ${bobs.status} ${bobs.message}`);
+  decided.push(...(await Promise.all(borrowing.map(decide))));
+  const refusedCall = await borrowedGatewayCall();
 
   await admission;
 
@@ -476,10 +566,115 @@ test('the no-ambient-authority matrix: every operation × every control is refus
     record(cell.op, cell.control, held ? `held+audited (${cell.reason})` : `refused+audited (${cell.reason})`);
   }
 
+  const grantCell = cellKey('agent_machine.execution.start', "other delegator's grant");
+  results.set(grantCell, `${results.get(grantCell)}; gateway ${refusedCall}`);
+  await tenantCells();
+
   for (const [op, control, why] of NOT_APPLICABLE) record(op, control, `n/a (${why})`);
   printMatrix(t);
   assert.equal(results.size, OPERATIONS.length * CONTROLS.length, `cells without a result: ${OPERATIONS.flatMap((o) => CONTROLS.map((c) => cellKey(o, c))).filter((k) => !results.has(k)).join('; ')}`);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Borrowed authority at the point of use, and tenants
+// ---------------------------------------------------------------------------------------------
+
+/** POST /v1/tools/authorize with the token of an execution (read from its Secret, as its container gets it). */
+async function authorizeTool(execution: string, namespace = ns): Promise<{ status: number; json: any }> {
+  const token = await eventually(`token of ${execution}`, async () => {
+    try {
+      const s = await admin.core.readNamespacedSecret({ name: `${execution}-gateway-token`, namespace });
+      return Buffer.from(s.data!.token!, 'base64').toString();
+    } catch {
+      return undefined;
+    }
+  });
+  const res = await fetch(`${gatewayUrl}/v1/tools/authorize`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ tool: TOOL, action: 'read' }) });
+  return { status: res.status, json: await res.json() };
+}
+
+/**
+ * bob's execution lists no tools (nothing for admission to match) but its delegation covers
+ * alice's tool: at call time, only her grant to the same delegate is in service. It is refused;
+ * alice's own execution, asking the same, is allowed.
+ */
+async function borrowedGatewayCall(): Promise<string> {
+  const borrower = valid('execution', 'bob-borrower', { delegator: BOB, scopes: TOOL_SCOPES, command: ['sleep', '30'] });
+  assert.equal((await create(BOB, borrower)).status, 201);
+  await eventually('bob-borrower Running', async () => (await getAny('execution', 'bob-borrower'))?.status?.phase === 'Running', 60_000);
+  const alices = await authorizeTool('target-execution');
+  assert.equal(alices.status, 200, JSON.stringify(alices.json));
+  assert.equal(alices.json.grant, 'ok-grant');
+  const refused = await authorizeTool('bob-borrower');
+  assert.equal(refused.status, 403, JSON.stringify(refused.json));
+  assert.deepEqual([refused.json.allowed, refused.json.reason], [false, 'grant_delegator_mismatch']);
+  assert.match(refused.json.message, /ToolGrantRecord ok-grant grants .* to agent:test under the delegation of alice, not of bob/);
+  assert.equal((await patch(BOB, 'execution', 'bob-borrower', { spec: { cancel: true } })).status, 200);
+  return `${refused.status} ${refused.json.reason}`;
+}
+
+/**
+ * Tenants are the namespace's, set by an administrator (label agentmachine.sourceos.dev/tenant
+ * on tenantNs, first globex). The API server rejects objects claiming another tenant there. A
+ * controller of that namespace (its own audit log) activates globex's grant, which serves a
+ * globex execution; the administrator then gives the namespace to acme: the controller, which
+ * reads the label itself, takes the globex grant out of service, and acme's execution naming the
+ * same tool is refused and inert. The controller is restarted around the relabel so that what it
+ * decides does not depend on when its namespace cache (10 s) expires.
+ */
+async function tenantCells(): Promise<void> {
+  const here = { namespace: tenantNs, modelProvider: null, scopes: TOOL_SCOPES, tools: [TOOL] };
+  const claimsAcme = /spec\.tenant must be "globex", the tenant of namespace matrix-tenant-[a-z0-9-]+ \(label agentmachine\.sourceos\.dev\/tenant\), not "acme"/;
+  assertRejected('an execution claiming tenant acme in globex\'s namespace', await create('alice', valid('execution', 'acme-claim', { ...here, tenant: 'acme' })), claimsAcme);
+  assertRejected(cellKey('agent_machine.tool_grant.apply', "other tenant's grant"), await create('alice', valid('grant', 'acme-grant', { namespace: tenantNs, tenant: 'acme' })), claimsAcme);
+  assertRejected('a grant claiming no tenant in globex\'s namespace', await create('alice', valid('grant', 'untenanted-grant', { namespace: tenantNs })), /spec\.tenant must be "globex".*not ""/);
+  record('agent_machine.tool_grant.apply', "other tenant's grant", 'admission');
+
+  const start = () => startControllerProcess({ auditLogPath: tenantAuditLog, args: ['-n', tenantNs] });
+  const grantStatus = async () => (await getObject<any>('ToolGrantRecord', 'globex-grant', tenantNs))?.status;
+  const execution = async (name: string) => await getObject<any>('LocalAgentExecution', name, tenantNs);
+  tenantController = await start();
+  assert.equal((await create('alice', valid('grant', 'globex-grant', { namespace: tenantNs, tenant: 'globex' }))).status, 201);
+  await eventually('globex-grant Active', async () => (await grantStatus())?.state === 'Active', 45_000);
+  assert.equal((await create('alice', valid('execution', 'globex-run', { ...here, tenant: 'globex' }))).status, 201);
+  await eventually('globex-run Succeeded under its tenant\'s grant', async () => (await execution('globex-run'))?.status?.phase === 'Succeeded', 60_000);
+
+  await tenantController.kill('SIGTERM');
+  await kubectl(['label', '--overwrite', 'namespace', tenantNs, `${TENANT_LABEL}=acme`]);
+  tenantController = await start();
+  const grant = await eventually('globex-grant out of service in acme\'s namespace', async () => {
+    const s = await grantStatus();
+    return s?.state === 'Denied' ? s : undefined;
+  }, 45_000);
+  assert.equal(ready(grant).reason, 'TenantMismatch');
+  assert.match(ready(grant).message, /spec\.tenant globex is not the tenant of namespace matrix-tenant-[a-z0-9-]+, which belongs to tenant acme/);
+
+  assert.equal((await create('alice', valid('execution', 'acme-run', { ...here, tenant: 'acme' }))).status, 201);
+  const denied = await eventually('acme-run Denied', async () => {
+    const s = (await execution('acme-run'))?.status;
+    return s?.phase === 'Denied' ? s : undefined;
+  }, 30_000);
+  assert.match(ready(denied).message, new RegExp(`no Active ToolGrantRecord in ${tenantNs} grants tool`));
+  const where = cellKey('agent_machine.execution.start', "other tenant's grant");
+  // Inert and audited, as the other cells.
+  const uid = (await execution('acme-run')).metadata.uid;
+  const engineCreates = engine.all('create').map((e) => e.labels).filter((l) => (l[RECORD_NAME_LABEL] ?? '').startsWith(`${tenantNs}.acme-run-`));
+  assert.deepEqual(engineCreates, [], `${where}: no container ever created`);
+  const list = await admin.request<any>({ method: 'GET', path: `/apis/agentmachine.sourceos.dev/v1alpha1/namespaces/${tenantNs}/containerexecutionrecords` });
+  assert.deepEqual(list.items.filter((r: any) => r.metadata.ownerReferences?.some((o: any) => o.uid === uid)), [], `${where}: no container record`);
+  const globexRun = (await execution('globex-run')).metadata.uid;
+  assert.ok(list.items.some((r: any) => r.metadata.ownerReferences?.some((o: any) => o.uid === globexRun)), 'the globex execution did run a container record (the check above can fail)');
+  let tokenSecret = true;
+  await admin.core.readNamespacedSecret({ name: 'acme-run-gateway-token', namespace: tenantNs }).catch(() => (tokenSecret = false));
+  assert.equal(tokenSecret, false, `${where}: no gateway token`);
+  const audit = readFileSync(tenantAuditLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const mine = audit.filter((e) => e.object.uid === uid);
+  assert.ok(mine.some((e) => e.outcome === 'denied' && e.operationType === 'agent_machine.execution.start' && /no Active ToolGrantRecord/.test(e.reason)), `${where}: audited: ${JSON.stringify(mine)}`);
+  assert.deepEqual(mine.filter((e) => ['allowed', 'started', 'completed'].includes(e.outcome)), [], `${where}: audited as going ahead`);
+  const grantUid = (await getObject<any>('ToolGrantRecord', 'globex-grant', tenantNs)).metadata.uid;
+  assert.ok(audit.some((e) => e.object.uid === grantUid && e.outcome === 'denied' && /which belongs to tenant acme/.test(e.reason)), 'the grant taken out of service is audited');
+  record('agent_machine.execution.start', "other tenant's grant", 'refused+audited (grant: TenantMismatch; execution: PolicyDenied)');
+}
 
 // ---------------------------------------------------------------------------------------------
 // Cells the API server decides

@@ -19,6 +19,7 @@ import { loadAllYaml } from '../support/yaml.ts';
 import { ContractValidator, type ValidationResult } from '../../src/api/validation.ts';
 import { loadKindContracts, readSchemaFile, COMMON_SCHEMA_FILE } from '../../src/api/contracts.ts';
 import { API_VERSION, KINDS, type KindName } from '../../src/api/group.ts';
+import { DEV_TENANT_NAMESPACE } from '../../src/dev/dev-environment.ts';
 import type {
   AgentMachineDiagnosticBundle,
   AgentMachineProfile,
@@ -126,7 +127,10 @@ describe('examples/', () => {
       if (scopeOf.get(object.kind) === 'Cluster') {
         assert.equal(namespace, undefined, `${file.rel}: ${object.kind} is cluster-scoped: no metadata.namespace`);
       } else {
-        assert.equal(namespace, 'default', `${file.rel}: namespaced examples use metadata.namespace default`);
+        const tenantNamespace = (object as { spec?: { tenant?: string } }).spec?.tenant !== undefined;
+        // Only a namespace labelled with the tenant may hold its objects; `make run` makes this one.
+        if (tenantNamespace) assert.equal(namespace, DEV_TENANT_NAMESPACE.name, `${file.rel}: a tenant's objects live in ${DEV_TENANT_NAMESPACE.name}`);
+        else assert.equal(namespace, 'default', `${file.rel}: namespaced examples use metadata.namespace default`);
       }
     });
   }

@@ -42,7 +42,7 @@ const EXAMPLE_OF: Record<KindName, string> = {
   AgentMachineProfile: 'profiles/corporate-firewall.yaml',
   ToolGrantRecord: 'tool-grants/github-issues.yaml',
   LocalAgentExecution: 'executions/issue-triage.yaml',
-  ContainerExecutionRecord: 'containers/acme-build.yaml',
+  ContainerExecutionRecord: 'tenants/acme-build.yaml',
   ModelProviderBinding: 'model-providers/hosted-openai.yaml',
   AgentMachineDiagnosticBundle: 'diagnostics/hello-agent-bundle.yaml',
 };
@@ -232,7 +232,7 @@ test('profile types: the governing profile, personal when unknown; model provide
     ['model-providers/user-owned-anthropic.yaml', 'user-owned-model', 'user_owned_model', 'user_owned_model'],
     ['model-providers/local-llama-cpp.yaml', 'airgapped-local-only', 'airgapped_local_only', 'local_model_provider'],
     ['executions/hello-agent.yaml', 'personal', 'personal', 'hosted_model_provider'],
-    ['containers/acme-build.yaml', 'multi-corporate-firewall', 'multi_corporate_firewall', 'hosted_model_provider'],
+    ['tenants/acme-build.yaml', 'multi-corporate-firewall', 'multi_corporate_firewall', 'hosted_model_provider'],
     ['diagnostics/namespace-bundle.yaml', undefined, 'personal', 'hosted_model_provider'],
     ['profiles/airgapped-local-only.yaml', undefined, 'airgapped_local_only', 'local_model_provider'],
   ];

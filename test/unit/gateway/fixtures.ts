@@ -1,10 +1,10 @@
 // Objects for the gateway unit tests, as the informer caches hold them.
+import { AuthorizationUnavailableError, type AuthorizationOutcome, type AuthorizationRequest } from '../../../src/reconcilers/authorization.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 import type { Informer, InformerHandlers } from '../../../src/operator/informer.ts';
 import { objectKey } from '../../../src/operator/resource.ts';
 import type { CallAuthority } from '../../../src/gateway/authenticate.ts';
-import type { AuthorizationOutcome } from '../../../src/reconcilers/authorization.ts';
 import type { Command } from '../../../src/reconcilers/command-recorder.ts';
 
 export const NOW = new Date('2026-06-01T00:00:00Z');
@@ -122,15 +122,22 @@ export class FakeInformer<T extends KubernetesObject> {
 }
 
 /**
- * The gateway's per-call RBAC answer and audit, held by the test: `allowed` is what RBAC says
- * now; every audited command is kept.
+ * The gateway's per-call RBAC answer and audit, held by the test: `answer` is what RBAC (and the
+ * namespace's tenant) say now; every request asked and every audited command is kept.
  */
 export class TestCallAuthority implements CallAuthority {
-  allowed = true;
+  answer: 'allow' | 'deny' | 'tenant' | 'down' = 'allow';
+  readonly asked: AuthorizationRequest[] = [];
   readonly audited: { name: string | undefined; command: Command }[] = [];
   readonly authorizer = {
-    authorize: async (): Promise<AuthorizationOutcome> =>
-      this.allowed ? { allowed: true, reason: 'Authorized', message: 'ok', decisions: [] } : { allowed: false, reason: 'PermissionDenied', message: 'user "alice" may not use agentmachineprofiles "local"', decisions: [] },
+    authorize: async (request: AuthorizationRequest): Promise<AuthorizationOutcome> => {
+      this.asked.push(request);
+      if (this.answer === 'down') throw new AuthorizationUnavailableError('no answer within 10000ms');
+      if (this.answer === 'tenant') return { allowed: false, reason: 'TenantMismatch', message: 'spec.tenant acme is not the tenant of namespace ns', decisions: [] };
+      const p = request.permissions.at(-1)!;
+      if (this.answer === 'deny') return { allowed: false, reason: 'PermissionDenied', message: `user "${request.authority!.delegator}" may not ${p.verb} ${p.resource} "${p.name}"`, decisions: [] };
+      return { allowed: true, reason: 'Authorized', message: 'ok', decisions: [] };
+    },
   };
   readonly recorder = {
     record: async (obj: KubernetesObject, command: Command): Promise<void> => void this.audited.push({ name: obj.metadata?.name, command }),

@@ -66,11 +66,15 @@ test('tool use: a tool the execution was admitted with whose grant is gone is lo
 test('callPermissions: use on the profile always, grant on the tool for tool calls; rbacRefusal only for a denial', () => {
   const ex = execution();
   assert.deepEqual(callPermissions(ex).map((p) => `${p.verb} ${p.resource}/${p.name}`), ['use agentmachineprofiles/local']);
-  assert.deepEqual(callPermissions(ex, 'mcp.x/y').map((p) => `${p.verb} ${p.resource}/${p.name} ${p.namespace ?? ''}`.trim()), ['use agentmachineprofiles/local', 'grant tools/mcp.x/y ns']);
+  assert.deepEqual(callPermissions(ex, { tool: 'mcp.x/y' }).map((p) => `${p.verb} ${p.resource}/${p.name} ${p.namespace ?? ''}`.trim()), ['use agentmachineprofiles/local', 'grant tools/mcp.x/y ns']);
+  assert.deepEqual(callPermissions(ex, { binding: 'llm' }).map((p) => `${p.verb} ${p.resource}/${p.name} ${p.namespace ?? ''}`.trim()), ['use agentmachineprofiles/local', 'use modelproviderbindings/llm ns']);
   assert.equal(rbacRefusal({ allowed: true, reason: 'Authorized', message: '', decisions: [] }), undefined);
   const refusal = rbacRefusal({ allowed: false, reason: 'PermissionDenied', message: 'user "alice" may not use', decisions: [] })!;
   assert.deepEqual([refusal.status, refusal.code], [403, 'authority_lost']);
   assert.ok(AUTHORITY_LOST_CODES.has(refusal.code));
+  // What the execution was not admitted with was never its authority: refused by its reason.
+  assert.equal(rbacRefusal({ allowed: false, reason: 'PermissionDenied', message: 'no', decisions: [] }, false)!.code, 'permission_denied');
+  assert.equal(rbacRefusal({ allowed: false, reason: 'TenantMismatch', message: 'no', decisions: [] }, false)!.code, 'tenant_mismatch');
 });
 
 test('tool use: Active grant for the delegate and tool, actions cover, revoked/expired/other delegate deny', () => {
@@ -98,4 +102,24 @@ test('tool use: Active grant for the delegate and tool, actions cover, revoked/e
   assert.equal(r([grant()], 'mcp.github/create_issue', 'create', narrow), '403 scope_not_covered');
   // One revoked and one active grant: the active one answers.
   assert.equal(r([grant({ revoked: true }, 'Revoked', 'old'), grant({}, 'Active', 'new')]), 'ok new');
+});
+
+test("tool use: a grant serves only its own delegator's and tenant's executions; the refusal names the grant in service", () => {
+  const p = profile();
+  const policy = (g: any) => evaluatePolicy(p, toolGrantRequest(g.spec), { sandbox });
+  const bobs = execution({ authority: { ...execution().spec.authority, delegator: 'bob' } });
+  const check = (ex: any, grants: any[]) => checkToolUse(ex, 'mcp.github/create_issue', 'create', grants, NOW, policy);
+  const alicesDenied = grant({ authority: { ...grant().spec.authority, expiresAt: '2026-05-31T00:00:00Z' } }, 'Denied', 'old');
+  const refused = check(bobs, [alicesDenied, grant({}, 'Active', 'alices')]);
+  assert.equal(refused.ok, false);
+  assert.equal(!refused.ok && refused.refusal.code, 'grant_delegator_mismatch');
+  assert.match(!refused.ok ? refused.refusal.message : '', /ToolGrantRecord alices grants mcp\.github\/create_issue to agent:x under the delegation of alice, not of bob/);
+  const own = check(bobs, [grant({}, 'Active', 'alices'), grant({ authority: { ...grant().spec.authority, delegator: 'bob' } }, 'Active', 'bobs')]);
+  assert.equal(own.ok && own.grant.metadata.name, 'bobs');
+
+  const acme = execution({ tenant: 'acme' });
+  const otherTenant = check(acme, [grant({ tenant: 'globex' })]);
+  assert.equal(!otherTenant.ok && otherTenant.refusal.code, 'tenant_mismatch');
+  assert.equal(check(acme, [grant({ tenant: 'globex' }), grant({ tenant: 'acme' }, 'Active', 'acme')]).ok, true);
+  assert.equal(!check(acme, [grant()]).ok, true, "a grant without a tenant does not serve a tenant's execution");
 });

@@ -12,11 +12,12 @@ test('a verdict is remembered per object version, and follows a new version', ()
   const cache = new PolicyCache(sandbox);
   const p = profile();
   const b = binding();
-  const first = cache.modelUse(p, b, undefined);
-  assert.equal(cache.modelUse(p, b, undefined), first, 'the same object: not evaluated again');
-  assert.notEqual(cache.modelUse(p, b, 'acme'), first, 'another tenant is another question');
+  const first = cache.modelUse(p, b, undefined, 'alice');
+  assert.equal(cache.modelUse(p, b, undefined, 'alice'), first, 'the same object: not evaluated again');
+  assert.notEqual(cache.modelUse(p, b, 'acme', 'alice'), first, 'another tenant is another question');
+  assert.notEqual(cache.modelUse(p, b, undefined, 'bob'), first, 'another delegator is another question');
   const changed = { ...b, metadata: { ...b.metadata, resourceVersion: '2' } };
-  assert.notEqual(cache.modelUse(p, changed, undefined), first, 'a new binding version is evaluated');
+  assert.notEqual(cache.modelUse(p, changed, undefined, 'alice'), first, 'a new binding version is evaluated');
 
   const g = grant();
   const t = cache.toolUse(p, g, undefined);

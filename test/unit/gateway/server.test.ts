@@ -280,7 +280,7 @@ test('RBAC removed from the delegator: the next model and tool calls are refused
   const token = admit('rbac', {}, { tools: ['mcp.github/create_issue'] });
   grants.set(grant({}, 'Active', 'gh-rbac'));
   assert.equal((await call('/v1/chat/completions', token, chat())).status, 200);
-  authority.allowed = false;
+  authority.answer = 'deny';
   try {
     const before = authority.audited.length;
     const model = await call('/v1/chat/completions', token, chat());
@@ -292,7 +292,7 @@ test('RBAC removed from the delegator: the next model and tool calls are refused
     assert.deepEqual(authority.audited.slice(before).map((a) => [a.name, a.command.reason]), [['rbac', 'AuthorityLost'], ['rbac', 'AuthorityLost']]);
     assert.equal(ledger.usage(executions.get('ns/rbac')!).connectorCalls, 0);
   } finally {
-    authority.allowed = true;
+    authority.answer = 'allow';
   }
 });
 
@@ -314,4 +314,64 @@ test('usage reaches status as one merge patch per execution, only the gateway di
   patches.length = 0;
   await ledger.flush();
   assert.equal(patches.length, 0, 'nothing new, nothing written');
+});
+
+test("the delegator's RBAC and tenant are asked again on every call: grant on the tool, use on the binding; denied → 403, no answer → 503, nothing forwarded or counted", async () => {
+  const token = admit('rbac-each', {}, { tools: ['mcp.github/create_issue'] });
+  grants.set(grant({}, 'Active', 'rbac-each-grant'));
+  const tool = (name = 'mcp.github/create_issue') => call('/v1/tools/authorize', token, { tool: name, action: 'read' });
+  const forwarded = () => upstream.requests.length;
+  const asked = () => authority.asked.at(-1)!.permissions.map((p) => `${p.verb} ${p.resource}/${p.name}`);
+  try {
+    assert.equal((await tool()).status, 200);
+    assert.deepEqual(asked(), ['use agentmachineprofiles/local', 'grant tools/mcp.github/create_issue']);
+    assert.deepEqual(authority.asked.at(-1)!.tenancy, { namespace: 'ns', tenant: undefined }, "the namespace's tenant is checked too");
+    assert.equal((await call('/v1/chat/completions', token, chat())).status, 200);
+    assert.deepEqual(asked(), ['use agentmachineprofiles/local', 'use modelproviderbindings/llm']);
+
+    authority.answer = 'deny';
+    const before = { upstream: forwarded(), connectorCalls: ledger.usage(executions.get('ns/rbac-each')!).connectorCalls };
+    // Admitted with it: the tool's RBAC gone is lost authority.
+    const deniedTool = await tool();
+    assert.equal(deniedTool.status, 403);
+    assert.deepEqual([deniedTool.json.allowed, deniedTool.json.reason], [false, 'authority_lost']);
+    assert.match(deniedTool.json.message, /user "alice" may not grant tools "mcp\.github\/create_issue"/);
+    // Not admitted with it: a plain refusal, named by its reason.
+    grants.set(grant({ tool: 'mcp.slack/post' }, 'Active', 'rbac-each-slack'));
+    assert.deepEqual([(await tool('mcp.slack/post')).json.reason], ['permission_denied']);
+    const deniedModel = await call('/v1/chat/completions', token, chat());
+    assert.equal(deniedModel.status, 403);
+    assert.equal(deniedModel.json.error.code, 'authority_lost');
+    assert.equal((await call('/v1/models', token)).status, 403);
+    authority.answer = 'tenant';
+    const moved = await call('/v1/chat/completions', token, chat());
+    assert.equal(moved.json.error.code, 'authority_lost');
+    assert.match(moved.json.error.message, /TenantMismatch/);
+    authority.answer = 'down';
+    const unknown = await call('/v1/chat/completions', token, chat());
+    assert.equal(unknown.status, 503);
+    assert.equal(unknown.json.error.code, 'authorization_unavailable');
+    assert.equal((await tool()).status, 503);
+    assert.equal(forwarded(), before.upstream, 'nothing refused reached the provider');
+    assert.equal(ledger.usage(executions.get('ns/rbac-each')!).connectorCalls, before.connectorCalls, 'a refused tool call is not counted');
+  } finally {
+    authority.answer = 'allow';
+  }
+});
+
+test("someone else's grant to the same delegate, or a user-owned binding of someone else, serves no call", async () => {
+  // bob's execution names alice's delegate; the only grant of the tool is alice's.
+  const token = admit('bobs', {}, { authority: { ...execution().spec.authority, delegator: 'bob' }, modelProviderRef: { name: 'alices-model' } });
+  grants.set(grant({ tool: 'mcp.jira/create' }, 'Active', 'alices-jira'));
+  const refused = await call('/v1/tools/authorize', token, { tool: 'mcp.jira/create' });
+  assert.equal(refused.status, 403);
+  assert.deepEqual([refused.json.allowed, refused.json.reason], [false, 'grant_delegator_mismatch']);
+  assert.match(refused.json.message, /ToolGrantRecord alices-jira grants mcp\.jira\/create to agent:x under the delegation of alice, not of bob/);
+
+  profiles.set(profile({ profileType: 'user_owned_model' } as any, 'alices-account'));
+  bindings.set(binding({ endpoint: upstream.url, owner: 'alice', profileRef: { name: 'alices-account' } }, {}, 'alices-model'));
+  const model = await call('/v1/chat/completions', token, chat());
+  assert.equal(model.status, 403);
+  assert.equal(model.json.error.code, 'binding_owner_mismatch');
+  assert.match(model.json.error.message, /user-owned by alice, not by this execution's delegator bob/);
 });

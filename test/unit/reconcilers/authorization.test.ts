@@ -7,6 +7,7 @@ import { AdmissionGuard } from '../../../src/reconcilers/admission-guard.ts';
 import { AuthorizationUnavailableError, Authorizer } from '../../../src/reconcilers/authorization.ts';
 import { AccessReviewer, type SubjectAccessReviewApi } from '../../../src/governance/access-review.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
+import { NamespaceTenants } from '../../../src/reconcilers/namespace-tenants.ts';
 
 const policy = { spec: { failurePolicy: 'Fail' } };
 const binding = { spec: { policyName: 'agent-machine-delegator-is-requester', validationActions: ['Deny'] } };
@@ -37,6 +38,19 @@ const reviewer = (allowed: boolean | 'down'): AccessReviewer =>
     },
   } as SubjectAccessReviewApi);
 
+/** Namespaces and their tenant labels; 'down' answers like an unreachable API server. */
+const tenants = (labels: Record<string, Record<string, string> | 'down'> = {}) =>
+  new NamespaceTenants({
+    core: {
+      readNamespace: async ({ name }: { name: string }) => {
+        const l = labels[name];
+        if (l === 'down') throw networkError();
+        if (l === undefined) throw new ApiException(404, 'not found', {}, {});
+        return { metadata: { name, labels: l } };
+      },
+    },
+  } as unknown as KubeClients);
+
 const request = {
   authority: { delegator: 'alice', delegate: 'agent:t', scopes: ['agent_machine.execution.start'], expiresAt: '2030-01-01T00:00:00Z', purpose: 't' },
   operationType: 'agent_machine.execution.start' as const,
@@ -45,18 +59,18 @@ const request = {
 };
 
 test('an unreachable API server (policy check or access review) throws instead of denying', async () => {
-  await assert.rejects(new Authorizer(guardAnswering(['down']), reviewer(true)).authorize(request), AuthorizationUnavailableError);
-  await assert.rejects(new Authorizer(guardAnswering(['ok']), reviewer('down')).authorize(request), AuthorizationUnavailableError);
+  await assert.rejects(new Authorizer(guardAnswering(['down']), reviewer(true), tenants()).authorize(request), AuthorizationUnavailableError);
+  await assert.rejects(new Authorizer(guardAnswering(['ok']), reviewer('down'), tenants()).authorize(request), AuthorizationUnavailableError);
 });
 
 test('"not installed" and an RBAC "no" are decisions', async () => {
-  const unverifiable = await new Authorizer(guardAnswering(['missing']), reviewer(true)).authorize(request);
+  const unverifiable = await new Authorizer(guardAnswering(['missing']), reviewer(true), tenants()).authorize(request);
   assert.equal(unverifiable.allowed, false);
   assert.equal(unverifiable.reason, 'AuthorityUnverifiable');
-  const denied = await new Authorizer(guardAnswering(['ok']), reviewer(false)).authorize(request);
+  const denied = await new Authorizer(guardAnswering(['ok']), reviewer(false), tenants()).authorize(request);
   assert.equal(denied.allowed, false);
   assert.equal(denied.reason, 'PermissionDenied');
-  assert.equal((await new Authorizer(guardAnswering(['ok']), reviewer(true)).authorize(request)).allowed, true);
+  assert.equal((await new Authorizer(guardAnswering(['ok']), reviewer(true), tenants()).authorize(request)).allowed, true);
 });
 
 test('the guard does not remember an unanswered check: the next call asks again', async () => {
@@ -88,10 +102,35 @@ test("recorded groups reach the access review only while the shipped policy vouc
   } as SubjectAccessReviewApi);
   const withGroups = { ...request, authority: { ...request.authority, groups: ['ml-team'] } };
 
-  assert.equal((await new Authorizer(guardWith(shipped.spec), recording).authorize(withGroups)).allowed, true);
+  assert.equal((await new Authorizer(guardWith(shipped.spec), recording, tenants()).authorize(withGroups)).allowed, true);
   assert.deepEqual(asked.pop(), ['ml-team', 'system:authenticated'], 'the shipped policy checks spec.authority.groups');
 
   // An older policy that does not check the groups: a claimed group is not counted.
-  await new Authorizer(guardWith({ ...shipped.spec, validations: shipped.spec.validations.filter((v: { expression: string }) => !v.expression.includes('authority.groups')) }), recording).authorize(withGroups);
+  await new Authorizer(guardWith({ ...shipped.spec, validations: shipped.spec.validations.filter((v: { expression: string }) => !v.expression.includes('authority.groups')) }), recording, tenants()).authorize(withGroups);
   assert.deepEqual(asked.pop(), ['system:authenticated']);
+});
+
+test('a namespaced object claims its namespace\'s tenant, read from the namespace, before any access review', async () => {
+  let reviews = 0;
+  const counting = new AccessReviewer({
+    createSubjectAccessReview: async ({ body }) => {
+      reviews++;
+      return { ...body, status: { allowed: true } };
+    },
+  } as SubjectAccessReviewApi);
+  const ns = tenants({ a: { 'agentmachine.sourceos.dev/tenant': 'acme' }, plain: {}, gone: 'down' });
+  const authorizer = new Authorizer(guardAnswering(['ok']), counting, ns);
+  const claim = (namespace: string, tenant: string | undefined) => authorizer.authorize({ ...request, tenancy: { namespace, tenant } });
+
+  const other = await claim('a', 'globex');
+  assert.equal(other.allowed, false);
+  assert.equal(other.reason, 'TenantMismatch');
+  assert.match(other.message, /spec\.tenant globex is not the tenant of namespace a, which belongs to tenant acme/);
+  assert.equal((await claim('a', undefined)).reason, 'TenantMismatch', 'a tenant namespace\'s objects must carry it');
+  assert.match((await claim('plain', 'acme')).message, /has no agentmachine\.sourceos\.dev\/tenant label/);
+  assert.equal((await claim('missing', undefined)).reason, 'TenantMismatch', 'a namespace that cannot be found fails closed');
+  assert.equal(reviews, 0, 'no access review for a refused tenant');
+  assert.equal((await claim('a', 'acme')).allowed, true);
+  assert.equal((await claim('plain', undefined)).allowed, true);
+  await assert.rejects(claim('gone', 'acme'), AuthorizationUnavailableError, 'no answer decides nothing');
 });

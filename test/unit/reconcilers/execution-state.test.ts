@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admitModelProvider, attemptOutcome, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
-import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding } from '../../../src/api/types.generated.ts';
-import { allow, deny } from '../../../src/governance/decision.ts';
+import { admitModelProvider, admitTool, attemptOutcome, bindingServes, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
+import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
+import { allow, deny, policyDenialReason } from '../../../src/governance/decision.ts';
 
 const rec = (phase?: string) => ({ status: phase ? { phase } : undefined }) as unknown as ContainerExecutionRecord;
 
@@ -28,8 +28,8 @@ test('an attempt is running until every container record is terminal', () => {
 });
 
 test('a modelProviderRef is held while its binding is missing, denied when the binding is Denied or the profile may not use it', () => {
-  const ex = { metadata: { name: 'run', namespace: 'ns' }, spec: { modelProviderRef: { name: 'llm' } } } as unknown as LocalAgentExecution;
-  const binding = (phase?: string, extra: Record<string, unknown> = {}) => ({ metadata: { name: 'llm', namespace: 'ns', ...extra }, spec: {}, status: phase ? { phase, conditions: [{ type: 'Ready', status: 'False', message: 'endpoint not allowed' }] } : undefined }) as unknown as ModelProviderBinding;
+  const ex = { metadata: { name: 'run', namespace: 'ns' }, spec: { modelProviderRef: { name: 'llm' }, authority: { delegator: 'alice', delegate: 'agent:a' } } } as unknown as LocalAgentExecution;
+  const binding = (phase?: string, extra: Record<string, unknown> = {}) => ({ metadata: { name: 'llm', namespace: 'ns', ...extra }, spec: { owner: 'alice' }, status: phase ? { phase, conditions: [{ type: 'Ready', status: 'False', message: 'endpoint not allowed' }] } : undefined }) as unknown as ModelProviderBinding;
   const allowAll = () => ({ allowed: true, decisions: [allow('modelProviderUse', 'x', 'ok')] });
   const denyAll = () => ({ allowed: false, decisions: [deny('modelProviderUse', 'endpoint.local', 'not local')] });
 
@@ -50,3 +50,51 @@ test('a modelProviderRef is held while its binding is missing, denied when the b
   assert.ok(!pending.hold && pending.decisions.every((d) => d.allowed), 'not Ready yet: admitted, the gateway answers 503 until it is');
 });
 
+
+const execution = (delegator: string, tenant?: string) =>
+  ({ metadata: { name: 'run', namespace: 'ns' }, spec: { authority: { delegator, delegate: 'agent:triage' }, ...(tenant ? { tenant } : {}) } }) as unknown as LocalAgentExecution;
+
+test("a grant serves only its own delegator's and tenant's executions, and the denial names the mismatch", () => {
+  const grant = (name: string, delegator: string, extra: { tenant?: string; state?: string; delegate?: string } = {}) =>
+    ({ metadata: { name, namespace: 'ns' }, spec: { tool: 't', authority: { delegator, delegate: extra.delegate ?? 'agent:triage' }, ...(extra.tenant ? { tenant: extra.tenant } : {}) }, status: { state: extra.state ?? 'Active' } }) as unknown as ToolGrantRecord;
+  const alices = grant('alices', 'alice');
+
+  assert.equal(admitTool(execution('alice'), 't', [alices]).allowed, true);
+  const borrowed = admitTool(execution('bob'), 't', [alices]);
+  assert.equal(borrowed.allowed, false, "bob names alice's delegate: her grant does not serve him");
+  assert.equal(borrowed.rule, 'grant.delegator');
+  assert.match(borrowed.message, /ToolGrantRecord ns\/alices grants tool t to agent:triage under the delegation of alice, not of bob/);
+  assert.equal(policyDenialReason([borrowed]), 'GrantDelegatorMismatch');
+  assert.equal(admitTool(execution('bob'), 't', [alices, grant('bobs', 'bob')]).allowed, true, 'his own grant next to hers serves him');
+
+  const otherTenant = admitTool(execution('alice', 'acme'), 't', [grant('globex', 'alice', { tenant: 'globex' })]);
+  assert.equal(otherTenant.rule, 'grant.tenant');
+  assert.match(otherTenant.message, /for tenant globex, not for this execution's tenant acme/);
+  assert.equal(policyDenialReason([otherTenant]), 'TenantMismatch');
+  assert.equal(admitTool(execution('alice', 'acme'), 't', [grant('acme', 'alice', { tenant: 'acme' })]).allowed, true);
+
+  for (const g of [grant('revoked', 'alice', { state: 'Revoked' }), grant('other-agent', 'alice', { delegate: 'agent:other' })]) {
+    const d = admitTool(execution('alice'), 't', [g]);
+    assert.equal(d.rule, 'grant.active', g.metadata.name!);
+    assert.equal(d.allowed, false, g.metadata.name!);
+  }
+});
+
+test("a binding serves only its own tenant's executions; a user-owned one only its owner's", () => {
+  const b = (owner: string, tenant?: string) => ({ metadata: { name: 'llm', namespace: 'ns' }, spec: { owner, ...(tenant ? { tenant } : {}) } }) as unknown as ModelProviderBinding;
+  const denials = (ex: LocalAgentExecution, binding: ModelProviderBinding, type?: string) => bindingServes(ex, binding, type).filter((d) => !d.allowed);
+
+  assert.deepEqual(denials(execution('bob'), b('alice'), 'personal'), [], 'not user-owned: RBAC (use on the binding) decides');
+  const notOwner = denials(execution('bob'), b('alice'), 'user_owned_model');
+  assert.equal(notOwner[0]?.rule, 'binding.owner');
+  assert.match(notOwner[0]!.message, /user-owned by alice, not by this execution's delegator bob/);
+  assert.equal(policyDenialReason(notOwner), 'BindingOwnerMismatch');
+  assert.deepEqual(denials(execution('alice'), b('alice'), 'user_owned_model'), []);
+
+  const tenant = denials(execution('alice', 'acme'), b('alice', 'globex'));
+  assert.equal(tenant[0]?.rule, 'binding.tenant');
+  assert.equal(policyDenialReason(tenant), 'TenantMismatch');
+  assert.equal(denials(execution('alice', 'acme'), b('alice')).length, 1, "a binding without a tenant does not serve a tenant's execution");
+  assert.deepEqual(denials(execution('alice', 'acme'), b('alice', 'acme')), []);
+  assert.ok(admitModelProvider({ ...execution('bob'), spec: { ...execution('bob').spec, modelProviderRef: { name: 'llm' } } } as LocalAgentExecution, { ...b('alice'), status: { phase: 'Ready' } } as ModelProviderBinding, () => ({ allowed: true, decisions: [] }), 'user_owned_model').hold === false);
+});
