@@ -417,8 +417,40 @@ test('network modes: open has an interface, gateway-only is none, or only the ga
     const out = await gwRuntime.logTail(s.recordUid, 2000);
     t.diagnostic(`gateway network ${name}: gateway ${gatewayIp}; container saw: ${JSON.stringify(out)}`);
     assert.match(out, /^gateway-here\n/);
-    assert.match(out, /Network is unreachable/);
+    assert.match(out, /Network (is )?unreachable/);
     assert.match(out, new RegExp(`${gatewayIp!.replace(/\./g, '\\.')}`));
+  } finally {
+    server.close();
+  }
+});
+
+test("the sandbox image's wget fails cleanly in every network mode: refused, unknown name, -T timeout; with a network it fetches", async (t) => {
+  const server = createServer((_req, res) => res.end('fetched-through-wget\n'));
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  try {
+    const port = (server.address() as AddressInfo).port;
+    // Each probe prints its exit code: 1 is wget's own failure, 139 would be the crash the
+    // Debian busybox-static build had on -T (build-sandbox-busybox.sh).
+    const probes = [
+      'wget -T 2 -O /dev/null http://127.0.0.1:9/ 2>&1; echo "refused=$?"',
+      'wget -T 2 -O /dev/null http://no-such-host.invalid/ 2>&1; echo "unknown=$?"',
+      'wget -T 1 -O /dev/null http://10.255.255.1:9/ 2>&1; echo "unroutable=$?"',
+      `wget -q -T 5 -O - http://host.containers.internal:${port}/ 2>&1; echo "host=$?"`,
+    ].join('; ');
+    const runs = (['none', 'open'] as const).map((mode) => ({ mode, s: spec(probes, { network: { mode } }) }));
+    await Promise.all(runs.map((r) => runtime.ensure(r.s)));
+    for (const { mode, s } of runs) {
+      const obs = await exited(s.recordUid, runtime, 30_000);
+      const out = await runtime.logTail(s.recordUid, 4000);
+      t.diagnostic(`${mode}: ${JSON.stringify(out)}`);
+      assert.equal(obs.exitCode, 0, out);
+      assert.doesNotMatch(out, /Segmentation fault|=139/, `${mode}: ${out}`);
+      assert.match(out, /Connection refused[\s\S]*refused=1/, `${mode}: a refused connection is wget's exit 1`);
+      assert.match(out, /bad address 'no-such-host\.invalid'[\s\S]*unknown=1/, `${mode}: an unknown name is wget's exit 1`);
+      assert.match(out, /unroutable=(1|143)\b/, `${mode}: -T bounds a call that gets no answer`);
+      if (mode === 'open') assert.match(out, /fetched-through-wget\nhost=0/);
+      else assert.match(out, /host=1/);
+    }
   } finally {
     server.close();
   }
