@@ -9,6 +9,8 @@ import path from 'node:path';
 import { kubectl } from '../support/integration-env.ts';
 import { installApi, grantEditorRole } from '../support/install.ts';
 import { yamlFilesUnder } from '../../src/cli/commands/validate.ts';
+import { DEV_TENANT_NAMESPACE } from '../../src/dev/dev-environment.ts';
+import { TENANT_LABEL } from '../../src/governance/tenancy.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const EXAMPLES = yamlFilesUnder(path.join(root, 'examples'));
@@ -21,6 +23,9 @@ const USER = 'alice';
 before(async () => {
   await installApi();
   await grantEditorRole(USER);
+  // The tenant examples' namespace, labelled as make run labels it.
+  const { name, tenant } = DEV_TENANT_NAMESPACE;
+  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [TENANT_LABEL]: tenant } } }) });
 });
 
 test('the six CRDs are Established and `kubectl get agent-machine` answers', async () => {
