@@ -24,7 +24,7 @@ import { executionUidOf } from './prompt-lifetime.ts';
 import type { Tri } from './facts.ts';
 import { BY_PROFILE, BY_UID, indexed } from './indexes.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
-import { RUN_PROJECTION } from './core/run-projection.ts';
+import { RUN_PROJECTION, runWarns } from './core/run-projection.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
 import { settle } from './core/settle.ts';
 import { budgetCondition } from './core/status-parts.ts';
@@ -47,6 +47,7 @@ const KIND: GovernedKind<ContainerExecutionRecord, ContainerPhase> = {
   eventReason: { Running: 'Started' },
   auditOn: 'phase',
   countsDenial: (phase) => phase === 'Denied',
+  warns: runWarns,
 };
 
 interface Gates {

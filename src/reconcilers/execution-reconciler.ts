@@ -23,7 +23,7 @@ import { BY_EXECUTION_TOOL, BY_MODEL_PROVIDER, BY_OWNER_UID, BY_PROFILE, BY_TOOL
 import { observeAuthorityLoss } from './execution-authority.ts';
 import { DeletedWhileWaiting } from './deleted-while-waiting.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
-import { RUN_PROJECTION } from './core/run-projection.ts';
+import { RUN_PROJECTION, runWarns } from './core/run-projection.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
 import { settle } from './core/settle.ts';
 import { budgetCondition } from './core/status-parts.ts';
@@ -40,6 +40,7 @@ const KIND: GovernedKind<LocalAgentExecution, ExecutionPhase> = {
   eventReason: { Running: 'Started' },
   auditOn: 'phase',
   countsDenial: (phase) => phase === 'Denied',
+  warns: runWarns,
 };
 
 export function executionController(deps: ReconcilerDeps): Controller {

@@ -4,7 +4,8 @@
 // only asked for when one is due, so a status write (which comes back as a watch event) never
 // triggers another probe.
 //
-//   profile missing / not Ready ───────────────────► Denied (re-evaluated)
+//   profile missing / not yet reconciled ──────────► Pending (waiting; re-evaluated)
+//   profile Invalid ───────────────────────────────► Denied (re-evaluated)
 //   admission policy missing ──────────────────────► Pending (AuthorityUnverifiable)
 //   authority / RBAC (bind) / modelProviderUse ────► Denied (re-evaluated)
 //   credential Secret missing ─────────────────────► Pending (SecretNotFound)
@@ -64,6 +65,8 @@ export type BindingDecision =
       probe: ProbeOutcome;
       decisions: Decision[];
       requeueAfterMs?: number;
+      /** Pending for something that will come (its profile): audited as queued, a Normal event. */
+      waiting?: boolean;
     };
 
 const NOT_PROBED: ProbeOutcome = {
@@ -134,9 +137,10 @@ export function decideBinding(f: BindingFacts): BindingDecision {
   const untilExpiry = expiry ? expiry.getTime() - f.now.getTime() : undefined;
   const capped = (ms: number) => (untilExpiry !== undefined && untilExpiry > 0 ? Math.min(ms, untilExpiry) : ms);
 
-  if (!f.profile.found || !f.profile.ready) {
-    return final('Denied', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, 'Unknown', 'Unknown', NOT_PROBED, [], RECHECK_DENIED_MS);
+  if (!f.profile.settled) {
+    return { ...final('Pending', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', `waiting: ${f.profile.message}`, 'Unknown', 'Unknown', NOT_PROBED, [], RECHECK_PENDING_MS), waiting: true };
   }
+  if (!f.profile.ready) return final('Denied', 'ProfileNotReady', f.profile.message, 'Unknown', 'Unknown', NOT_PROBED, [], RECHECK_DENIED_MS);
   if (!f.authorization) return { need: 'authorization' };
   const auth = f.authorization;
   if (!auth.allowed) {
@@ -179,6 +183,6 @@ function hostOf(endpoint: string): string {
   return 'error' in p ? '(invalid endpoint)' : `${p.hostname}:${p.port}`;
 }
 
-function final(phase: BindingPhase, reason: string, message: string, authorized: Tri, policyAllowed: Tri, probe: ProbeOutcome, decisions: Decision[], requeueAfterMs?: number): BindingDecision {
+function final(phase: BindingPhase, reason: string, message: string, authorized: Tri, policyAllowed: Tri, probe: ProbeOutcome, decisions: Decision[], requeueAfterMs?: number): Extract<BindingDecision, { phase: BindingPhase }> {
   return { phase, reason, message, authorized, policyAllowed, probe, decisions, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }

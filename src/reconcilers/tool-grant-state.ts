@@ -6,7 +6,8 @@
 //   revoked ─────────────────────────────────────────────► Revoked (terminal)
 //   authority expired, grant was Active ─────────────────► Expired
 //   authority expired before it ever was ────────────────► Denied (AuthorityExpired)
-//   profile missing / not Ready ─────────────────────────► Denied (re-evaluated)
+//   profile missing / not yet reconciled ────────────────► Pending (waiting; re-evaluated)
+//   profile Invalid ─────────────────────────────────────► Denied (re-evaluated)
 //   admission policy missing ────────────────────────────► Pending (AuthorityUnverifiable)
 //   authority / RBAC / policy denies ────────────────────► Denied (re-evaluated)
 //   everything allows ───────────────────────────────────► Active until expiresAt
@@ -41,6 +42,8 @@ export type GrantDecision =
       decisions: Decision[];
       /** When the grant must be looked at again even without events (its expiry). */
       requeueAfterMs?: number;
+      /** Pending for something that will come (its profile): audited as queued, a Normal event. */
+      waiting?: boolean;
     };
 
 export function decideGrant(f: GrantFacts): GrantDecision {
@@ -53,9 +56,10 @@ export function decideGrant(f: GrantFacts): GrantDecision {
     const wasInService = f.previousState === 'Active' || f.previousState === 'Expired';
     return final(wasInService ? 'Expired' : 'Denied', 'AuthorityExpired', `delegation from ${spec.authority.delegator} expired at ${spec.authority.expiresAt}`, 'False', 'Unknown');
   }
-  if (!f.profile.found || !f.profile.ready) {
-    return final('Denied', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', f.profile.message, 'Unknown', 'Unknown');
+  if (!f.profile.settled) {
+    return { ...final('Pending', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', `waiting: ${f.profile.message}`, 'Unknown', 'Unknown'), waiting: true };
   }
+  if (!f.profile.ready) return final('Denied', 'ProfileNotReady', f.profile.message, 'Unknown', 'Unknown');
   if (!f.authorization) return { need: 'authorization' };
   const auth = f.authorization;
   if (!auth.allowed) {
@@ -75,6 +79,6 @@ export function decideGrant(f: GrantFacts): GrantDecision {
   };
 }
 
-function final(state: GrantState, reason: string, message: string, authorized: Tri, policyAllowed: Tri, decisions: Decision[] = []): GrantDecision {
+function final(state: GrantState, reason: string, message: string, authorized: Tri, policyAllowed: Tri, decisions: Decision[] = []): Extract<GrantDecision, { state: GrantState }> {
   return { state, reason, message, authorized, policyAllowed, decisions };
 }

@@ -48,6 +48,11 @@ const waitPhase = (name: string, phase: string, timeoutMs = 30_000) =>
     if (s?.phase && ['Succeeded', 'Failed', 'Cancelled', 'Denied'].includes(s.phase) && s.phase !== phase) throw new Error(`${name} ended ${s.phase}: ${JSON.stringify(s.conditions)}`);
     return undefined;
   }, timeoutMs);
+/** The Events about an object, as `kubectl get events` shows them: [type, reason]. */
+async function eventsOf(name: string): Promise<Array<[string, string]>> {
+  const { stdout } = await kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`, '-o', 'json']);
+  return JSON.parse(stdout).items.map((e: any) => [e.type, e.reason]);
+}
 const recordOf = async (name: string) => getObject<any>('ContainerExecutionRecord', `${name}-agent`, ns);
 const managedContainers = (engine: Docker = docker()) => engine.listContainers({ all: true, filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`] } });
 
@@ -99,6 +104,29 @@ test('past wallClockSeconds: cancelled with reason DeadlineExceeded', async () =
   assert.equal((await createAs('alice', execution('slow', 'sleep 60', { budget: { wallClockSeconds: 2 } }))).code, 0);
   const s = await waitPhase('slow', 'Cancelled', 20_000);
   assert.equal(s.conditions.find((c: any) => c.type === 'Ready').reason, 'DeadlineExceeded');
+  // Stopped by its budget, not on request: a Warning, as kubectl describe and alerting read it.
+  const events = await eventually('the DeadlineExceeded Event', async () => {
+    const all = await eventsOf('slow');
+    return all.some(([, reason]) => reason === 'DeadlineExceeded') ? all : undefined;
+  });
+  assert.deepEqual(events.filter(([, reason]) => reason === 'DeadlineExceeded'), [['Warning', 'DeadlineExceeded']]);
+});
+
+test('an image the engine does not have: the record waits ImageNotPresent with a Warning Event, nothing pulled', async () => {
+  const ex = execution('no-image', 'true');
+  ex.spec.containers[0]!.image = `localhost/agent-machine-no-such-image-${id}:1`;
+  assert.equal((await createAs('alice', ex)).code, 0);
+  const rec = await eventually('record ImageNotPresent', async () => {
+    const r = await recordOf('no-image');
+    return r?.status?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'ImageNotPresent' ? r : undefined;
+  });
+  assert.equal(rec.status.phase, 'Pending');
+  const events = await eventually('the ImageNotPresent Event', async () => {
+    const all = await eventsOf('no-image-agent');
+    return all.some(([, reason]) => reason === 'ImageNotPresent') ? all : undefined;
+  });
+  assert.ok(events.every(([type, reason]) => reason !== 'ImageNotPresent' || type === 'Warning'), JSON.stringify(events));
+  await kubectl(['delete', 'localagentexecution', 'no-image', '-n', ns, '--wait=false'], { user: 'alice' });
 });
 
 test('cancel mid-run: an execution.cancel command, the container gone within 5 s, state cancelled', async () => {
@@ -113,6 +141,12 @@ test('cancel mid-run: an execution.cancel command, the container gone within 5 s
   assert.equal(s.operation.operationType, 'agent_machine.execution.cancel');
   assert.equal(s.operation.state, 'cancelled');
   assert.ok(ms <= 5_000, `container gone after ${ms} ms`);
+  // Cancelled on request is not a failure: a Normal Event.
+  const events = await eventually('the Cancelled Event', async () => {
+    const all = await eventsOf('cancel-me');
+    return all.some(([, reason]) => reason === 'Cancelled') ? all : undefined;
+  });
+  assert.deepEqual(events.filter(([, reason]) => reason === 'Cancelled'), [['Normal', 'Cancelled']]);
 });
 
 test('agentConcurrency 2 with 4 executions: never more than 2 containers at once, all 4 complete in order', async () => {

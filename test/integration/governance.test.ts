@@ -178,15 +178,19 @@ test('deleting a grant is audited as a revocation before the object goes', async
   assert.ok(auditEntries().some((e) => e.object.uid === uid && e.operationType === 'agent_machine.tool_grant.revoke'));
 });
 
-test('a profile deleted under active grants: the grants fail closed', async () => {
+test('a profile deleted under active grants: the grants fail closed (Pending, waiting for it, never Active)', async () => {
   const other = `gov-other-${id}`;
   assert.equal((await createAs('alice', profile(other))).code, 0);
   await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${other}`]);
   assert.equal((await createAs('alice', grant('orphan', 'alice', { profile: other }))).code, 0);
   await waitState('orphan', 'Active');
   await kubectl(['delete', 'agentmachineprofile', other], { user: 'alice' });
-  const status = await waitState('orphan', 'Denied');
+  const status = await waitState('orphan', 'Pending');
   assert.equal(readyCondition(status).reason, 'ProfileNotFound');
+  assert.match(readyCondition(status).message, /^waiting: profile .* not found/);
+  // Waiting is kstatus InProgress, not Failed: Reconciling=True, Stalled=False.
+  assert.equal(status.conditions.find((c: any) => c.type === 'Reconciling').status, 'True');
+  assert.equal(status.conditions.find((c: any) => c.type === 'Stalled').status, 'False');
 });
 
 test('the metrics endpoint exposes the operator series', async () => {

@@ -11,6 +11,7 @@
 // Fixture format (one file per case, the expectation in its header):
 //   # expect: admission: <substring of the API server's message>
 //   # expect: denied: <Ready condition reason>       (phase Denied, or Invalid for profiles)
+//   # expect: held: <Ready condition reason>         (phase Pending: waits for what is missing)
 //   # message: <substring of the Ready condition's message>  (denied cases)
 //   # inflate: <json-pointer> string <n> <char>                 the field becomes n chars
 //   # inflate: <json-pointer> array <n> <json item, {i} = index> the field becomes n items
@@ -51,7 +52,7 @@ const createdFolders: string[] = [];
 // The corpus
 // ---------------------------------------------------------------------------------------------
 
-type Expectation = { kind: 'admission'; message: string } | { kind: 'denied'; reason: string };
+type Expectation = { kind: 'admission'; message: string } | { kind: 'denied' | 'held'; reason: string };
 
 interface Fixture {
   file: string;
@@ -92,15 +93,15 @@ function loadFixture(file: string): Fixture {
   const text = readFileSync(path.join(FIXTURES, file), 'utf8');
   const header = (name: string) => [...text.matchAll(new RegExp(`^# ${name}: (.+)$`, 'gm'))].map((m) => m[1]!.trim());
   const [expectLine] = header('expect');
-  const m = /^(admission|denied): (.+)$/.exec(expectLine ?? '');
-  if (!m) throw new Error(`${file}: needs '# expect: admission: <message>' or '# expect: denied: <reason>'`);
+  const m = /^(admission|denied|held): (.+)$/.exec(expectLine ?? '');
+  if (!m) throw new Error(`${file}: needs '# expect: admission: <message>', '# expect: denied: <reason>' or '# expect: held: <reason>'`);
   const docs = loadAllYaml(text).filter(Boolean) as any[];
   for (const d of docs) if (d.kind !== 'AgentMachineProfile' && d.metadata) d.metadata.namespace = ns;
   const object = docs.at(-1);
   for (const directive of header('inflate')) inflate(object, directive);
   return {
     file,
-    expect: m[1] === 'admission' ? { kind: 'admission', message: m[2]! } : { kind: 'denied', reason: m[2]! },
+    expect: m[1] === 'admission' ? { kind: 'admission', message: m[2]! } : { kind: m[1] as 'denied' | 'held', reason: m[2]! },
     setup: docs.slice(0, -1),
     setupPhase: header('setup-phase')[0] ?? 'Ready',
     ...(header('message')[0] !== undefined ? { message: header('message')[0] } : {}),
@@ -111,7 +112,10 @@ function loadFixture(file: string): Fixture {
   };
 }
 
-const isTerminalRefusal = (o: any) => ['Denied', 'Invalid'].includes(o?.status?.phase ?? o?.status?.state);
+const stateOf = (o: any): string | undefined => o?.status?.phase ?? o?.status?.state;
+/** Refused for good (Denied, Invalid), or held with the expected reason (Pending). */
+const isRefusal = (f: Fixture, o: any) =>
+  f.expect.kind === 'held' ? stateOf(o) === 'Pending' && readyOf(o)?.reason === f.expect.reason : ['Denied', 'Invalid'].includes(stateOf(o) ?? '');
 const readyOf = (o: any) => o?.status?.conditions?.find((c: any) => c.type === 'Ready');
 // Control characters, bidi overrides: a condition message must read as what it is.
 const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -269,9 +273,9 @@ test('the hostile corpus: every object is rejected at admission or Denied with a
   const keyOf = (o: any) => `${o.kind}/${o.metadata.name}`;
   await eventually('every accepted hostile object refused', async () => {
     last = await snapshot();
-    return admitted.every((f) => isTerminalRefusal(last.get(keyOf(f.object))));
+    return admitted.every((f) => isRefusal(f, last.get(keyOf(f.object))));
   }, 60_000, 500).catch((err) => {
-    const pending = admitted.filter((f) => !isTerminalRefusal(last.get(keyOf(f.object)))).map((f) => `${f.file}: ${JSON.stringify(last.get(keyOf(f.object))?.status ?? 'no status')}`);
+    const pending = admitted.filter((f) => !isRefusal(f, last.get(keyOf(f.object)))).map((f) => `${f.file}: ${JSON.stringify(last.get(keyOf(f.object))?.status ?? 'no status')}`);
     throw new Error(`${(err as Error).message}\nnot refused:\n${pending.join('\n')}`);
   });
   const deniedFailures: string[] = [];

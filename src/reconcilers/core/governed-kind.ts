@@ -43,4 +43,9 @@ export interface GovernedKind<T extends GovernedObject, P extends string> {
   auditOn: AuditOn;
   /** Which phases count the first denied decision in agent_machine_policy_denials_total. */
   countsDenial: (phase: P) => boolean;
+  /**
+   * Whether the Event is a Warning when that depends on the reason, not only the phase (a
+   * Pending blocked on a missing image; a Cancelled the budget forced). undefined: the phase's.
+   */
+  warns?: (phase: P, reason: string) => boolean | undefined;
 }

@@ -31,6 +31,11 @@ export interface Verdict<P extends string> {
   /** The kind's own conditions, between PolicyAllowed and Ready. */
   conditions?: ConditionInput[];
   requeueAfterMs?: number;
+  /**
+   * Waiting for something that will come (a profile not yet reconciled): audited as queued
+   * with a Normal event, whatever the phase's projection says about a failure.
+   */
+  waiting?: boolean;
 }
 
 export interface Settled<T extends GovernedObject> {
@@ -57,7 +62,8 @@ export async function settle<T extends GovernedObject, P extends string>(deps: R
   // the execution reaches the audit log, the Event or the status.
   const v = withoutPrompts(s.verdict, deps.prompts?.matcher([executionUidOf(obj)]));
   const prev = obj.status;
-  const p = kind.projection[v.phase];
+  const projected = kind.projection[v.phase];
+  const p = v.waiting ? { ...projected, outcome: 'queued' as const, warning: false } : { ...projected, warning: kind.warns?.(v.phase, v.reason) ?? projected.warning };
   if (isTransition(kind, obj, v)) {
     await deps.recorder.record(obj, {
       operationType: v.auditedAs ?? v.operationType,

@@ -38,13 +38,13 @@ test('an exited container decides the phase by its exit code', () => {
 // Admission: profile, authorization, budget and policy gates, in that order.
 const MiB = 1024 * 1024;
 const admissionBudget = { wallClockSeconds: 60, cpuGpuComputeSeconds: 60, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 8 * MiB } as FullBudget;
-const readyProfile = { found: true, ready: true, message: 'profile p is Ready' };
+const readyProfile = { found: true, ready: true, settled: true, message: 'profile p is Ready' };
 
 test('a profile that is not there or not Ready yet holds admission; nothing else is asked', () => {
-  const missing = admitContainer({ profile: { found: false, ready: false, message: 'profile p not found' } });
+  const missing = admitContainer({ profile: { found: false, ready: false, settled: false, message: 'profile p not found' } });
   assert.ok(!missing.need && !missing.admitted && missing.hold && missing.reason === 'ProfileNotFound');
   assert.ok(!missing.need && !missing.admitted && missing.message === 'waiting: profile p not found', 'a held refusal says it waits');
-  const notReady = admitContainer({ profile: { found: true, ready: false, message: 'profile p is Pending' } });
+  const notReady = admitContainer({ profile: { found: true, ready: false, settled: false, message: 'profile p is Pending' } });
   assert.ok(!notReady.need && !notReady.admitted && notReady.hold && notReady.reason === 'ProfileNotReady');
 });
 

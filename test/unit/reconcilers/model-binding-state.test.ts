@@ -12,7 +12,7 @@ import { NOW, binding, profile } from '../gateway/fixtures.ts';
 const sandbox = new CelSandbox();
 after(() => sandbox.close());
 
-const ready = { found: true, ready: true, message: 'profile local is Ready' };
+const ready = { found: true, ready: true, settled: true, message: 'profile local is Ready' };
 const authorized: AuthorizationOutcome = { allowed: true, reason: 'Authorized', message: 'ok', decisions: [allow('authority', 'rbac.bind.modelproviderbindings', 'ok')] };
 const allows = { allowed: true, decisions: [allow('modelProviderUse', 'builtin.model.endpoint-url', 'ok')] };
 const served = { reachable: true, reason: 'Reachable', message: '2 models', models: ['other', 'test-model'], modelAvailable: true };
@@ -35,8 +35,10 @@ test('asks for authorization, policy, the credential (only when named), then a p
 });
 
 test('denials: profile, authority (Pending when unverifiable), policy; no probe is asked for', () => {
-  const noProfile = decideBinding(facts({ profile: { found: false, ready: false, message: 'gone' } }));
-  assert.ok(noProfile.need === undefined && noProfile.phase === 'Denied' && noProfile.reason === 'ProfileNotFound');
+  const noProfile = decideBinding(facts({ profile: { found: false, ready: false, settled: false, message: 'gone' } }));
+  assert.ok(noProfile.need === undefined && noProfile.phase === 'Pending' && noProfile.reason === 'ProfileNotFound' && noProfile.waiting, 'waits for its profile');
+  const invalid = decideBinding(facts({ profile: { found: true, ready: false, settled: true, message: 'profile local is not Ready (Invalid)' } }));
+  assert.ok(invalid.need === undefined && invalid.phase === 'Denied' && invalid.reason === 'ProfileNotReady' && !invalid.waiting);
   const unverifiable = decideBinding(facts({ authorization: { allowed: false, reason: 'AuthorityUnverifiable', message: 'no policy', decisions: [] } }));
   assert.ok(unverifiable.need === undefined && unverifiable.phase === 'Pending');
   const rbac = decideBinding(facts({ authorization: { allowed: false, reason: 'PermissionDenied', message: 'may not bind', decisions: [deny('authority', 'rbac.bind.modelproviderbindings', 'may not bind')] } }));

@@ -21,7 +21,7 @@ function grant(spec: Partial<ToolGrantRecord['spec']> = {}): ToolGrantRecord {
   };
 }
 
-const readyProfile = { found: true, ready: true, message: 'profile personal is Ready' };
+const readyProfile = { found: true, ready: true, settled: true, message: 'profile personal is Ready' };
 const authorized: AuthorizationOutcome = { allowed: true, reason: 'Authorized', message: 'ok', decisions: [allow('authority', 'rbac.grant.tools', 'ok')] };
 const policyAllows = { allowed: true, decisions: [allow('toolGrant', 'builtin.tool.name', 'ok')] };
 
@@ -46,12 +46,15 @@ test('an expired delegation ends an Active grant (Expired) but denies one that n
   assert.equal(refused.reason, 'AuthorityExpired');
 });
 
-test('a missing or not-Ready profile denies before any access review is asked for', () => {
-  const missing = decideGrant(facts({ profile: { found: false, ready: false, message: 'profile personal not found' } }));
-  const notReady = decideGrant(facts({ profile: { found: true, ready: false, message: 'not Ready' } }));
-  assert.ok(missing.need === undefined && notReady.need === undefined);
-  assert.deepEqual([missing.state, missing.reason], ['Denied', 'ProfileNotFound']);
-  assert.deepEqual([notReady.state, notReady.reason], ['Denied', 'ProfileNotReady']);
+test('a missing or not yet reconciled profile holds the grant (waiting), an Invalid one denies; both before any access review', () => {
+  const missing = decideGrant(facts({ profile: { found: false, ready: false, settled: false, message: 'profile personal not found' } }));
+  const unreconciled = decideGrant(facts({ profile: { found: true, ready: false, settled: false, message: 'profile personal is not Ready (not yet reconciled)' } }));
+  const invalid = decideGrant(facts({ profile: { found: true, ready: false, settled: true, message: 'profile personal is not Ready (Invalid)' } }));
+  assert.ok(missing.need === undefined && unreconciled.need === undefined && invalid.need === undefined);
+  assert.deepEqual([missing.state, missing.reason, missing.waiting], ['Pending', 'ProfileNotFound', true]);
+  assert.match(missing.message, /^waiting: profile personal not found/);
+  assert.deepEqual([unreconciled.state, unreconciled.reason, unreconciled.waiting], ['Pending', 'ProfileNotReady', true]);
+  assert.deepEqual([invalid.state, invalid.reason, invalid.waiting], ['Denied', 'ProfileNotReady', undefined]);
 });
 
 test('asks for authorization, then policy, then decides Active with a requeue at expiry', () => {

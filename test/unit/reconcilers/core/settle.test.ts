@@ -103,3 +103,15 @@ test("auditOn 'phase' ignores a new reason; 'phase-reason-or-generation' audits 
   await settle(h.deps, { ...KIND, auditOn: 'phase-reason-or-generation' }, prev, { now: NOW, verdict: denied, fields: {} });
   assert.equal(h.audited.length, 1, 'generation 2 was never decided');
 });
+
+test('a waiting verdict is audited as queued with a Normal event; warns() turns a phase Warning by its reason', async () => {
+  const h = harness();
+  await settle(h.deps, KIND, grant(), { now: NOW, verdict: { ...denied, phase: 'Pending', reason: 'ProfileNotFound', message: 'waiting: profile p not found', waiting: true }, fields: { state: 'Pending' } });
+  assert.deepEqual([h.audited[0]!.outcome, h.audited[0]!.warning], ['queued', false], 'the projection says denied+Warning; waiting overrides it');
+
+  const warns = { ...KIND, warns: (phase: Phase, reason: string) => (phase === 'Active' && reason === 'Odd' ? true : undefined) };
+  const w = harness();
+  await settle(w.deps, warns, grant(), { now: NOW, verdict: { ...denied, phase: 'Active', reason: 'Odd' }, fields: { state: 'Active' } });
+  await settle(w.deps, warns, grant({ state: 'Pending' }), { now: NOW, verdict: { ...denied, phase: 'Active', reason: 'Active' }, fields: { state: 'Active' } });
+  assert.deepEqual(w.audited.map((c) => c.warning), [true, false], 'by reason, else the phase');
+});
