@@ -39,7 +39,7 @@ mv "$CONF.tmp" "$CONF"
 export CONTAINERS_CONF="$CONF"
 
 # Bump when the recipe below changes, so machines that built an older image rebuild it.
-RECIPE=4
+RECIPE=5
 have=$(podman image inspect --format '{{index .Labels "agentmachine.sourceos.dev/sandbox-recipe"}}' "$IMAGE" 2>/dev/null || true)
 # Older recipes are rebuilt; a newer one (built by a newer checkout on the same machine) is kept,
 # so two checkouts do not rebuild the shared tag back and forth.

@@ -45,9 +45,10 @@ const NORBAC = `matrix-norbac-${id}`;
 const IMPOSTOR = `matrix-impostor-${id}`;
 const NOBODY = `matrix-nobody-${id}`;
 const BROKER = 'gitops-broker';
-// bob may delegate as alice may (agent-machine-delegator), and names her delegate, her grant and
-// her user-owned binding.
-const BOB = 'bob';
+// "bob" of this file (a name of its own: other files rely on the shared user bob having no
+// rights) may delegate as alice may (agent-machine-delegator), and names her delegate, her
+// grant and her user-owned binding.
+const BOB = `matrix-bob-${id}`;
 const OWNED_PROFILE = `matrix-owned-${id}`;
 const TENANT_LABEL = 'agentmachine.sourceos.dev/tenant';
 const PAST = '2020-01-01T00:00:00Z';
@@ -323,7 +324,7 @@ const BORROWING_CELLS: ControllerCell[] = [
     user: BOB,
     breaks: { delegator: BOB, scopes: TOOL_SCOPES, tools: [TOOL] },
     reason: 'GrantDelegatorMismatch',
-    message: new RegExp(`ToolGrantRecord [^ ]+/ok-grant grants tool ${TOOL.replace(/\./g, '\\.')} to agent:test under the delegation of alice, not of bob`),
+    message: new RegExp(`ToolGrantRecord [^ ]+/ok-grant grants tool ${TOOL.replace(/\./g, '\\.')} to agent:test under the delegation of alice, not of ${BOB}`),
   },
   {
     op: 'agent_machine.execution.start',
@@ -332,7 +333,7 @@ const BORROWING_CELLS: ControllerCell[] = [
     user: BOB,
     breaks: { delegator: BOB, modelProvider: 'owned-binding' },
     reason: 'BindingOwnerMismatch',
-    message: /ModelProviderBinding [^ ]+\/owned-binding is user-owned by alice, not by this execution's delegator bob/,
+    message: new RegExp(`ModelProviderBinding [^ ]+/owned-binding is user-owned by alice, not by this execution's delegator ${BOB}`),
   },
 ];
 
@@ -608,7 +609,7 @@ async function borrowedGatewayCall(): Promise<string> {
   const refused = await authorizeTool('bob-borrower');
   assert.equal(refused.status, 403, JSON.stringify(refused.json));
   assert.deepEqual([refused.json.allowed, refused.json.reason], [false, 'grant_delegator_mismatch']);
-  assert.match(refused.json.message, /ToolGrantRecord ok-grant grants .* to agent:test under the delegation of alice, not of bob/);
+  assert.match(refused.json.message, new RegExp(`ToolGrantRecord ok-grant grants .* to agent:test under the delegation of alice, not of ${BOB}`));
   assert.equal((await patch(BOB, 'execution', 'bob-borrower', { spec: { cancel: true } })).status, 200);
   return `${refused.status} ${refused.json.reason}`;
 }

@@ -12,7 +12,7 @@ import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { startPodmanService } from '../../src/dev/podman-service.ts';
-import { RECORD_UID_LABEL, MANAGED_BY_LABEL, MANAGED_BY } from '../../src/runtimes/container-runtime.ts';
+import { RECORD_NAME_LABEL, RECORD_UID_LABEL, MANAGED_BY_LABEL, MANAGED_BY } from '../../src/runtimes/container-runtime.ts';
 import { runProjectScript } from '../../src/dev/project.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'am-exec-'));
@@ -155,7 +155,8 @@ test('agentConcurrency 2 with 4 executions: never more than 2 containers at once
   let maxRunning = 0;
   let sawQueued = false;
   await eventually('all 4 Succeeded', async () => {
-    const running = (await docker().listContainers({ filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`], status: ['running'] } })).length;
+    // Only this test's: other test files (and other checkouts) share the podman engine.
+    const running = (await docker().listContainers({ filters: { label: [`${MANAGED_BY_LABEL}=${MANAGED_BY}`], status: ['running'] } })).filter((c) => names.some((n) => c.Labels[RECORD_NAME_LABEL] === `${ns}.${n}-agent`)).length;
     maxRunning = Math.max(maxRunning, running);
     const phases = await Promise.all(names.map(async (n) => (await exStatus(n))?.phase));
     sawQueued ||= phases.includes('Queued');
