@@ -74,7 +74,9 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
     await k(['api-resources', '-o', 'name']);
     if (controlPlane) {
       // On the local control plane, alice may delegate (manifests/rbac/delegator-clusterrole.yaml).
-      await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(delegatorBinding(DEV_USER)));
+      await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(clusterRoleBinding('agent-machine-delegator', DEV_USER)));
+      // ... and fetch the diagnostics bundles the README shows (manifests/rbac/diagnostics-reader-clusterrole.yaml).
+      await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(clusterRoleBinding('agent-machine-diagnostics-reader', DEV_USER)));
       // The tenant examples' namespace, labelled as an administrator would (examples/tenants/).
       await applyStdin(kubectl, kubeconfigPath!, JSON.stringify(tenantNamespace(DEV_TENANT_NAMESPACE)));
     }
@@ -126,12 +128,12 @@ function tenantNamespace(ns: { name: string; tenant: string }): object {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.name, labels: { [TENANT_LABEL]: ns.tenant, 'app.kubernetes.io/part-of': 'agent-machine' } } };
 }
 
-function delegatorBinding(user: string): object {
+function clusterRoleBinding(role: string, user: string): object {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
-    metadata: { name: `agent-machine-delegator-${user}`, labels: { 'app.kubernetes.io/part-of': 'agent-machine' } },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
+    metadata: { name: `${role}-${user}`, labels: { 'app.kubernetes.io/part-of': 'agent-machine' } },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
   };
 }

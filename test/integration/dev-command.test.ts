@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,12 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     const files = (await run('tar', ['-tzf', bundle])).stdout;
     assert.match(files, /manifest\.json/, files);
     assert.match(files, /hello-agent/, files);
+    // The in-cluster bundle of the examples, downloaded as alice (make run binds her the
+    // diagnostics reader role), as the README shows.
+    await kubectl('wait', '--for=condition=Ready', '--timeout=60s', '-n', 'default', 'agentmachinediagnosticbundle/hello-agent-bundle');
+    const fetched = path.join(dataDir, 'hello-agent-bundle.tar.gz');
+    await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'fetch', 'hello-agent-bundle', '-n', 'default', '-o', fetched], { cwd: root, env: { ...env, KUBECONFIG: kubeconfig } });
+    assert.match((await run('tar', ['-tzf', fetched])).stdout, /manifest\.json/);
   } finally {
     child.kill('SIGINT');
   }
@@ -62,4 +69,24 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
   const { stdout: ps } = await run('ps', ['-eo', 'args']);
   assert.ok(!ps.split('\n').some((l) => l.includes(dataDir)), `left running:\n${ps.split('\n').filter((l) => l.includes(dataDir)).join('\n')}`);
   assert.ok(existsSync(path.join(dataDir, 'control-plane')), 'state kept for the next run');
+});
+
+test('agent-machine dev with its metrics port taken: one clear line and exit 1 before anything is started', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const port = (holder.address() as AddressInfo).port;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'am-dev-busy-'));
+  try {
+    const started = Date.now();
+    const child = spawn(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'dev', '--data-dir', dataDir, '--metrics-bind-address', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 1);
+    assert.equal(err.trim(), `agent-machine dev: 127.0.0.1:${port} (--metrics-bind-address) is already in use — another make run? Stop it, or pick another port: make run ARGS='--metrics-bind-address 127.0.0.1:0'`);
+    assert.ok(Date.now() - started < 10_000, 'failed fast');
+    assert.equal(existsSync(path.join(dataDir, 'control-plane')), false, 'no control plane was started');
+  } finally {
+    holder.close();
+  }
 });

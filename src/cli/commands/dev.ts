@@ -15,9 +15,18 @@ export function registerDevCommand(program: Command): void {
         '$DOCKER_HOST answers; the controller in the foreground. Ctrl-C stops what it started.',
     )
     .option('--data-dir <path>', 'state of the local control plane and podman socket', path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'agent-machine', 'dev'));
-  addControllerOptions(cmd, { metricsAddress: '127.0.0.1:8080', leaderElect: false, logFormat: 'dev' }).action(
+  addControllerOptions(cmd, { metricsAddress: '127.0.0.1:8090', leaderElect: false, logFormat: 'dev' }).action(
     async (opts: ControllerCliOptions & { dataDir: string }) => {
       const logger = createLogger({ format: opts.logFormat, level: opts.logLevel });
+      const [{ parseAddress }, { takenPorts, describeTaken }] = await Promise.all([import('../../controller/run.ts'), import('../../dev/port-check.ts')]);
+      const taken = await takenPorts([
+        { flag: '--metrics-bind-address', ...parseAddress(opts.metricsBindAddress) },
+        { flag: '--gateway-bind-address', ...parseAddress(opts.gatewayBindAddress) },
+      ]);
+      if (taken.length > 0) {
+        process.stderr.write(`agent-machine dev: ${describeTaken(taken)}\n`);
+        process.exit(1);
+      }
       const kubeconfigPath = opts.kubeconfig ?? process.env.KUBECONFIG;
       // Loaded on use, as in controller.ts, so other commands start fast.
       const [{ startController }, { startDevEnvironment }] = await Promise.all([import('../../controller/run.ts'), import('../../dev/dev-environment.ts')]);
