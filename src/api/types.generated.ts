@@ -218,6 +218,26 @@ export type ToolGrantRecordSpec = {
   /** Set true to revoke (agent_machine.tool_grant.revoke). Cannot be undone. */
   revoked?: boolean;
   revocationReason?: string;
+  /** Where the gateway forwards this tool's calls ($AGENT_MACHINE_GATEWAY_URL/v1/tools/<tool>/...), with the credential it injects: the agent never holds it. See docs/egress-and-tools.md. */
+  connector?: {
+    /** Base URL of the tool's API (http) or its MCP Streamable HTTP endpoint (mcp). The agent's path after /v1/tools/<tool> is appended to it. */
+    endpoint: string;
+    /** http: requests are forwarded as they are, within methods and paths. mcp: JSON-RPC is read; tools/call is judged by tool name against actions, tools/list is filtered. */
+    protocol: "http" | "mcp";
+    /** The credential the gateway injects, from a Secret in the grant's namespace; the delegator must be allowed to get it (access review at admission and per call). */
+    credentialsSecretRef?: SecretKeyRef;
+    /** How the credential is presented upstream. */
+    present?: {
+      /** Request header that carries it. */
+      header?: string;
+      /** The header's value; {value} is replaced by the credential. */
+      format?: string;
+    };
+    /** http: the request methods allowed; empty or absent means GET and HEAD only. */
+    methods?: Array<"GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS">;
+    /** http: path patterns the agent may call (after the endpoint's own path). * matches within one segment, ** any number of segments. Absent means every path. */
+    paths?: Array<string>;
+  };
 };
 
 export type ToolGrantRecordStatus = {
