@@ -179,6 +179,8 @@ export type AgentMachineProfileSpec = {
   }>;
   /** Host credential or key stores (e.g. /home/alice/.ssh) that containers under this profile may mount read-only as their workspace. Every other credential store in a home directory or under /root is refused under every profile; each mount of a store named here is recorded in the audit log as a credential mount. */
   credentialMounts?: Array<string>;
+  /** Environment variable names that containers under this profile may take from Secrets (env valueFrom.secretKeyRef). corporate_firewall, multi_corporate_firewall and hosted_model_provider profiles refuse every other one (builtin.credentials.secret-env): tool credentials go through connectors (ToolGrantRecord spec.connector), where the agent never holds them. */
+  secretEnv?: Array<string>;
   /** What happens to a running execution whose authority is lost (its tool grant revoked or expired, its model provider binding deleted, its delegator's RBAC removed, its delegation expired): deny-calls refuses its next gateway call; cancel also cancels the execution (containers stopped, phase Cancelled, reason AuthorityLost). Default: cancel for corporate_firewall and multi_corporate_firewall profiles, deny-calls for the others. */
   onAuthorityLost?: "deny-calls" | "cancel";
 };

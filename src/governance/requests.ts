@@ -18,6 +18,8 @@ export type ContainerExecutionRequest = {
   args?: string[];
   /** Names only: values may be secrets. */
   envNames?: string[];
+  /** The names of the variables taken from Secrets (valueFrom.secretKeyRef). */
+  secretEnvNames?: string[];
   workingDir?: string;
   tenant?: string;
 };
@@ -96,6 +98,7 @@ export function containerExecutionRequest(container: ContainerSpec, tenant?: str
     ...(container.command ? { command: [...container.command] } : {}),
     ...(container.args ? { args: [...container.args] } : {}),
     ...(container.env ? { envNames: container.env.map((e) => e.name) } : {}),
+    ...(container.env?.some((e) => e.valueFrom?.secretKeyRef) ? { secretEnvNames: container.env.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name) } : {}),
     ...(container.workingDir ? { workingDir: container.workingDir } : {}),
     ...(tenant !== undefined ? { tenant } : {}),
   };
