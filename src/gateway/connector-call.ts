@@ -180,7 +180,7 @@ async function relay(d: ConnectorCallDeps, res: http.ServerResponse, plan: Conne
     if (!res.writableFinished) abort.abort();
   });
   const started = performance.now();
-  let up;
+  let up: Awaited<ReturnType<UpstreamClient['forward']>>;
   try {
     up = await d.upstream.forward({ origin: plan.origin, path: plan.path, method: plan.method, headers: plan.headers, body, signal: abort.signal });
   } catch (err) {

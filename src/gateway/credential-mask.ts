@@ -34,7 +34,10 @@ export class CredentialMask extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.#secrets.length === 0) return callback(null, chunk);
+    if (this.#secrets.length === 0) {
+      callback(null, chunk);
+      return;
+    }
     const buf = this.#tail.length > 0 ? Buffer.concat([this.#tail, chunk]) : Buffer.from(chunk);
     maskInPlace(buf, this.#secrets);
     const emit = buf.length - heldBack(buf, this.#secrets, this.#hold);

@@ -56,8 +56,7 @@ export class SseToolsFilter extends Transform {
       this.push(rewriteEvent(this.#pending.slice(0, end), this.#granted));
       this.#pending = this.#pending.slice(end);
     }
-    if (this.#pending.length > this.#maxEventBytes) return callback(new Error('an event of the MCP stream is larger than the gateway reads'));
-    callback();
+    callback(this.#pending.length > this.#maxEventBytes ? new Error('an event of the MCP stream is larger than the gateway reads') : null);
   }
 
   override _flush(callback: TransformCallback): void {
