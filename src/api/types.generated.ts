@@ -179,6 +179,8 @@ export type AgentMachineProfileSpec = {
   }>;
   /** Host credential or key stores (e.g. /home/alice/.ssh) that containers under this profile may mount read-only as their workspace. Every other credential store in a home directory or under /root is refused under every profile; each mount of a store named here is recorded in the audit log as a credential mount. */
   credentialMounts?: Array<string>;
+  /** Environment variable names that containers under this profile may take from Secrets (env valueFrom.secretKeyRef). corporate_firewall, multi_corporate_firewall and hosted_model_provider profiles refuse every other one (builtin.credentials.secret-env): tool credentials go through connectors (ToolGrantRecord spec.connector), where the agent never holds them. */
+  secretEnv?: Array<string>;
   /** What happens to a running execution whose authority is lost (its tool grant revoked or expired, its model provider binding deleted, its delegator's RBAC removed, its delegation expired): deny-calls refuses its next gateway call; cancel also cancels the execution (containers stopped, phase Cancelled, reason AuthorityLost). Default: cancel for corporate_firewall and multi_corporate_firewall profiles, deny-calls for the others. */
   onAuthorityLost?: "deny-calls" | "cancel";
 };
@@ -218,6 +220,26 @@ export type ToolGrantRecordSpec = {
   /** Set true to revoke (agent_machine.tool_grant.revoke). Cannot be undone. */
   revoked?: boolean;
   revocationReason?: string;
+  /** Where the gateway forwards this tool's calls ($AGENT_MACHINE_GATEWAY_URL/v1/tools/<tool>/...), with the credential it injects: the agent never holds it. See docs/egress-and-tools.md. */
+  connector?: {
+    /** Base URL of the tool's API (http) or its MCP Streamable HTTP endpoint (mcp). The agent's path after /v1/tools/<tool> is appended to it. */
+    endpoint: string;
+    /** http: requests are forwarded as they are, within methods and paths. mcp: JSON-RPC is read; tools/call is judged by tool name against actions, tools/list is filtered. */
+    protocol: "http" | "mcp";
+    /** The credential the gateway injects, from a Secret in the grant's namespace; the delegator must be allowed to get it (access review at admission and per call). */
+    credentialsSecretRef?: SecretKeyRef;
+    /** How the credential is presented upstream. */
+    present?: {
+      /** Request header that carries it. */
+      header?: string;
+      /** The header's value; {value} is replaced by the credential. */
+      format?: string;
+    };
+    /** http: the request methods allowed; empty or absent means GET and HEAD only. */
+    methods?: Array<"GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS">;
+    /** http: path patterns the agent may call (after the endpoint's own path). * matches within one segment, ** any number of segments. Absent means every path. */
+    paths?: Array<string>;
+  };
 };
 
 export type ToolGrantRecordStatus = {

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import { Counter, type Registry } from 'prom-client';
 import type { Refusal } from './gates.ts';
 
-export type Route = 'models' | 'forward' | 'tools';
+export type Route = 'models' | 'forward' | 'tools' | 'connector';
 
 export class GatewayAnswers {
   readonly #requests: Counter<'route' | 'code'>;
@@ -42,9 +42,14 @@ export class GatewayAnswers {
     sendJson(res, refusal.status, tool ? { allowed: false, reason: refusal.code, message: refusal.message, ...(refusal.dimension ? { dimension: refusal.dimension } : {}), error } : { error }, refusal.status === 401 ? { 'www-authenticate': 'Bearer realm="agent-machine-gateway"' } : undefined);
   }
 
+  /** Counts a call refused because a budget dimension was used up (the route answered it itself). */
+  budgetExhausted(dimension: string, route: Route): void {
+    this.#budgetExhausted.inc({ dimension, route });
+  }
+
   /** A 429 for a budget dimension used up (ledger.reserve refused). */
   budgetRefusal(res: http.ServerResponse, route: Route, r: { dimension: string; used: number; limit: number }, tool = false): void {
-    this.#budgetExhausted.inc({ dimension: r.dimension, route });
+    this.budgetExhausted(r.dimension, route);
     this.refuse(res, route, { status: 429, type: 'budget_exceeded', code: 'budget_exceeded', dimension: r.dimension, message: `budget exhausted: ${r.dimension} ${r.used} of ${r.limit} used` }, tool);
   }
 }

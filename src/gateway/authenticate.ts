@@ -36,6 +36,8 @@ export interface CallAuthority {
 export interface CallUse {
   tool?: string;
   binding?: string;
+  /** A connector's credential Secret, read on the delegator's behalf. */
+  secret?: string;
 }
 
 /**

@@ -56,13 +56,14 @@ const isRunning = (ex: LocalAgentExecution): boolean => ex.status?.phase === 'Ru
  * What RBAC must still allow the delegator for this call: `use` on the profile always, and
  * `grant` on the tool for a tool call. Asked through the access reviewer (allows cached ≤ 10 s).
  */
-export function callPermissions(execution: LocalAgentExecution, use: { tool?: string; binding?: string } = {}): Permission[] {
+export function callPermissions(execution: LocalAgentExecution, use: { tool?: string; binding?: string; secret?: string } = {}): Permission[] {
   // As admission asked them (execution-admission.ts, tool-grant-reconciler.ts).
   const ns = execution.metadata.namespace!;
   return [
     permissions.useProfile(execution.spec.profileRef.name),
     ...(use.tool !== undefined ? [permissions.grantTool(use.tool, ns)] : []),
     ...(use.binding !== undefined ? [permissions.useModelProvider(use.binding, ns)] : []),
+    ...(use.secret !== undefined ? [permissions.getSecret(use.secret, ns)] : []),
   ];
 }
 
@@ -152,6 +153,16 @@ export type ToolCheck = { ok: true; grant: ToolGrantRecord } | { ok: false; refu
 
 const TOOL = /^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$/;
 
+/**
+ * How a connector route asks: only grants with a connector serve it, and `anyAction` judges the
+ * grant without an action (an MCP session's initialize or tools/list: each tools/call is
+ * judged with its own name).
+ */
+export interface ToolUseOptions {
+  connector?: boolean;
+  anyAction?: boolean;
+}
+
 /** Is `action` of `tool` allowed for this execution right now? */
 export function checkToolUse(
   execution: LocalAgentExecution,
@@ -160,6 +171,7 @@ export function checkToolUse(
   grants: readonly ToolGrantRecord[],
   now: Date,
   policy: (grant: ToolGrantRecord) => PolicyResult,
+  options: ToolUseOptions = {},
 ): ToolCheck {
   if (typeof tool !== 'string' || tool.length > 253 || !TOOL.test(tool)) return { ok: false, refusal: refuse(400, 'invalid_request_error', 'invalid_tool', 'tool must be a tool reference such as mcp.github/create_issue') };
   if (action !== undefined && (typeof action !== 'string' || action.length === 0 || action.length > 256)) {
@@ -189,7 +201,11 @@ export function checkToolUse(
     const why = candidates.length === 0 ? 'no ToolGrantRecord' : `no Active grant (${candidates.map((g) => `${g.metadata.name}: ${g.spec.revoked ? 'revoked' : (g.status?.state ?? 'Pending')}`).join(', ')})`;
     return { ok: false, refusal: refuse(403, 'permission_error', 'no_active_grant', `${why} grants ${tool} to ${delegate} under the delegation of ${delegator} in ${execution.metadata.namespace}`) };
   }
-  const covering = serving.filter((g) => (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
+  const connected = options.connector ? serving.filter((g) => g.spec.connector !== undefined) : serving;
+  if (connected.length === 0) {
+    return { ok: false, refusal: refuse(403, 'permission_error', 'no_connector', `the Active grants of ${tool} name no connector: the gateway has nowhere to forward the call`) };
+  }
+  const covering = connected.filter((g) => options.anyAction === true || (g.spec.actions?.length ?? 0) === 0 || (typeof action === 'string' && g.spec.actions!.includes(action)));
   if (covering.length === 0) {
     return { ok: false, refusal: refuse(403, 'permission_error', 'action_not_granted', `the Active grants of ${tool} do not cover action ${JSON.stringify(action ?? '')}`) };
   }

@@ -4,7 +4,7 @@
 import type { AgentMachineProfile, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import { evaluatePolicy, type PolicyResult } from '../governance/policy.ts';
-import { modelProviderUseRequest, toolGrantRequest } from '../governance/requests.ts';
+import { modelProviderUseRequest, toolGrantRequest, type ToolCallFacts } from '../governance/requests.ts';
 
 const POLICY_TTL_MS = 5_000;
 const MAX_ENTRIES = 4096;
@@ -24,10 +24,12 @@ export class PolicyCache {
     return this.#cached(key, () => evaluatePolicy(profile, modelProviderUseRequest(binding.spec, tenant, delegator), { sandbox: this.#sandbox }));
   }
 
-  toolUse(profile: AgentMachineProfile | undefined, grant: ToolGrantRecord, tenant: string | undefined): PolicyResult {
-    if (!profile) return evaluatePolicy(undefined, toolGrantRequest(grant.spec, tenant), { sandbox: this.#sandbox });
-    const key = `t|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${grant.metadata.uid}@${grant.metadata.resourceVersion}|${tenant ?? ''}`;
-    return this.#cached(key, () => evaluatePolicy(profile, toolGrantRequest(grant.spec, tenant), { sandbox: this.#sandbox }));
+  /** call: a connector call's action, method and path, which the profile's rules may read. */
+  toolUse(profile: AgentMachineProfile | undefined, grant: ToolGrantRecord, tenant: string | undefined, call?: ToolCallFacts): PolicyResult {
+    if (!profile) return evaluatePolicy(undefined, toolGrantRequest(grant.spec, tenant, call), { sandbox: this.#sandbox });
+    const callKey = call ? `|${call.action ?? ''}\u0000${call.method}\u0000${call.path}` : '';
+    const key = `t|${profile.metadata.uid}@${profile.metadata.resourceVersion}|${grant.metadata.uid}@${grant.metadata.resourceVersion}|${tenant ?? ''}${callKey}`;
+    return this.#cached(key, () => evaluatePolicy(profile, toolGrantRequest(grant.spec, tenant, call), { sandbox: this.#sandbox }));
   }
 
   #cached(key: string, evaluate: () => PolicyResult): PolicyResult {

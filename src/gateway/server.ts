@@ -6,6 +6,8 @@
 //   POST /v1/embeddings             forwarded
 //   POST /v1/messages               forwarded, Anthropic bindings only
 //   POST /v1/tools/authorize        {tool, action} → allow/deny from Active ToolGrantRecords
+//   *    /v1/tools/<tool>/<rest>    forwarded to the tool's connector with its credential
+//                                   injected (http: methods and paths; mcp: JSON-RPC judged)
 //   GET  /healthz                   liveness, no token
 //
 // Every call presents the execution's token (Authorization: Bearer, or x-api-key). The token
@@ -20,8 +22,8 @@
 // 401/403 (the credential itself was refused) becomes a 502 that says only that.
 //
 // This file is the router: path and method → authenticate (authenticate.ts) → the route's
-// steps (model-call.ts: plan, upstream, relay; tool-authorization.ts). README.md says how a
-// new route plugs in.
+// steps (model-call.ts: plan, upstream, relay; tool-authorization.ts; connector-call.ts).
+// README.md says how a new route plugs in.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -41,6 +43,9 @@ import { checkServedPath } from './model-call-plan.ts';
 import { PolicyCache } from './policy-cache.ts';
 import type { TokenStore } from './tokens.ts';
 import { authorizeTool, type ToolAuthorizationDeps } from './tool-authorization.ts';
+import { connectorRoute, forwardConnectorCall, type ConnectorCallDeps } from './connector-call.ts';
+import { CONNECTOR_PREFIX } from './connector-plan.ts';
+import { OpenStreams } from './connector-streams.ts';
 import { UpstreamClient } from './upstream.ts';
 
 export interface GatewayInformers {
@@ -90,6 +95,8 @@ export class GatewayServer {
   readonly #upstream: UpstreamClient;
   readonly #modelCalls: ModelCallDeps;
   readonly #tools: ToolAuthorizationDeps;
+  readonly #connectors: ConnectorCallDeps;
+  readonly #streams: OpenStreams;
   #active = false;
   #inactiveReason = 'the gateway is starting';
 
@@ -102,6 +109,8 @@ export class GatewayServer {
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024, ...(opts.prompts ? { prompts: opts.prompts } : {}) };
     this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
+    this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
+    this.#connectors = { ...this.#tools, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
     this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
   }
 
@@ -126,6 +135,7 @@ export class GatewayServer {
 
   async close(): Promise<void> {
     this.setActive(false, 'the gateway is shutting down');
+    this.#streams.stop();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
@@ -143,6 +153,7 @@ export class GatewayServer {
       return;
     }
     const answers = this.#answers;
+    if (path.startsWith(CONNECTOR_PREFIX) && !ROUTES[path]) return this.#connector(req, res, path, q >= 0 ? url.slice(q) : '');
     const entry = ROUTES[path];
     if (!entry) return answers.refuse(res, 'unknown', { status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `no route ${path}` });
     const { route } = entry;
@@ -171,6 +182,20 @@ export class GatewayServer {
       return answers.refuse(res, route, bc.refusal);
     }
     this.#modelRoute(req, res, route, path, ex, checked.effective, bc.binding, now).catch((err: unknown) => this.#internalError(res, route, err));
+  }
+
+  #connector(req: http.IncomingMessage, res: http.ServerResponse, path: string, query: string): void {
+    const answers = this.#answers;
+    if (!this.#active) return answers.refuse(res, 'connector', { status: 503, type: 'service_unavailable', code: 'gateway_inactive', message: this.#inactiveReason });
+    const now = this.#clock();
+    const checked = authenticate(req.headers, this.#o.tokens, this.#o.informers.executions, now);
+    if (!checked.ok) {
+      if (checked.execution) void auditRefusal(this.#o.authority, checked.execution, checked.refusal).catch((err: unknown) => this.#auditFailed(err));
+      return answers.refuse(res, 'connector', checked.refusal);
+    }
+    const route = connectorRoute(this.#connectors, path, checked.execution);
+    if (!route) return answers.refuse(res, 'connector', { status: 404, type: 'invalid_request_error', code: 'unknown_tool', message: 'no tool of this execution with a connector matches the path /v1/tools/<tool>/...' });
+    forwardConnectorCall(this.#connectors, req, res, route, query, checked.execution, checked.effective, now).catch((err: unknown) => this.#internalError(res, 'connector', err));
   }
 
   async #modelRoute(req: http.IncomingMessage, res: http.ServerResponse, route: Route, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding, now: Date): Promise<void> {

@@ -5,6 +5,7 @@
 // are worked out once per endpoint (provider.ts) and remembered. Errors keep the socket's code
 // (ECONNREFUSED, ...), and a provider that stays silent for the idle timeout is ETIMEDOUT, as
 // the messages of the gateway have always said.
+import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { upstreamOf, upstreamPath, type Upstream } from './provider.ts';
 
@@ -36,6 +37,14 @@ export class UpstreamClient {
   request(r: UpstreamRequest): Promise<UpstreamResponse> {
     const up = this.#upstream(r.endpoint);
     return this.#agent.request({ origin: up.url.origin, path: upstreamPath(up, r.path), method: r.method, headers: r.headers, body: r.body ?? null, signal: r.signal ?? null });
+  }
+
+  /**
+   * A connector call: any origin, any method, the path as given, the body streamed from the
+   * agent's request (undici relays it as it arrives: nothing large is held in memory).
+   */
+  forward(r: { origin: string; path: string; method: string; headers: Record<string, string | string[]>; body: Buffer | Readable | null; signal?: AbortSignal }): Promise<UpstreamResponse> {
+    return this.#agent.request({ origin: r.origin, path: r.path, method: r.method as Dispatcher.HttpMethod, headers: r.headers, body: r.body, signal: r.signal ?? null });
   }
 
   close(): Promise<void> {

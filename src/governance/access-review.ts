@@ -44,6 +44,8 @@ export const permissions = {
   bindModelProvider: (binding: string, namespace: string) => ({ verb: 'bind', group: GROUP, resource: 'modelproviderbindings', name: binding, namespace }),
   // What an execution's delegator needs to send model calls through someone's binding.
   useModelProvider: (binding: string, namespace: string) => ({ verb: 'use', group: GROUP, resource: 'modelproviderbindings', name: binding, namespace }),
+  // A tool connector's credential: the delegator must be able to read the Secret it hands the gateway.
+  getSecret: (secret: string, namespace: string) => ({ verb: 'get', group: '', resource: 'secrets', name: secret, namespace }),
   exportDiagnostics: (bundle: string, namespace: string) => ({ verb: 'export', group: GROUP, resource: 'agentmachinediagnosticbundles', name: bundle, namespace }),
 } as const;
 

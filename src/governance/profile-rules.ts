@@ -9,6 +9,7 @@
 // | containerExecution | builtin.images.registry-allowlist             | images.allowedRegistries set        |
 // | containerExecution | builtin.images.digest                         | images.requireDigest                |
 // | containerExecution | builtin.multi-tenant.execution-tenant         | multi-corporate firewall            |
+// | containerExecution | builtin.credentials.secret-env                | firewalls, hosted model provider    |
 // | networkProfile     | builtin.network.open-personal-only            | every type                          |
 // | networkProfile     | builtin.airgapped.no-network                  | airgapped                           |
 // | networkProfile     | builtin.network.allowlist-nonempty            | effective mode allowlist            |
@@ -55,6 +56,8 @@ export const PROFILE_TYPES = [
 /** Inside the container: where the kernel's interfaces live. Nothing is mounted over them. */
 const KERNEL_TREES = ['/proc', '/sys', '/dev'] as const;
 const FIREWALLS: readonly ProfileType[] = ['corporate_firewall', 'multi_corporate_firewall'];
+/** Profiles whose containers take no Secret into their environment unless the profile names it. */
+const SECRET_ENV_CONFINED: readonly ProfileType[] = [...FIREWALLS, 'hosted_model_provider'];
 const NETWORK_TOOL_PREFIXES = ['web.', 'http.', 'browser.'] as const;
 const TOOL_NAME = /^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?$/;
 
@@ -200,6 +203,23 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     appliesTo: (p) => p.spec.images?.requireDigest === true,
     describe: () => 'images must be pinned by digest (@sha256:...)',
     check: (_, r) => (parseImageRef(r.image)?.digest ? ok('image is pinned by digest') : no(`image ${r.image} is not pinned by digest (@sha256:...)`)),
+  }),
+  rule({
+    gate: 'containerExecution',
+    name: 'builtin.credentials.secret-env',
+    appliesTo: ofType(...SECRET_ENV_CONFINED),
+    describe: (p) =>
+      p.spec.secretEnv?.length
+        ? `no Secrets in container environments except ${listForMessage(p.spec.secretEnv)} (tool credentials go through connectors)`
+        : 'no Secrets in container environments (tool credentials go through connectors)',
+    check: (p, r) => {
+      const allowed = p.spec.secretEnv ?? [];
+      const refused = (r.secretEnvNames ?? []).filter((n) => !allowed.includes(n));
+      if (refused.length > 0) {
+        return no(`${p.spec.profileType} profiles keep Secrets out of containers: ${listForMessage(refused)} take${refused.length === 1 ? 's' : ''} a Secret (valueFrom.secretKeyRef); give the tool a connector (ToolGrantRecord spec.connector) so the gateway injects the credential, or name the variable in the profile's spec.secretEnv`);
+      }
+      return ok(r.secretEnvNames?.length ? `Secrets only in ${listForMessage(r.secretEnvNames)}, named by the profile's spec.secretEnv` : 'no Secret in the environment');
+    },
   }),
   rule({
     gate: 'containerExecution',

@@ -18,6 +18,8 @@ export type ContainerExecutionRequest = {
   args?: string[];
   /** Names only: values may be secrets. */
   envNames?: string[];
+  /** The names of the variables taken from Secrets (valueFrom.secretKeyRef). */
+  secretEnvNames?: string[];
   workingDir?: string;
   tenant?: string;
 };
@@ -50,7 +52,21 @@ export type ToolGrantRequest = {
   grantTenant?: string;
   /** The tenant of the execution using the grant, when there is one. */
   tenant?: string;
+  /** The grant's connector, when it has one: its protocol and endpoint URL. */
+  protocol?: 'http' | 'mcp';
+  endpoint?: string;
+  /**
+   * Set per call through a connector route (absent when the grant itself is admitted):
+   * the action (an MCP tools/call's tool name; an http call's method), and the HTTP method and
+   * path (after /v1/tools/<tool>, without the query string).
+   */
+  action?: string;
+  method?: string;
+  path?: string;
 };
+
+/** What a call through a connector adds to its grant's toolGrant request. */
+export type ToolCallFacts = { action?: string; method: string; path: string };
 
 export type ArtifactAccessRequest = {
   gate: 'artifactAccess';
@@ -82,6 +98,7 @@ export function containerExecutionRequest(container: ContainerSpec, tenant?: str
     ...(container.command ? { command: [...container.command] } : {}),
     ...(container.args ? { args: [...container.args] } : {}),
     ...(container.env ? { envNames: container.env.map((e) => e.name) } : {}),
+    ...(container.env?.some((e) => e.valueFrom?.secretKeyRef) ? { secretEnvNames: container.env.filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name) } : {}),
     ...(container.workingDir ? { workingDir: container.workingDir } : {}),
     ...(tenant !== undefined ? { tenant } : {}),
   };
@@ -126,12 +143,14 @@ export function modelProviderUseRequest(binding: ModelProviderBindingSpec, execu
   };
 }
 
-export function toolGrantRequest(grant: ToolGrantRecordSpec, executionTenant?: string): ToolGrantRequest {
+export function toolGrantRequest(grant: ToolGrantRecordSpec, executionTenant?: string, call?: ToolCallFacts): ToolGrantRequest {
   return {
     gate: 'toolGrant',
     tool: grant.tool,
     ...(grant.actions ? { actions: [...grant.actions] } : {}),
     ...(grant.tenant !== undefined ? { grantTenant: grant.tenant } : {}),
     ...(executionTenant !== undefined ? { tenant: executionTenant } : {}),
+    ...(grant.connector ? { protocol: grant.connector.protocol, endpoint: grant.connector.endpoint } : {}),
+    ...(call ? { ...(call.action !== undefined ? { action: call.action } : {}), method: call.method, path: call.path } : {}),
   };
 }

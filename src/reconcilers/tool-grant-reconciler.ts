@@ -1,5 +1,5 @@
 // ToolGrantRecord (agent_machine.tool_grant.apply / .revoke): Active only after the delegation,
-// the delegator's RBAC (use the profile, grant the tool) and the profile's toolGrant policy
+// the delegator's RBAC (use the profile, grant the tool, get a connector's credential Secret) and the profile's toolGrant policy
 // pass. Revocation (spec.revoked or deletion) and expiry take it out of service; a finalizer
 // keeps a deleted grant until its revocation is audited.
 import type { ToolGrantRecord } from '../api/types.generated.ts';
@@ -11,6 +11,7 @@ import { permissions } from '../governance/access-review.ts';
 import { evaluatePolicy } from '../governance/policy.ts';
 import { toolGrantRequest } from '../governance/requests.ts';
 import type { ReconcilerDeps } from './deps.ts';
+import type { Permission } from './authorization.ts';
 import { decideGrant, type GrantFacts, type GrantState } from './tool-grant-state.ts';
 import { profileFact } from './facts.ts';
 import { BY_PROFILE, indexed } from './indexes.ts';
@@ -78,7 +79,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
             authority: grant.spec.authority,
             operationType: APPLY,
             toolRefs: [grant.spec.tool],
-            permissions: [permissions.useProfile(grant.spec.profileRef.name), permissions.grantTool(grant.spec.tool, grant.metadata.namespace)],
+            permissions: grantPermissions(grant),
             tenancy: { namespace: grant.metadata.namespace!, tenant: grant.spec.tenant },
             now,
           });
@@ -101,6 +102,17 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
       return result;
     },
   });
+}
+
+/**
+ * What the delegator's RBAC must allow for this grant: use the profile, grant the tool and, for
+ * a connector with a credential, get that Secret (the gateway reads it on the delegator's
+ * behalf, so a grant cannot launder a Secret its delegator may not read).
+ */
+export function grantPermissions(grant: ToolGrantRecord): Permission[] {
+  const ns = grant.metadata.namespace!;
+  const secret = grant.spec.connector?.credentialsSecretRef;
+  return [permissions.useProfile(grant.spec.profileRef.name), permissions.grantTool(grant.spec.tool, ns), ...(secret ? [permissions.getSecret(secret.name, ns)] : [])];
 }
 
 /** A deleted grant is a revocation: audit it, then let it go. */

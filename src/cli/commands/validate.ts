@@ -30,8 +30,8 @@ Checks, with no cluster:
 
 Not checked offline:
   - transition rules, the CEL rules that read oldSelf ("a cancelled execution cannot be
-    resumed", "a revoked grant cannot be un-revoked", "tool is immutable", "container is
-    immutable"): they compare an update with the stored object, which a file does not have;
+    resumed", "a revoked grant cannot be un-revoked", "tool is immutable", "connector is
+    immutable", "container is immutable"): they compare an update with the stored object, which a file does not have;
     the summary counts how many applied;
   - everything that needs the cluster: the admission policy (spec.authority.delegator must be
     the user who applies the object), RBAC, references to objects not in the files.

@@ -56,10 +56,14 @@ test('requests built from specs carry env names but never env values', () => {
     'acme',
   );
   assert.ok(!JSON.stringify(exec).includes('sk-live-secret'));
-  assert.deepEqual(exec, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['API_KEY', 'TOKEN'], tenant: 'acme' });
+  assert.deepEqual(exec, { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['API_KEY', 'TOKEN'], secretEnvNames: ['TOKEN'], tenant: 'acme' });
   assert.deepEqual(artifacts, { gate: 'artifactAccess', hostPath: '/srv/repo', mountPath: '/workspace', outputs: ['/workspace/out/report'], tenant: 'acme' });
   assert.deepEqual(network, { gate: 'networkProfile' });
-  for (const request of [exec!, artifacts!, network!]) assert.equal(evaluatePolicy(corp, request, { sandbox }).allowed, true, request.gate);
+  for (const request of [artifacts!, network!]) assert.equal(evaluatePolicy(corp, request, { sandbox }).allowed, true, request.gate);
+  // A firewall profile keeps Secrets out of the environment unless it names them (spec.secretEnv).
+  const secretEnv = evaluatePolicy(corp, exec!, { sandbox });
+  assert.deepEqual(secretEnv.decisions.filter((d) => !d.allowed).map((d) => d.rule), ['builtin.credentials.secret-env']);
+  assert.equal(evaluatePolicy({ ...corp, spec: { ...corp.spec, secretEnv: ['TOKEN'] } }, exec!, { sandbox }).allowed, true);
 });
 
 test('the network mode an execution asks for reaches the networkProfile gate', () => {

@@ -83,6 +83,12 @@ const CASES: Case[] = [
   // corporate_firewall
   { type: 'corporate_firewall', title: 'allowlisted registry', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, checks: 'builtin.images.registry-allowlist' },
   { type: 'corporate_firewall', title: 'other registry', request: { gate: 'containerExecution', image: 'alpine:3' }, denies: 'builtin.images.registry-allowlist' },
+  { type: 'corporate_firewall', title: 'a Secret in the environment', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['GITHUB_TOKEN'], secretEnvNames: ['GITHUB_TOKEN'] }, denies: 'builtin.credentials.secret-env' },
+  { type: 'corporate_firewall', title: 'a Secret the profile names in secretEnv', spec: { secretEnv: ['LICENSE_KEY'] }, request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', secretEnvNames: ['LICENSE_KEY'] }, checks: 'builtin.credentials.secret-env' },
+  { type: 'multi_corporate_firewall', title: 'a Secret in the environment', request: { gate: 'containerExecution', image: 'registry.corp.example/a:1', tenant: 'acme', secretEnvNames: ['TOKEN'] }, denies: 'builtin.credentials.secret-env' },
+  { type: 'hosted_model_provider', title: 'a Secret in the environment', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', secretEnvNames: ['TOKEN'] }, denies: 'builtin.credentials.secret-env' },
+  { type: 'hosted_model_provider', title: 'plain env only', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', envNames: ['MODE'] }, checks: 'builtin.credentials.secret-env' },
+  { type: 'personal', title: 'a Secret in the environment (personal: allowed)', request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1', secretEnvNames: ['TOKEN'] } },
   { type: 'corporate_firewall', title: 'no registry allowlist', spec: { images: {} }, request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, denies: 'builtin.firewall.registry-allowlist-required' },
   { type: 'corporate_firewall', title: 'digest pinned', spec: { images: { allowedRegistries: ['ghcr.io'], requireDigest: true } }, request: { gate: 'containerExecution', image: `ghcr.io/acme/agent@${DIGEST}` }, checks: 'builtin.images.digest' },
   { type: 'corporate_firewall', title: 'tag only, digest required', spec: { images: { allowedRegistries: ['ghcr.io'], requireDigest: true } }, request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, denies: 'builtin.images.digest' },

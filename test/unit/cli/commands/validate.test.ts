@@ -315,6 +315,6 @@ describe('CRD rules offline', () => {
     assert.ok(rules.length >= 15, `${rules.length} rules`);
     assert.deepEqual(rules.filter((r) => r.compiled === 'uncheckable'), []);
     for (const r of rules) assert.equal(r.compiled === 'transition', /\boldSelf\b/.test(r.rule), r.rule);
-    assert.equal(rules.filter((r) => r.compiled === 'transition').length, 4);
+    assert.equal(rules.filter((r) => r.compiled === 'transition').length, 5);
   });
 });
