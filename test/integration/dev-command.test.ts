@@ -36,7 +36,7 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     const get = await kubectl('get', 'agent-machine');
     assert.doesNotMatch(get.stderr, /error/i);
     const applied = await kubectl('apply', '-R', '-f', 'examples/');
-    assert.equal(applied.stdout.trim().split('\n').length, 20, applied.stdout);
+    assert.equal(applied.stdout.trim().split('\n').length, 21, applied.stdout);
     await kubectl('wait', '--for=condition=Ready', '--timeout=30s', 'agentmachineprofile', '--all');
     await kubectl('wait', '--for=condition=Ready', '--timeout=30s', '-n', 'default', 'toolgrantrecord/issue-triage-github');
     // gateway-only agents reach the model gateway over an internal network make run prepares.
