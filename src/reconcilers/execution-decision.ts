@@ -14,6 +14,7 @@ import type { Decision } from '../governance/decision.ts';
 import type { Admission } from './container-state.ts';
 import { attemptOutcome, holdsSlot, isTerminalExecutionPhase, recordNameFor, type ExecutionPhase } from './execution-state.ts';
 import type { Tri } from './facts.ts';
+import { BLOCKING_REASONS } from './core/run-projection.ts';
 
 export const START = 'agent_machine.execution.start';
 export const CANCEL = 'agent_machine.execution.cancel';
@@ -109,18 +110,18 @@ function beforeStart(o: ExecutionObserved): ExecutionPlan {
   if (!a.admitted) return act({ phase: 'Denied', reason: a.reason, message: a.message, gates: { authorized: a.authorized, policyAllowed: a.policyAllowed, budgetAvailable: a.budgetAvailable }, decisions: a.decisions, effective: undefined });
   const limit = o.profile!.spec.budgetCeilings.agentConcurrency;
   if (!o.mayTakeSlot) return act({ ...queued(limit), gates: PASSED, decisions: a.decisions, effective: a.effective });
-  const wallClockMs = a.effective.wallClockSeconds * 1000;
+  // The wall clock starts when a container does (started()): time spent waiting for an image
+  // or a Secret is not the agent's.
   return act({
     phase: 'Running',
     reason: 'Running',
     message: `started ${ex.spec.containers.length} container(s)`,
-    requeueAfterMs: wallClockMs,
     gates: PASSED,
     decisions: a.decisions,
     effective: a.effective,
     takeSlot: true,
     createAttempt: 0,
-    status: { startedAt: metaTime(o.now), deadline: metaTime(new Date(o.now.getTime() + wallClockMs)), attempts: 0 },
+    status: { startedAt: metaTime(o.now), attempts: 0 },
   });
 }
 
@@ -133,8 +134,14 @@ function started(o: ExecutionObserved): ExecutionAction {
   const attempt = prev.attempts ?? 0;
   const names = new Set(ex.spec.containers.map((c) => recordNameFor(ex.metadata.name!, c.name!, attempt)));
   const current = o.owned.filter((c) => names.has(c.metadata.name!));
-  const status = containersStatus(ex, current, attempt);
-  const deadline = prev.deadline ? new Date(prev.deadline) : undefined;
+  // The deadline is wallClockSeconds after the first container of any attempt started.
+  const firstStart = Math.min(...o.owned.map((r) => (r.status?.startedAt ? Date.parse(r.status.startedAt) : Number.POSITIVE_INFINITY)));
+  const deadline = prev.deadline ? new Date(prev.deadline) : effective && Number.isFinite(firstStart) ? new Date(firstStart + effective.wallClockSeconds * 1000) : undefined;
+  const status = { ...containersStatus(ex, current, attempt), ...(deadline && !prev.deadline ? { deadline: metaTime(deadline) } : {}) };
+  // What kept a container from starting, if it was waiting when this reconcile ends it.
+  const prevReady = getCondition(prev.conditions, 'Ready');
+  // Carried through the Cancelling step, whose own reason replaces the blocking one.
+  const wasBlocked = prevReady && BLOCKING_REASONS.has(prevReady.reason) ? ` (it was waiting: ${prevReady.reason}: ${prevReady.message.replace(/^waiting: /, '')})` : (/ \(it was waiting: .*\)$/.exec(prevReady?.message ?? '')?.[0] ?? '');
   const pastDeadline = deadline !== undefined && now.getTime() >= deadline.getTime();
   // Each record stops itself past the whole budget; only the execution sees the sum.
   const cpuUsed = computeSecondsUsed(o.owned);
@@ -145,7 +152,7 @@ function started(o: ExecutionObserved): ExecutionAction {
     const reason = ex.spec.cancel ? 'Cancelled' : pastDeadline ? 'DeadlineExceeded' : overCompute ? 'ComputeBudgetExceeded' : !profile ? 'ProfileNotFound' : 'AuthorityLost';
     const cancel = current.filter((c) => !c.spec.cancel);
     if (attemptOutcome(names.size, current) === 'running') {
-      return act({ phase: prev.phase!, reason: 'Cancelling', message: `${reason}: stopping the containers`, requeueAfterMs: 1_000, cancel, status });
+      return act({ phase: prev.phase!, reason: 'Cancelling', message: `${reason}: stopping the containers${wasBlocked}`, requeueAfterMs: 1_000, cancel, status });
     }
     if (reason === 'ComputeBudgetExceeded') {
       // Exhausted, not stopped by anyone: Failed, as a single container stopped for it is, and never retried.
@@ -159,7 +166,7 @@ function started(o: ExecutionObserved): ExecutionAction {
           : reason === 'AuthorityLost'
             ? `authority lost while running: ${lost}; profile ${ex.spec.profileRef.name} cancels on it (onAuthorityLost: cancel); every container stopped`
             : `profile ${ex.spec.profileRef.name} was deleted`;
-    return act({ phase: 'Cancelled', reason, message, auditedAs: CANCEL, cancel, status });
+    return act({ phase: 'Cancelled', reason, message: `${message}${wasBlocked}`, auditedAs: CANCEL, cancel, status });
   }
   // Lost RBAC is seen only by asking again: look every AUTHORITY_RECHECK_MS while it runs.
   const recheck = (ms: number | undefined) => (cancelsOnAuthorityLost(profile) ? Math.min(ms ?? AUTHORITY_RECHECK_MS, AUTHORITY_RECHECK_MS) : ms);
@@ -182,8 +189,13 @@ function started(o: ExecutionObserved): ExecutionAction {
       }
       return act({ phase: 'Failed', reason: failedReady?.reason ?? 'Failed', message: why, status });
     }
-    case 'running':
+    case 'running': {
+      // A container that cannot start without someone's change: its reason is the execution's.
+      const blocked = current.find((r) => r.status?.phase !== 'Running' && BLOCKING_REASONS.has(getCondition(r.status?.conditions, 'Ready')?.reason ?? ''));
+      const why = blocked ? getCondition(blocked.status?.conditions, 'Ready')! : undefined;
+      if (why) return act({ phase: 'Running', reason: why.reason, message: `waiting: container record ${blocked!.metadata.name}: ${why.message}`, requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
       return act({ phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
+    }
   }
 }
 

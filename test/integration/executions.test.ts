@@ -126,7 +126,18 @@ test('an image the engine does not have: the record waits ImageNotPresent with a
     return all.some(([, reason]) => reason === 'ImageNotPresent') ? all : undefined;
   });
   assert.ok(events.every(([type, reason]) => reason !== 'ImageNotPresent' || type === 'Warning'), JSON.stringify(events));
-  await kubectl(['delete', 'localagentexecution', 'no-image', '-n', ns, '--wait=false'], { user: 'alice' });
+  // The execution shows what blocks it, and its wall clock has not started.
+  const blocked = await eventually('execution shows ImageNotPresent', async () => {
+    const s = await exStatus('no-image');
+    return s?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'ImageNotPresent' ? s : undefined;
+  });
+  assert.equal(blocked.phase, 'Running');
+  assert.match(blocked.conditions.find((c: any) => c.type === 'Ready').message, /^waiting: container record no-image-agent: .*agent-machine-no-such-image/);
+  assert.equal(blocked.deadline, undefined, 'wallClockSeconds starts when a container does');
+  // Cancelled while blocked: the final status still says what blocked it.
+  await kubectl(['patch', 'localagentexecution', 'no-image', '-n', ns, '--type=merge', '-p', '{"spec":{"cancel":true}}'], { user: 'alice' });
+  const cancelled = await waitPhase('no-image', 'Cancelled');
+  assert.match(cancelled.conditions.find((c: any) => c.type === 'Ready').message, /\(it was waiting: ImageNotPresent: /);
 });
 
 test('cancel mid-run: an execution.cancel command, the container gone within 5 s, state cancelled', async () => {

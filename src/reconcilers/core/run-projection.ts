@@ -11,17 +11,17 @@ export const RUN_PROJECTION = {
   Denied: { state: 'failed', event: 'failure', outcome: 'denied', warning: true },
 } as const satisfies Record<string, Projection>;
 
-/** Pending for these cannot end without someone's change (load the image, create the Secret). */
-const BLOCKED = new Set(['ImageNotPresent', 'SecretNotFound', 'RuntimeUnavailable']);
+/** Pending for these cannot end without someone's change (load the image, create the Secret, start the engine). */
+export const BLOCKING_REASONS: ReadonlySet<string> = new Set(['ImageNotPresent', 'SecretNotFound', 'RuntimeUnavailable']);
 
 /**
  * Real failures read as Warning Events whatever the phase: a run blocked on something someone
- * must fix, or stopped by its deadline, its budget, a deleted profile or lost authority rather
+ * must fix (a record Pending, or its execution Running, for a BLOCKING_REASONS reason), or stopped by its deadline, its budget, a deleted profile or lost authority rather
  * than on request (reason Cancelled, or ContainerCancelled for an execution whose container
  * was cancelled on request).
  */
 export function runWarns(phase: string, reason: string): boolean | undefined {
-  if (phase === 'Pending' && BLOCKED.has(reason)) return true;
+  if ((phase === 'Pending' || phase === 'Running') && BLOCKING_REASONS.has(reason)) return true;
   if (phase === 'Cancelled') return reason !== 'Cancelled' && reason !== 'ContainerCancelled';
   return undefined;
 }

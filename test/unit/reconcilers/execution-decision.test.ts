@@ -55,16 +55,44 @@ test('admission: held → Pending (gates passed, re-checked in 10 s); denied →
   assert.deepEqual([denied.phase, denied.reason, denied.gates], ['Denied', 'BudgetExceeded', { authorized: 'True', policyAllowed: 'Unknown', budgetAvailable: 'False' }]);
 });
 
-test('admitted: queued when no slot is free, else take one and start attempt 0 with its deadline', () => {
+test('admitted: queued when no slot is free, else take one and start attempt 0; the deadline waits for a container', () => {
   assert.equal(action({ execution: ex(), admission: admitted, mayTakeSlot: false }).phase, 'Queued');
   const s = action({ execution: ex(), admission: admitted, mayTakeSlot: true });
   assert.equal(s.phase, 'Running');
   assert.equal(s.message, 'started 2 container(s)');
   assert.equal(s.takeSlot, true);
   assert.equal(s.createAttempt, 0);
-  assert.equal(s.requeueAfterMs, 600_000);
-  assert.deepEqual(s.status, { startedAt: '2026-01-01T00:10:00Z', deadline: '2026-01-01T00:20:00Z', attempts: 0 });
+  assert.equal(s.requeueAfterMs, undefined, 'no deadline before a container runs: record changes wake it');
+  assert.deepEqual(s.status, { startedAt: '2026-01-01T00:10:00Z', attempts: 0 });
   assert.equal(s.auditedAs, 'agent_machine.execution.start');
+});
+
+test('the wall clock starts when the first container does: the deadline is set then, and kept', () => {
+  const noDeadline = { phase: 'Running', attempts: 0, startedAt: '2026-01-01T00:05:00Z', budget: { effective: EFFECTIVE } };
+  const waiting = action({ execution: ex(noDeadline), owned: [rec('e-a', 'Pending'), rec('e-b', 'Pending')] });
+  assert.equal(waiting.status.deadline, undefined);
+  const started = action({ execution: ex(noDeadline), owned: [rec('e-a', 'Running', { startedAt: '2026-01-01T00:08:00Z' }), rec('e-b', 'Running', { startedAt: '2026-01-01T00:09:00Z' })] });
+  assert.equal(started.status.deadline, '2026-01-01T00:18:00Z', 'wallClockSeconds after the first container started');
+  assert.equal(started.requeueAfterMs, 480_000);
+  const kept = action({ execution: ex(running), owned: [rec('e-a', 'Running', { startedAt: '2026-01-01T00:08:00Z' }), rec('e-b', 'Running')] });
+  assert.equal(kept.status.deadline, undefined, 'already in status: not written again');
+});
+
+test("a container that cannot start lends the execution its reason; a cancel keeps it in the final message", () => {
+  const blocked = rec('e-a', 'Pending', { conditions: [{ type: 'Ready', status: 'False', reason: 'ImageNotPresent', message: 'image localhost/x:1 is not on the engine' }] });
+  const w = action({ execution: ex(running), owned: [blocked, rec('e-b', 'Running')] });
+  assert.deepEqual([w.phase, w.reason], ['Running', 'ImageNotPresent']);
+  assert.equal(w.message, 'waiting: container record e-a: image localhost/x:1 is not on the engine');
+  const after = { ...running, conditions: [{ type: 'Ready', status: 'False', reason: 'ImageNotPresent', message: w.message }] };
+  const c = action({ execution: ex(after, { cancel: true }), owned: [{ ...blocked, spec: { cancel: true }, status: { ...blocked.status, phase: 'Cancelled' } } as never, rec('e-b', 'Cancelled')] });
+  assert.deepEqual([c.phase, c.reason], ['Cancelled', 'Cancelled']);
+  assert.match(c.message, /^cancelled; every container stopped \(it was waiting: ImageNotPresent: container record e-a: image localhost\/x:1 is not on the engine\)$/);
+  // Through the Cancelling step: its message carries the blocking reason on.
+  const stopping = action({ execution: ex(after, { cancel: true }), owned: [blocked, rec('e-b', 'Running')] });
+  assert.equal(stopping.reason, 'Cancelling');
+  const cancelling = { ...running, conditions: [{ type: 'Ready', status: 'False', reason: 'Cancelling', message: stopping.message }] };
+  const end = action({ execution: ex(cancelling, { cancel: true }), owned: [rec('e-a', 'Cancelled'), rec('e-b', 'Cancelled')] });
+  assert.match(end.message, /^cancelled; every container stopped \(it was waiting: ImageNotPresent: /);
 });
 
 test('started: running until every record of the attempt is terminal, requeued at the deadline', () => {
