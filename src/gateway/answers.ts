@@ -5,7 +5,7 @@ import type http from 'node:http';
 import { Counter, type Registry } from 'prom-client';
 import type { Refusal } from './gates.ts';
 
-export type Route = 'models' | 'forward' | 'tools';
+export type Route = 'models' | 'forward' | 'tools' | 'egress';
 
 export class GatewayAnswers {
   readonly #requests: Counter<'route' | 'code'>;

@@ -7,6 +7,8 @@
 //   POST /v1/messages               forwarded, Anthropic bindings only
 //   POST /v1/tools/authorize        {tool, action} → allow/deny from Active ToolGrantRecords
 //   GET  /healthz                   liveness, no token
+//   GET  http://host/...            egress proxy: forwarded if the execution's network allows it
+//   CONNECT host:port               egress proxy: a tunnel if the execution's network allows it
 //
 // Every call presents the execution's token (Authorization: Bearer, or x-api-key). The token
 // resolves to the execution, the execution to its binding and profile, all from informer
@@ -20,19 +22,23 @@
 // 401/403 (the credential itself was refused) becomes a 502 that says only that.
 //
 // This file is the router: path and method → authenticate (authenticate.ts) → the route's
-// steps (model-call.ts: plan, upstream, relay; tool-authorization.ts). README.md says how a
-// new route plugs in.
+// steps (model-call.ts: plan, upstream, relay; tool-authorization.ts; egress-proxy.ts for
+// absolute-form and CONNECT requests, authenticated by Proxy-Authorization). README.md says how
+// a new route plugs in.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { FullBudget } from '../governance/budget.ts';
+import type { AuditLog } from '../governance/audit-log.ts';
 import { GatewayAnswers, type Route } from './answers.ts';
 import { auditRefusal, authenticate, reauthorize, type CallAuthority } from './authenticate.ts';
 import type { CredentialCache } from './credentials.ts';
+import { EgressRecorder } from './egress-audit.ts';
+import { EgressProxy, type Resolve } from './egress-proxy.ts';
 import { checkModelUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import { forwardModelCall, type ModelCallDeps } from './model-call.ts';
@@ -69,6 +75,16 @@ export interface GatewayServerOptions {
   upstreamTimeoutMs?: number;
   /** Forwarded prompt texts are remembered here, for the redactor. */
   prompts?: PromptMemory;
+  /** Where the egress proxy's batched records go (the controller's hash-chained audit log). */
+  audit?: Pick<AuditLog, 'append'>;
+  /** How often egress records are written (default 5 s; and at close). */
+  egressAuditIntervalMs?: number;
+  /** Name resolution of the egress proxy (default: the system resolver, every address). */
+  resolve?: Resolve;
+  /** An egress tunnel idle this long is closed (default 5 min). */
+  egressIdleTimeoutMs?: number;
+  /** Time a client has to send its request headers (default 30 s). */
+  headersTimeoutMs?: number;
 }
 
 const ROUTES: Record<string, { route: Route; method: 'GET' | 'POST' }> = {
@@ -90,6 +106,8 @@ export class GatewayServer {
   readonly #upstream: UpstreamClient;
   readonly #modelCalls: ModelCallDeps;
   readonly #tools: ToolAuthorizationDeps;
+  readonly #egressRecorder: EgressRecorder;
+  readonly #egress: EgressProxy;
   #active = false;
   #inactiveReason = 'the gateway is starting';
 
@@ -102,7 +120,20 @@ export class GatewayServer {
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024, ...(opts.prompts ? { prompts: opts.prompts } : {}) };
     this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
-    this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
+    this.#egressRecorder = new EgressRecorder({ logger: this.#log, ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.egressAuditIntervalMs ? { flushIntervalMs: opts.egressAuditIntervalMs } : {}) });
+    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: this.#egressRecorder, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
+    const headersTimeout = opts.headersTimeoutMs ?? 30_000;
+    this.#server = http.createServer(
+      // The server checks headersTimeout every connectionsCheckingInterval: keep that below it.
+      { keepAliveTimeout: 65_000, headersTimeout, requestTimeout: 0, noDelay: true, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headersTimeout / 2))) },
+      (req, res) => this.#handle(req, res),
+    );
+    this.#server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      this.#egress.connect(req, socket, head, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => {
+        this.#log.error({ route: 'egress', error: err instanceof Error ? err.message : String(err) }, 'egress tunnel failed');
+        socket.destroy();
+      });
+    });
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -126,16 +157,23 @@ export class GatewayServer {
 
   async close(): Promise<void> {
     this.setActive(false, 'the gateway is shutting down');
+    this.#egress.closeAll();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
       setTimeout(() => this.#server.closeAllConnections(), 2_000).unref();
     });
     await this.#upstream.close();
+    await this.#egressRecorder.close();
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = req.url ?? '/';
+    // Absolute-form: a proxy request (origin-form paths start with '/').
+    if (!url.startsWith('/') && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) {
+      this.#egress.forward(req, res, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => this.#internalError(res, 'egress', err));
+      return;
+    }
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
     if (path === '/healthz') {
