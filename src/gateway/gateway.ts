@@ -75,7 +75,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const tokens = new TokenStore(opts.clients, secrets);
   const ledger = new UsageLedger({ clients: opts.clients, logger: opts.logger, flushIntervalMs: opts.flushIntervalMs });
   const credentials = opts.credentials ?? new CredentialCache(opts.clients);
-  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.prompts ? { prompts: opts.prompts } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.prompts ? { prompts: opts.prompts } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.advertiseUrl ? { selfAuthorities: [advertisedAuthority(opts.advertiseUrl)] } : {}), ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = await server.listen(opts.host, opts.port);
 
   const { executions, bindings } = opts.informers;
@@ -85,4 +85,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const env = new ExecutionGatewayEnv({ executions, bindings, tokens, addressing });
   log.info({ url: bound.url, advertiseUrl: opts.advertiseUrl, gatewayNetwork: opts.gatewayNetwork }, 'model gateway listening');
   return { url: bound.url, port: bound.port, server, tokens, ledger, credentials, secrets, env };
+}
+
+/** host:port of an advertised URL (default port of its scheme when it names none). */
+function advertisedAuthority(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname.replace(/^\[(.*)\]$/, "$1")}:${u.port || (u.protocol === "https:" ? 443 : 80)}`;
 }

@@ -39,6 +39,8 @@ import { auditRefusal, authenticate, reauthorize, type CallAuthority } from './a
 import type { CredentialCache } from './credentials.ts';
 import { EgressRecorder } from './egress-audit.ts';
 import { EgressProxy, type Resolve } from './egress-proxy.ts';
+import { parseAbsoluteUrl } from './egress-plan.ts';
+import { GATEWAY_HOST_ALIAS, PODMAN_HOST_ALIAS } from './injection.ts';
 import { checkModelUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import { forwardModelCall, type ModelCallDeps } from './model-call.ts';
@@ -85,6 +87,12 @@ export interface GatewayServerOptions {
   egressIdleTimeoutMs?: number;
   /** Time a client has to send its request headers (default 30 s). */
   headersTimeoutMs?: number;
+  /**
+   * host:port names of this gateway as containers see it besides agent-machine-gateway and
+   * host.containers.internal on the listening port (e.g. the advertised URL's): a proxy request
+   * to one of them is served here, not forwarded (clients such as busybox wget ignore NO_PROXY).
+   */
+  selfAuthorities?: string[];
 }
 
 const ROUTES: Record<string, { route: Route; method: 'GET' | 'POST' }> = {
@@ -109,6 +117,8 @@ export class GatewayServer {
   readonly #egressRecorder: EgressRecorder;
   readonly #egress: EgressProxy;
   #active = false;
+  /** host:port forms that name this gateway (see selfAuthorities). */
+  readonly #self = new Set<string>();
   #inactiveReason = 'the gateway is starting';
 
   constructor(opts: GatewayServerOptions) {
@@ -143,6 +153,8 @@ export class GatewayServer {
       this.#server.listen(port, host, () => {
         this.#server.off('error', reject);
         const a = this.#server.address() as AddressInfo;
+        for (const h of [GATEWAY_HOST_ALIAS, PODMAN_HOST_ALIAS]) this.#self.add(`${h}:${a.port}`);
+        for (const h of this.#o.selfAuthorities ?? []) this.#self.add(h.toLowerCase());
         const shown = a.address.includes(':') ? `[${a.address}]` : a.address;
         resolve({ host: a.address, port: a.port, url: `http://${shown}:${a.port}` });
       });
@@ -168,11 +180,16 @@ export class GatewayServer {
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = req.url ?? '/';
-    // Absolute-form: a proxy request (origin-form paths start with '/').
+    let url = req.url ?? '/';
+    // Absolute-form: a proxy request (origin-form paths start with '/'), served here when it
+    // names this gateway, else the egress proxy's.
     if (!url.startsWith('/') && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) {
-      this.#egress.forward(req, res, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => this.#internalError(res, 'egress', err));
-      return;
+      const local = this.#selfPath(url);
+      if (local === undefined) {
+        this.#egress.forward(req, res, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => this.#internalError(res, 'egress', err));
+        return;
+      }
+      url = local;
     }
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
@@ -209,6 +226,14 @@ export class GatewayServer {
       return answers.refuse(res, route, bc.refusal);
     }
     this.#modelRoute(req, res, route, path, ex, checked.effective, bc.binding, now).catch((err: unknown) => this.#internalError(res, route, err));
+  }
+
+  /** The path of an absolute-form URL that names this gateway, else undefined. */
+  #selfPath(url: string): string | undefined {
+    const parsed = parseAbsoluteUrl(url);
+    if (!parsed || parsed.scheme !== 'http' || !this.#self.has(`${parsed.target.host}:${parsed.target.port}`)) return undefined;
+    const start = url.indexOf('/', url.indexOf('//') + 2);
+    return start < 0 ? '/' : url.slice(start);
   }
 
   async #modelRoute(req: http.IncomingMessage, res: http.ServerResponse, route: Route, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding, now: Date): Promise<void> {

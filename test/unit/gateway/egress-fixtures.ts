@@ -124,7 +124,10 @@ export function rawExchange(port: number, bytes: string | Buffer, opts: { timeou
       }
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
       if (!opts.keepOpen) socket.destroy();
-      resolve({ status, headers, body: end >= 0 ? buf.subarray(end + 4).toString('utf8') : '', socket, ms: Date.now() - started });
+      let body = end >= 0 ? buf.subarray(end + 4).toString('utf8') : '';
+      // A chunked body: just the data of its chunks.
+      if (/chunked/i.test(headers['transfer-encoding'] ?? '')) body = body.split('\r\n').filter((_, i) => i % 2 === 1).join('');
+      resolve({ status, headers, body, socket, ms: Date.now() - started });
     };
     socket.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
@@ -132,7 +135,8 @@ export function rawExchange(port: number, bytes: string | Buffer, opts: { timeou
       if (end < 0) return;
       const m = /content-length:\s*(\d+)/i.exec(buf.subarray(0, end).toString('latin1'));
       const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buf.toString('latin1'))?.[1] ?? 0);
-      if ((status === 200 && opts.keepOpen) || (m && buf.length - end - 4 >= Number(m[1]))) finish();
+      const chunkedDone = /transfer-encoding:\s*chunked/i.test(buf.subarray(0, end).toString('latin1')) && buf.subarray(end).includes('\r\n0\r\n\r\n');
+      if ((status === 200 && opts.keepOpen) || (m && buf.length - end - 4 >= Number(m[1])) || chunkedDone) finish();
     });
     socket.on('close', () => finish());
     socket.on('error', () => finish());

@@ -184,6 +184,15 @@ test('proxy chaining: allowed connections leave through the corporate proxy (CON
   assert.deepEqual([corpRefused.status, corpRefused.headers['x-agent-machine-reason']], [502, 'upstream_proxy_refused']);
 });
 
+test('a proxy request naming the gateway itself is served by the gateway (clients such as busybox wget ignore NO_PROXY)', async () => {
+  const token = gw.admit('self', 'air');
+  const r = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/healthz HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([r.status, r.body], [200, 'ok\n']);
+  // Another port of the same name is not the gateway: the egress proxy decides (airgapped: refused).
+  const other = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port + 1}/healthz HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port + 1}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([other.status, other.headers['x-agent-machine-reason']], [403, 'mode_none']);
+});
+
 test('metrics per profile/decision/reason; audit batches name execution, delegator, host, port, bytes, never paths, queries or tokens', async () => {
   const token = gw.admit('audited', 'fw');
   const dispatcher = agent(token);
