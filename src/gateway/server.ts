@@ -181,6 +181,7 @@ export class GatewayServer {
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let url = req.url ?? '/';
+    let method = req.method;
     // Absolute-form: a proxy request (origin-form paths start with '/'), served here when it
     // names this gateway, else the egress proxy's.
     if (!url.startsWith('/') && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) {
@@ -190,6 +191,9 @@ export class GatewayServer {
         return;
       }
       url = local;
+      // busybox wget (1.35) sends every proxied request as GET, a --post-data body included:
+      // such a GET with a body, to this gateway, is the POST it meant.
+      if (method === 'GET' && (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined)) method = 'POST';
     }
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
@@ -201,7 +205,7 @@ export class GatewayServer {
     const entry = ROUTES[path];
     if (!entry) return answers.refuse(res, 'unknown', { status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `no route ${path}` });
     const { route } = entry;
-    if (req.method !== entry.method) return answers.refuse(res, route, { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', message: `${path} takes ${entry.method}` });
+    if (method !== entry.method) return answers.refuse(res, route, { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', message: `${path} takes ${entry.method}` });
     if (!this.#active) return answers.refuse(res, route, { status: 503, type: 'service_unavailable', code: 'gateway_inactive', message: this.#inactiveReason });
 
     const now = this.#clock();

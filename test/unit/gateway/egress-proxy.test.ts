@@ -191,6 +191,13 @@ test('a proxy request naming the gateway itself is served by the gateway (client
   // Another port of the same name is not the gateway: the egress proxy decides (airgapped: refused).
   const other = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port + 1}/healthz HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port + 1}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
   assert.deepEqual([other.status, other.headers['x-agent-machine-reason']], [403, 'mode_none']);
+  // busybox wget sends a proxied --post-data request as GET with the body: taken as the POST it means.
+  const body = JSON.stringify({ tool: 'mcp.github/create_issue', action: 'create' });
+  const post = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/v1/tools/authorize HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  assert.equal(post.status, 403, post.body);
+  assert.equal(JSON.parse(post.body).allowed, false, 'answered by the tool decision route');
+  const bodiless = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/v1/tools/authorize HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  assert.equal(bodiless.status, 405, 'a GET without a body is still a GET');
 });
 
 test('metrics per profile/decision/reason; audit batches name execution, delegator, host, port, bytes, never paths, queries or tokens', async () => {
