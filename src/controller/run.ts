@@ -2,7 +2,7 @@
 // controller per kind, and hands them to the Manager (informers, leader election, health and
 // metrics, graceful shutdown). `agent-machine controller` and `agent-machine dev` both run this.
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
@@ -33,6 +33,7 @@ import { diagnosticBundleController } from '../reconcilers/diagnostic-bundle-rec
 import { modelBindingController } from '../reconcilers/model-binding-reconciler.ts';
 import { CredentialCache } from '../gateway/credentials.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
+import { hostsResolver, parseHostsFile } from '../gateway/egress-hosts.ts';
 import { PromptMemory } from '../gateway/prompt-memory.ts';
 import { followPromptLifetime } from '../reconcilers/prompt-lifetime.ts';
 import { gatewayTokenController } from '../reconcilers/gateway-token-reconciler.ts';
@@ -62,6 +63,8 @@ export interface ControllerConfig {
   gatewayAddress?: string;
   /** Internal podman/Docker network gateway-only containers join to reach the gateway (docker runtime). */
   gatewayNetwork?: string;
+  /** A hosts file the egress proxy resolves from before DNS (egress-hosts.ts). */
+  egressHostsPath?: string;
   /** The gateway URL containers are given, when the default (per runtime and network) does not reach it. */
   gatewayAdvertiseUrl?: string;
   logger?: Logger;
@@ -170,11 +173,13 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
       credentials,
       celSandbox,
       prompts,
+      audit,
+      ...(cfg.egressHostsPath ? { resolve: egressResolver(cfg.egressHostsPath) } : {}),
       ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}),
       ...(cfg.gatewayAdvertiseUrl ? { advertiseUrl: cfg.gatewayAdvertiseUrl } : {}),
     });
     deps.gatewayEnv = gateway.env;
-    manager.add(gatewayTokenController({ ...gateway, executions: deps.informers.executions, logger, metrics }));
+    manager.add(gatewayTokenController({ ...gateway, executions: deps.informers.executions, profiles: deps.informers.profiles, logger, metrics }));
   }
   await manager.start();
   logger.info({ metrics: manager.healthUrl, auditLog: cfg.auditLogPath, leaderElect: cfg.leaderElect }, 'agent-machine controller started');
@@ -202,4 +207,11 @@ async function clusterUid(clients: KubeClients, logger: Logger): Promise<string>
     logger.warn({ err: describeError(err) }, 'cannot read namespace kube-system to identify the cluster; containers are labelled with the API server address instead');
   }
   return `server-${createHash('sha256').update(clients.kubeConfig.getCurrentCluster()?.server ?? '').digest('hex').slice(0, 16)}`;
+}
+
+/** The egress proxy's resolver with the operator's hosts file; a file that does not parse stops the start. */
+function egressResolver(file: string) {
+  const { hosts, problems } = parseHostsFile(readFileSync(file, 'utf8'));
+  if (problems.length > 0) throw new Error(`--egress-hosts ${file}: ${problems.slice(0, 5).join('; ')}`);
+  return hostsResolver(hosts);
 }

@@ -5,7 +5,7 @@ import type http from 'node:http';
 import { Counter, type Registry } from 'prom-client';
 import type { Refusal } from './gates.ts';
 
-export type Route = 'models' | 'forward' | 'tools' | 'connector';
+export type Route = 'models' | 'forward' | 'tools' | 'connector' | 'egress';
 
 export class GatewayAnswers {
   readonly #requests: Counter<'route' | 'code'>;

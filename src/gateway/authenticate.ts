@@ -11,7 +11,11 @@ import { AUTHORITY_LOST_CODES, callPermissions, checkExecution, rbacRefusal, typ
 import type { TokenStore } from './tokens.ts';
 
 export function authenticate(headers: IncomingHttpHeaders, tokens: TokenStore, executions: Informer<LocalAgentExecution>, now: Date): ExecutionCheck {
-  const token = presentedToken(headers);
+  return authenticateToken(presentedToken(headers), tokens, executions, now);
+}
+
+/** The execution a token (from whichever header) speaks for, and whether it may still act. */
+export function authenticateToken(token: string | undefined, tokens: TokenStore, executions: Informer<LocalAgentExecution>, now: Date): ExecutionCheck {
   const identity = token === undefined ? undefined : tokens.resolve(token);
   const ex = identity ? executions.get(`${identity.namespace}/${identity.execution}`) : undefined;
   return checkExecution(identity, ex, now, identity === undefined && token !== undefined ? tokens.revokedIdentity(token) : undefined);
@@ -23,6 +27,26 @@ export function presentedToken(headers: IncomingHttpHeaders): string | undefined
   if (typeof auth === 'string' && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
   const key = headers['x-api-key'];
   return typeof key === 'string' && key.length > 0 ? key.trim() : undefined;
+}
+
+/**
+ * The token of a proxy request (egress proxy): `Proxy-Authorization: Basic` with any user and
+ * the token as the password (what clients send for http_proxy=http://agent:<token>@host:port),
+ * or `Proxy-Authorization: Bearer <token>`.
+ */
+export function proxyToken(headers: IncomingHttpHeaders): string | undefined {
+  const auth = headers['proxy-authorization'];
+  if (typeof auth !== 'string' || auth.length > 4096) return undefined;
+  const space = auth.indexOf(' ');
+  if (space < 0) return undefined;
+  const scheme = auth.slice(0, space).toLowerCase();
+  const value = auth.slice(space + 1).trim();
+  if (scheme === 'bearer') return value || undefined;
+  if (scheme !== 'basic') return undefined;
+  const decoded = Buffer.from(value, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  // Percent-encoding in the URL's userinfo is decoded by clients before they send it; a token never contains '%'.
+  return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined;
 }
 
 /** The RBAC half of a call's authority, asked per call: the caches hold the rest (gates.ts). */

@@ -13,6 +13,8 @@ import type { KubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
+import type { AuditLog } from '../governance/audit-log.ts';
+import type { Resolve } from './egress-proxy.ts';
 import type { CallAuthority } from './authenticate.ts';
 import { CredentialCache } from './credentials.ts';
 import { ExecutionGatewayEnv } from './injection.ts';
@@ -46,6 +48,10 @@ export interface GatewayOptions {
   celSandbox: CelSandbox;
   /** Forwarded prompt texts, shared with the reconcilers that redact what they write. */
   prompts?: PromptMemory;
+  /** The controller's audit log: the egress proxy's batched records go there. */
+  audit?: Pick<AuditLog, 'append'>;
+  /** Name resolution of the egress proxy (default: the system resolver). */
+  resolve?: Resolve;
 }
 
 export interface RunningGateway {
@@ -69,7 +75,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const tokens = new TokenStore(opts.clients, secrets);
   const ledger = new UsageLedger({ clients: opts.clients, logger: opts.logger, flushIntervalMs: opts.flushIntervalMs });
   const credentials = opts.credentials ?? new CredentialCache(opts.clients);
-  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.prompts ? { prompts: opts.prompts } : {}), ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const server = new GatewayServer({ tokens, informers: opts.informers, credentials, ledger, celSandbox: opts.celSandbox, authority: opts.authority, logger: opts.logger, ...(opts.prompts ? { prompts: opts.prompts } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.advertiseUrl ? { selfAuthorities: [advertisedAuthority(opts.advertiseUrl)] } : {}), ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.metrics ? { registry: opts.metrics.registry as Registry } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const bound = await server.listen(opts.host, opts.port);
 
   const { executions, bindings } = opts.informers;
@@ -79,4 +85,10 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   const env = new ExecutionGatewayEnv({ executions, bindings, tokens, addressing });
   log.info({ url: bound.url, advertiseUrl: opts.advertiseUrl, gatewayNetwork: opts.gatewayNetwork }, 'model gateway listening');
   return { url: bound.url, port: bound.port, server, tokens, ledger, credentials, secrets, env };
+}
+
+/** host:port of an advertised URL (default port of its scheme when it names none). */
+function advertisedAuthority(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname.replace(/^\[(.*)\]$/, "$1")}:${u.port || (u.protocol === "https:" ? 443 : 80)}`;
 }

@@ -6,13 +6,17 @@
 //   ANTHROPIC_BASE_URL     <gateway>             (Anthropic bindings)
 //   ANTHROPIC_API_KEY      the execution's token
 //   AGENT_MACHINE_GATEWAY_URL / AGENT_MACHINE_GATEWAY_TOKEN   (always, for /v1/tools/authorize)
+//   HTTP_PROXY / HTTPS_PROXY / http_proxy / https_proxy   http://agent:<token>@<gateway host:port>
+//   NO_PROXY / no_proxy    the gateway's host (model and tool calls go to it directly)
+//       (whenever the gateway is reachable: the egress proxy applies the network mode, and
+//       answers 403 with a reason in none and gateway-only)
 //
 // Where the gateway is, as seen from inside a container, depends on the runtime and network:
-//   docker, gateway-only/allowlist with a gateway network   http://agent-machine-gateway:PORT
+//   docker, none/gateway-only/allowlist with a gateway network   http://agent-machine-gateway:PORT
 //       (the runtime maps that name to the host's address on the internal network)
 //   docker, open (podman's default bridge)                  http://host.containers.internal:PORT
 //       (podman adds that name; Docker Engine does not, set an advertised URL there)
-//   docker, none                                            nothing reaches the gateway
+//   docker, any but open, without a gateway network          nothing reaches the gateway
 //   kubernetes                                              only with an advertised URL
 // An advertised URL (--gateway-advertise-url) overrides all of these.
 //
@@ -62,7 +66,7 @@ export class ExecutionGatewayEnv implements GatewayEnvSource {
     if (this.#closed || !ref) return {};
     const ex = this.#executions.get(`${record.metadata.namespace}/${ref.name}`);
     // Only the execution that owns the record: a record naming someone else's execution gets nothing.
-    if (!ex || !needsToken(ex) || !record.metadata.ownerReferences?.some((o) => o.uid === ex.metadata.uid)) return {};
+    if (!ex || !needsToken(ex, placement.networkMode) || !record.metadata.ownerReferences?.some((o) => o.uid === ex.metadata.uid)) return {};
     if (isTerminalExecutionPhase(ex.status?.phase) || isBeingDeleted(ex)) return {};
     const token = await this.#tokens.ensure(ex);
     const binding = ex.spec.modelProviderRef ? this.#bindings.get(`${ex.metadata.namespace}/${ex.spec.modelProviderRef.name}`) : undefined;
@@ -86,6 +90,7 @@ export function gatewayRootUrl(a: GatewayAddressing, placement: ContainerPlaceme
   switch (placement.networkMode) {
     case 'open':
       return `http://${PODMAN_HOST_ALIAS}:${a.port}`;
+    case 'none':
     case 'gateway-only':
     case 'allowlist':
       return a.gatewayNetwork ? `http://${GATEWAY_HOST_ALIAS}:${a.port}` : undefined;
@@ -97,7 +102,10 @@ export function gatewayRootUrl(a: GatewayAddressing, placement: ContainerPlaceme
 /** The environment for a container, given its gateway root URL and token. */
 export function gatewayEnvVars(root: string | undefined, token: string, opts: { model: boolean; anthropic: boolean }): Record<string, string> {
   const env: Record<string, string> = { AGENT_MACHINE_GATEWAY_TOKEN: token };
-  if (root) env.AGENT_MACHINE_GATEWAY_URL = root;
+  if (root) {
+    env.AGENT_MACHINE_GATEWAY_URL = root;
+    Object.assign(env, proxyEnvVars(root, token));
+  }
   if (opts.model) {
     env.OPENAI_API_KEY = token;
     if (root) env.OPENAI_BASE_URL = `${root}/v1`;
@@ -107,4 +115,16 @@ export function gatewayEnvVars(root: string | undefined, token: string, opts: { 
     }
   }
   return env;
+}
+
+/**
+ * The egress proxy variables: the gateway itself is the proxy, the token the password (the
+ * proxy authenticates Proxy-Authorization, never the source address); the gateway's own host
+ * is in NO_PROXY so model and tool calls go to it directly.
+ */
+export function proxyEnvVars(root: string, token: string): Record<string, string> {
+  const u = new URL(root);
+  const proxy = `${u.protocol}//agent:${encodeURIComponent(token)}@${u.host}`;
+  const noProxy = [...new Set([u.hostname.replace(/^\[(.*)\]$/, '$1'), 'localhost', '127.0.0.1', '::1'])].join(',');
+  return { HTTP_PROXY: proxy, HTTPS_PROXY: proxy, http_proxy: proxy, https_proxy: proxy, NO_PROXY: noProxy, no_proxy: noProxy };
 }

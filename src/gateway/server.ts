@@ -9,6 +9,8 @@
 //   *    /v1/tools/<tool>/<rest>    forwarded to the tool's connector with its credential
 //                                   injected (http: methods and paths; mcp: JSON-RPC judged)
 //   GET  /healthz                   liveness, no token
+//   GET  http://host/...            egress proxy: forwarded if the execution's network allows it
+//   CONNECT host:port               egress proxy: a tunnel if the execution's network allows it
 //
 // Every call presents the execution's token (Authorization: Bearer, or x-api-key). The token
 // resolves to the execution, the execution to its binding and profile, all from informer
@@ -22,19 +24,25 @@
 // 401/403 (the credential itself was refused) becomes a 502 that says only that.
 //
 // This file is the router: path and method → authenticate (authenticate.ts) → the route's
-// steps (model-call.ts: plan, upstream, relay; tool-authorization.ts; connector-call.ts).
+// steps (model-call.ts: plan, upstream, relay; tool-authorization.ts; connector-call.ts;
+// egress-proxy.ts for absolute-form and CONNECT requests, authenticated by Proxy-Authorization).
 // README.md says how a new route plugs in.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { CelSandbox } from '../governance/cel-sandbox.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { FullBudget } from '../governance/budget.ts';
+import type { AuditLog } from '../governance/audit-log.ts';
 import { GatewayAnswers, type Route } from './answers.ts';
 import { auditRefusal, authenticate, reauthorize, type CallAuthority } from './authenticate.ts';
 import type { CredentialCache } from './credentials.ts';
+import { EgressRecorder } from './egress-audit.ts';
+import { EgressProxy, type Resolve } from './egress-proxy.ts';
+import { parseAbsoluteUrl } from './egress-plan.ts';
+import { GATEWAY_HOST_ALIAS, PODMAN_HOST_ALIAS } from './injection.ts';
 import { checkModelUse } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
 import { forwardModelCall, type ModelCallDeps } from './model-call.ts';
@@ -74,6 +82,22 @@ export interface GatewayServerOptions {
   upstreamTimeoutMs?: number;
   /** Forwarded prompt texts are remembered here, for the redactor. */
   prompts?: PromptMemory;
+  /** Where the egress proxy's batched records go (the controller's hash-chained audit log). */
+  audit?: Pick<AuditLog, 'append'>;
+  /** How often egress records are written (default 5 s; and at close). */
+  egressAuditIntervalMs?: number;
+  /** Name resolution of the egress proxy (default: the system resolver, every address). */
+  resolve?: Resolve;
+  /** An egress tunnel idle this long is closed (default 5 min). */
+  egressIdleTimeoutMs?: number;
+  /** Time a client has to send its request headers (default 30 s). */
+  headersTimeoutMs?: number;
+  /**
+   * host:port names of this gateway as containers see it besides agent-machine-gateway and
+   * host.containers.internal on the listening port (e.g. the advertised URL's): a proxy request
+   * to one of them is served here, not forwarded (clients such as busybox wget ignore NO_PROXY).
+   */
+  selfAuthorities?: string[];
 }
 
 const ROUTES: Record<string, { route: Route; method: 'GET' | 'POST' }> = {
@@ -97,7 +121,11 @@ export class GatewayServer {
   readonly #tools: ToolAuthorizationDeps;
   readonly #connectors: ConnectorCallDeps;
   readonly #streams: OpenStreams;
+  readonly #egressRecorder: EgressRecorder;
+  readonly #egress: EgressProxy;
   #active = false;
+  /** host:port forms that name this gateway (see selfAuthorities). */
+  readonly #self = new Set<string>();
   #inactiveReason = 'the gateway is starting';
 
   constructor(opts: GatewayServerOptions) {
@@ -111,7 +139,20 @@ export class GatewayServer {
     this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
     this.#connectors = { ...this.#tools, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
-    this.#server = http.createServer({ keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 0, noDelay: true }, (req, res) => this.#handle(req, res));
+    this.#egressRecorder = new EgressRecorder({ logger: this.#log, ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.egressAuditIntervalMs ? { flushIntervalMs: opts.egressAuditIntervalMs } : {}) });
+    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: this.#egressRecorder, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
+    const headersTimeout = opts.headersTimeoutMs ?? 30_000;
+    this.#server = http.createServer(
+      // The server checks headersTimeout every connectionsCheckingInterval: keep that below it.
+      { keepAliveTimeout: 65_000, headersTimeout, requestTimeout: 0, noDelay: true, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headersTimeout / 2))) },
+      (req, res) => this.#handle(req, res),
+    );
+    this.#server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      this.#egress.connect(req, socket, head, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => {
+        this.#log.error({ route: 'egress', error: err instanceof Error ? err.message : String(err) }, 'egress tunnel failed');
+        socket.destroy();
+      });
+    });
   }
 
   /** Starts listening; resolves with the bound address. */
@@ -121,6 +162,8 @@ export class GatewayServer {
       this.#server.listen(port, host, () => {
         this.#server.off('error', reject);
         const a = this.#server.address() as AddressInfo;
+        for (const h of [GATEWAY_HOST_ALIAS, PODMAN_HOST_ALIAS]) this.#self.add(`${h}:${a.port}`);
+        for (const h of this.#o.selfAuthorities ?? []) this.#self.add(h.toLowerCase());
         const shown = a.address.includes(':') ? `[${a.address}]` : a.address;
         resolve({ host: a.address, port: a.port, url: `http://${shown}:${a.port}` });
       });
@@ -136,16 +179,32 @@ export class GatewayServer {
   async close(): Promise<void> {
     this.setActive(false, 'the gateway is shutting down');
     this.#streams.stop();
+    this.#egress.closeAll();
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeIdleConnections();
       setTimeout(() => this.#server.closeAllConnections(), 2_000).unref();
     });
     await this.#upstream.close();
+    await this.#egressRecorder.close();
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    let method = req.method;
+    // Absolute-form: a proxy request (origin-form paths start with '/'), served here when it
+    // names this gateway, else the egress proxy's.
+    if (!url.startsWith('/') && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) {
+      const local = this.#selfPath(url);
+      if (local === undefined) {
+        this.#egress.forward(req, res, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => this.#internalError(res, 'egress', err));
+        return;
+      }
+      url = local;
+      // busybox wget (1.35) sends every proxied request as GET, a --post-data body included:
+      // such a GET with a body, to this gateway, is the POST it meant.
+      if (method === 'GET' && (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined)) method = 'POST';
+    }
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
     if (path === '/healthz') {
@@ -157,7 +216,7 @@ export class GatewayServer {
     const entry = ROUTES[path];
     if (!entry) return answers.refuse(res, 'unknown', { status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `no route ${path}` });
     const { route } = entry;
-    if (req.method !== entry.method) return answers.refuse(res, route, { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', message: `${path} takes ${entry.method}` });
+    if (method !== entry.method) return answers.refuse(res, route, { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', message: `${path} takes ${entry.method}` });
     if (!this.#active) return answers.refuse(res, route, { status: 503, type: 'service_unavailable', code: 'gateway_inactive', message: this.#inactiveReason });
 
     const now = this.#clock();
@@ -196,6 +255,14 @@ export class GatewayServer {
     const route = connectorRoute(this.#connectors, path, checked.execution);
     if (!route) return answers.refuse(res, 'connector', { status: 404, type: 'invalid_request_error', code: 'unknown_tool', message: 'no tool of this execution with a connector matches the path /v1/tools/<tool>/...' });
     forwardConnectorCall(this.#connectors, req, res, route, query, checked.execution, checked.effective, now).catch((err: unknown) => this.#internalError(res, 'connector', err));
+  }
+
+  /** The path of an absolute-form URL that names this gateway, else undefined. */
+  #selfPath(url: string): string | undefined {
+    const parsed = parseAbsoluteUrl(url);
+    if (!parsed || parsed.scheme !== 'http' || !this.#self.has(`${parsed.target.host}:${parsed.target.port}`)) return undefined;
+    const start = url.indexOf('/', url.indexOf('//') + 2);
+    return start < 0 ? '/' : url.slice(start);
   }
 
   async #modelRoute(req: http.IncomingMessage, res: http.ServerResponse, route: Route, path: string, ex: LocalAgentExecution, effective: FullBudget, binding: ModelProviderBinding, now: Date): Promise<void> {

@@ -21,6 +21,7 @@ import { isConflict, isNotFound, type KubeClients } from '../operator/kube-clien
 import type { Informer } from '../operator/informer.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
 import { holdsSlot, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
+import type { NetworkMode } from '../runtimes/container-runtime.ts';
 import { formatToken, hasTokenShape, isToken, TOKEN_BYTES } from './token-format.ts';
 
 export const TOKEN_SECRET_TYPE = 'agentmachine.sourceos.dev/gateway-token';
@@ -48,9 +49,14 @@ export function tokenSecretName(execution: string): string {
   return `${execution.slice(0, 200)}-${createHash('sha256').update(execution).digest('hex').slice(0, 8)}-gateway-token`;
 }
 
-/** Whether an execution gets a token: it names a model provider or tools. */
-export function needsToken(ex: LocalAgentExecution): boolean {
-  return ex.spec.modelProviderRef !== undefined || (ex.spec.tools?.length ?? 0) > 0;
+/**
+ * Whether an execution gets a token: it names a model provider or tools, or its containers'
+ * network mode (when known) lets the egress proxy take them somewhere (allowlist, open). In
+ * none and gateway-only the proxy refuses everything, so an execution without a model or tools
+ * has no use for the gateway there.
+ */
+export function needsToken(ex: LocalAgentExecution, networkMode?: NetworkMode): boolean {
+  return ex.spec.modelProviderRef !== undefined || (ex.spec.tools?.length ?? 0) > 0 || networkMode === 'allowlist' || networkMode === 'open';
 }
 
 /**
@@ -59,8 +65,8 @@ export function needsToken(ex: LocalAgentExecution): boolean {
  * waits for its profile, has nothing to speak for yet (the gateway would refuse the token
  * anyway); its containers' start mints the token (envFor) once it runs.
  */
-export function tokenAction(ex: LocalAgentExecution): 'ensure' | 'revoke' | 'wait' {
-  if (isBeingDeleted(ex) || isTerminalExecutionPhase(ex.status?.phase) || !needsToken(ex)) return 'revoke';
+export function tokenAction(ex: LocalAgentExecution, networkMode?: NetworkMode): 'ensure' | 'revoke' | 'wait' {
+  if (isBeingDeleted(ex) || isTerminalExecutionPhase(ex.status?.phase) || !needsToken(ex, networkMode)) return 'revoke';
   return holdsSlot(ex.status?.phase) ? 'ensure' : 'wait';
 }
 

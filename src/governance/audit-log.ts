@@ -39,7 +39,12 @@ export type AuditRecord = {
   outcome: AuditOutcome;
   reason: string;
   decisions?: Decision[];
+  /** Egress proxy records (one batch per execution and outcome): destinations and bytes, never paths or headers. */
+  egress?: EgressAuditItem[];
 };
+
+/** One destination of an egress batch: how many connections, how many bytes each way. */
+export type EgressAuditItem = { host: string; port: number; decision: 'allowed' | 'denied'; reason: string; connections: number; bytesUp: number; bytesDown: number };
 
 export type AuditEntry = AuditRecord & { seq: number; at: string; prevHash: string; hash: string };
 export type AuditHead = { seq: number; hash: string };
@@ -104,6 +109,7 @@ function entryFor(record: AuditRecord, head: AuditHead, at: Date): AuditEntry {
     outcome: record.outcome,
     reason: sanitizeReason(record.reason),
     ...(record.decisions !== undefined ? { decisions: record.decisions.map((d) => ({ ...d, message: sanitizeReason(d.message) })) } : {}),
+    ...(record.egress !== undefined ? { egress: record.egress.map((e) => ({ host: sanitizeReason(e.host), port: e.port, decision: e.decision, reason: sanitizeReason(e.reason), connections: e.connections, bytesUp: e.bytesUp, bytesDown: e.bytesDown })) } : {}),
   };
   // Round-trip so the hash covers exactly what a reader will parse (undefined fields vanish).
   const plain = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;

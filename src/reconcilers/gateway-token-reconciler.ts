@@ -3,7 +3,8 @@
 // gateway on when it starts (this replica leads) and drains it on shutdown: only the leader
 // answers calls, because the usage ledger is the single writer of the gateway's counts.
 import type { V1Secret } from '@kubernetes/client-node';
-import type { LocalAgentExecution } from '../api/types.generated.ts';
+import type { AgentMachineProfile, LocalAgentExecution } from '../api/types.generated.ts';
+import { containerNetworkMode } from '../governance/profile-rules.ts';
 import { Controller } from '../operator/controller.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -15,6 +16,8 @@ import { TOKEN_EXECUTION_LABEL, tokenAction, type TokenStore } from '../gateway/
 
 export interface GatewayTokenDeps {
   executions: Informer<LocalAgentExecution>;
+  /** Profiles: an execution whose network reaches the egress proxy gets a token too. */
+  profiles?: Informer<AgentMachineProfile>;
   /** The token Secrets informer (startGateway's `secrets`). */
   secrets: Informer<V1Secret>;
   tokens: TokenStore;
@@ -39,7 +42,8 @@ export function gatewayTokenController(d: GatewayTokenDeps): Controller {
       const ex = executions.get(key);
       const [namespace = '', name = ''] = key.split('/');
       if (!ex) return tokens.revoke(namespace, name);
-      const action = tokenAction(ex);
+      const profile = d.profiles?.get(ex.spec.profileRef.name);
+      const action = tokenAction(ex, profile ? containerNetworkMode(profile, ex.spec.network?.mode) : undefined);
       if (action === 'revoke') return tokens.revoke(namespace, name, ex.metadata.uid);
       if (action === 'ensure') await tokens.ensure(ex);
     },

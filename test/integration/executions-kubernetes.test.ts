@@ -1,5 +1,5 @@
 // An execution on the kubernetes runtime, end to end through the reconcilers: the execution's
-// container record becomes a hardened Pod with a deny-all NetworkPolicy (profile network none);
+// container record becomes a hardened Pod with a gateway-only NetworkPolicy (profile network none);
 // this test plays the scheduler and the kubelet (the test control plane has neither), and the
 // execution completes from what the "kubelet" reports.
 import { test, before, after } from 'node:test';
@@ -71,7 +71,7 @@ async function kubeletRuns(pod: any, exitCode: number): Promise<void> {
   });
 }
 
-test('runtime kubernetes: a hardened Pod and a deny-all NetworkPolicy; the kubelet-reported exit completes the execution', async () => {
+test('runtime kubernetes: a hardened Pod and a NetworkPolicy that reaches only the gateway; the kubelet-reported exit completes the execution', async () => {
   const execution = {
     apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
     kind: 'LocalAgentExecution',
@@ -104,7 +104,8 @@ test('runtime kubernetes: a hardened Pod and a deny-all NetworkPolicy; the kubel
   assert.ok(!pod.spec.schedulingGates?.length, 'the setup gate is removed once policy and secret exist');
   const policy = await admin.request<any>({ method: 'GET', path: NETWORK_POLICIES.apiPath(ns, pod.metadata.name) });
   assert.deepEqual([...policy.spec.policyTypes].sort(), ['Egress', 'Ingress']);
-  assert.deepEqual(policy.spec.egress ?? [], [], 'network none: no egress at all');
+  // Network none: the gateway Pods only (an airgapped agent may call local models), no DNS, nothing else.
+  assert.deepEqual(policy.spec.egress, [{ to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'agent-machine-system' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'agent-machine' } } }] }], 'network none: the gateway only');
   assert.deepEqual(policy.spec.ingress ?? [], []);
 
   // Play the scheduler and the kubelet: bound, running, then exited 0.

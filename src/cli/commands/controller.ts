@@ -26,6 +26,7 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--gateway-bind-address <host:port>', 'address of the model gateway and tool decision endpoint (port 0 picks a free one; "" turns it off)', ':0')
     .option('--gateway-network <name>', 'internal podman/Docker network gateway-only containers join to reach the gateway (docker runtime)')
     .option('--gateway-advertise-url <url>', 'gateway URL given to containers when the default for their runtime and network does not reach it')
+    .option('--egress-hosts <file>', 'hosts file (ADDRESS NAME... lines) the egress proxy resolves from before DNS')
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL)', defaultAuditLogPath())
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
@@ -54,6 +55,7 @@ export interface ControllerCliOptions {
   gatewayBindAddress: string;
   gatewayNetwork?: string;
   gatewayAdvertiseUrl?: string;
+  egressHosts?: string;
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -92,5 +94,6 @@ export function controllerConfig(opts: ControllerCliOptions) {
     gatewayAddress: opts.gatewayBindAddress,
     ...(opts.gatewayNetwork ? { gatewayNetwork: opts.gatewayNetwork } : {}),
     ...(opts.gatewayAdvertiseUrl ? { gatewayAdvertiseUrl: opts.gatewayAdvertiseUrl } : {}),
+    ...(opts.egressHosts ? { egressHostsPath: opts.egressHosts } : {}),
   };
 }

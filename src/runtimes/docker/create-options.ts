@@ -20,13 +20,14 @@
 // container's exit for artifact export (GET /containers/{id}/archive works on an exited
 // container), and remove() deletes them with the container.
 //
-// Network. 'none' → no interface but lo. 'open' → the engine's default network (podman as root:
-// the 'podman' bridge, 10.88.0.0/16, NAT to the outside). 'gateway-only' and 'allowlist' →
-// no direct egress: NetworkMode 'none', unless a gatewayNetwork is configured (an *internal*
-// network: no route off its subnet, so the container reaches only the host's address on that
-// bridge, where the model gateway listens; see DockerRuntimeOptions.gatewayNetwork). An
-// allowlist is not enforced by this runtime: it needs an egress proxy (spec.network.proxy,
-// passed to the container as HTTP(S)_PROXY) reachable the same way.
+// Network. 'open' → the engine's default network (podman as root: the 'podman' bridge,
+// 10.88.0.0/16, NAT to the outside). 'none', 'gateway-only' and 'allowlist' → no direct
+// egress: the gatewayNetwork when one is configured (an *internal* network: no route off its
+// subnet, so the container reaches only the host's address on that bridge, where the gateway
+// listens; see DockerRuntimeOptions.gatewayNetwork), else NetworkMode 'none' (lo only). What
+// such a container may reach beyond the gateway is decided by the gateway's egress proxy
+// (src/gateway/egress-proxy.ts; the container gets HTTP(S)_PROXY pointing at it): a
+// connection that ignores the proxy has no route.
 import type { ContainerCreateOptions, HostConfig, MountSettings } from 'dockerode';
 import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from '../container-runtime.ts';
 import type { ContainerRunSpec } from '../container-runtime.ts';
@@ -117,13 +118,11 @@ export function containerCreateOptions(spec: ContainerRunSpec, ctx: CreateContex
   let networkMode: string;
   const extraHosts: string[] = [];
   switch (spec.network.mode) {
-    case 'none':
-      networkMode = 'none';
-      break;
     case 'open':
       // The engine's default network ('bridge' means that to both podman and Docker).
       networkMode = 'bridge';
       break;
+    case 'none':
     case 'gateway-only':
     case 'allowlist':
       if (ctx.gateway) {
@@ -140,6 +139,7 @@ export function containerCreateOptions(spec: ContainerRunSpec, ctx: CreateContex
   }
 
   const env = { ...spec.env };
+  // The gateway's proxy variables (in spec.env) win: the corporate proxy is reached through it.
   if (spec.network.proxy) {
     for (const key of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) env[key] ??= spec.network.proxy;
     for (const key of ['NO_PROXY', 'no_proxy']) env[key] ??= 'localhost,127.0.0.1';

@@ -40,8 +40,9 @@ export interface DockerRuntimeOptions {
    */
   gatewayHost?: string;
   /**
-   * Prototype: an existing *internal* network (`podman network create --internal NAME`) that
-   * 'gateway-only' and 'allowlist' containers join instead of 'none'. Its only route is its
+   * An existing *internal* network (`podman network create --internal NAME`) that every
+   * container but 'open' ones joins ('none' included: an airgapped agent reaches the gateway,
+   * for local models, and nothing else). Its only route is its
    * own subnet, so the one outside address a container reaches is the host's address on that
    * bridge (gatewayHost), where the gateway should listen. Note: every port the host serves on
    * that address (or on 0.0.0.0) is reachable, and containers on the same network reach each
@@ -129,7 +130,7 @@ export class DockerRuntime implements ContainerRuntime {
           logMaxBytes: this.#opts.logMaxBytes ?? DEFAULT_LOG_MAX_BYTES,
           ...(this.#opts.owner ? { owner: this.#opts.owner } : {}),
         };
-        if (this.#opts.gatewayNetwork && (spec.network.mode === 'gateway-only' || spec.network.mode === 'allowlist')) {
+        if (this.#opts.gatewayNetwork && spec.network.mode !== 'open') {
           ctx.gateway = await this.#gatewayNetwork();
         }
         await this.#ensureOutputVolumes(spec);

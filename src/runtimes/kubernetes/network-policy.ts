@@ -3,21 +3,18 @@
 // Every Pod gets exactly one policy (same name and labels as the Pod), selecting it by its
 // record-UID label and listing both policyTypes, so ingress is always denied and egress is
 // exactly what the mode allows:
-//   - none:         no egress rule: deny all;
+//   - none:         TCP to the agent-machine gateway Pods only (no DNS): local models, nothing else;
 //   - gateway-only: TCP to the agent-machine gateway Pods (namespace + pod selector + port),
 //                   plus DNS;
-//   - allowlist:    the gateway, the proxy, IP-literal allowlist entries, plus DNS (below);
+//   - allowlist:    the same: allowlisted hosts are reached through the gateway's egress
+//                   proxy (HTTP(S)_PROXY in the Pod's env), which checks names and addresses;
 //   - open:         one empty egress rule: allow all egress (ingress still denied). A policy
 //                   rather than none at all, so "ingress denied" holds in every mode and a
 //                   namespace default-deny does not silently cut an open record off.
 //
 // Limits of NetworkPolicy, which a reader of an allowlist profile must know:
-//   - it matches IPs, namespaces and Pods, never hostnames. Hostname entries of the
-//     egressAllowlist are enforced only by the egress proxy; this policy only forces traffic
-//     to go through it. A proxy given by IP becomes an ipBlock /32 (/128); a proxy given by
-//     hostname cannot be pinned, so egress is allowed to ANY address on the proxy's TCP port.
-//     Without a proxy, hostname entries are simply unreachable (fail closed); IP-literal
-//     entries ("10.1.2.3" or "10.1.2.3:443") become ipBlock rules;
+//   - it matches IPs, namespaces and Pods, never hostnames: the egressAllowlist is enforced by
+//     the egress proxy (src/gateway/egress-proxy.ts); this policy only forces traffic through it;
 //   - DNS (UDP+TCP 53 to the DNS namespace, kube-system by default) is allowed in
 //     gateway-only and allowlist modes so names resolve; cluster DNS forwards upstream, so a
 //     determined program can tunnel data out through DNS queries. Pass `dns: false` to close
@@ -60,55 +57,9 @@ export interface NetworkPolicyOptions {
 export const DEFAULT_GATEWAY = { namespace: 'agent-machine-system', podSelector: { 'app.kubernetes.io/name': 'agent-machine' } } as const;
 export const DEFAULT_DNS_NAMESPACE = 'kube-system';
 
-export interface ProxyEndpoint {
-  host: string;
-  port: number;
-  /** The host is an IP literal (ipBlock possible). */
-  ip: 4 | 6 | undefined;
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-function ipVersion(host: string): 4 | 6 | undefined {
-  if (IPV4.test(host)) return 4;
-  if (host.includes(':') && /^[0-9a-fA-F:.]+$/.test(host)) return 6;
-  return undefined;
-}
-
 function validPort(n: number, what: string): number {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${what}: port ${n} is not in 1..65535`);
   return n;
-}
-
-/**
- * The proxy as the profile writes it (`http://host:port`, `https://host`) or as `host:port`.
- * Throws when it cannot be parsed: a policy that guesses would be wrong in one direction.
- */
-export function parseProxy(proxy: string): ProxyEndpoint {
-  const text = proxy.trim();
-  let host: string;
-  let port: number;
-  if (text.includes('://')) {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw new Error(`network proxy ${JSON.stringify(proxy)} is not a URL`);
-    }
-    host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : url.protocol === 'http:' ? 80 : NaN;
-  } else {
-    const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(text);
-    if (!m) throw new Error(`network proxy ${JSON.stringify(proxy)} is neither a URL nor host:port`);
-    host = m[1]!;
-    port = Number(m[2]);
-  }
-  if (!host) throw new Error(`network proxy ${JSON.stringify(proxy)} has no host`);
-  return { host, port: validPort(port, `network proxy ${JSON.stringify(proxy)}`), ip: ipVersion(host) };
-}
-
-function ipBlock(host: string, version: 4 | 6): V1NetworkPolicyPeer {
-  return { ipBlock: { cidr: version === 4 ? `${host}/32` : `${host}/128` } };
 }
 
 function gatewayRule(gw: GatewayEndpoint | undefined): V1NetworkPolicyEgressRule {
@@ -129,39 +80,18 @@ function dnsRule(dns: DnsEndpoint | false | undefined): V1NetworkPolicyEgressRul
   return [{ to: [peer], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }];
 }
 
-/** IP-literal allowlist entries ("1.2.3.4", "1.2.3.4:443") as ipBlock rules; hostnames are left to the proxy. */
-function allowlistIpRules(entries: readonly string[]): V1NetworkPolicyEgressRule[] {
-  const rules: V1NetworkPolicyEgressRule[] = [];
-  for (const entry of entries) {
-    const m = /^([0-9.]+)(?::(\d+))?$/.exec(entry.trim());
-    if (!m || ipVersion(m[1]!) !== 4) continue;
-    const port = m[2] !== undefined ? validPort(Number(m[2]), `egressAllowlist entry ${entry}`) : undefined;
-    rules.push({ to: [ipBlock(m[1]!, 4)], ...(port !== undefined ? { ports: [{ protocol: 'TCP', port }] } : {}) });
-  }
-  return rules;
-}
-
-function proxyRule(proxy: string): V1NetworkPolicyEgressRule {
-  const p = parseProxy(proxy);
-  const ports = [{ protocol: 'TCP', port: p.port }];
-  // A hostname cannot be pinned: the port is all a NetworkPolicy can hold it to.
-  return p.ip ? { to: [ipBlock(p.host, p.ip)], ports } : { ports };
-}
-
 /** Egress rules of a mode (undefined entries never; [] = deny all egress). */
 export function egressRulesFor(network: ContainerRunSpec['network'], opts: Omit<NetworkPolicyOptions, 'owner'> = {}): V1NetworkPolicyEgressRule[] {
   switch (network.mode) {
     case 'none':
-      return [];
+      // Airgapped: the gateway (local models) and nothing else, not even DNS (a DNS query is
+      // a way out); advertise the gateway to such Pods by IP.
+      return [gatewayRule(opts.gateway)];
     case 'gateway-only':
-      return [gatewayRule(opts.gateway), ...dnsRule(opts.dns)];
     case 'allowlist':
-      return [
-        gatewayRule(opts.gateway),
-        ...(network.proxy ? [proxyRule(network.proxy)] : []),
-        ...allowlistIpRules(network.egressAllowlist ?? []),
-        ...dnsRule(opts.dns),
-      ];
+      // Allowlisted hosts are reached through the gateway's egress proxy (the Pod gets
+      // HTTP(S)_PROXY); the corporate proxy, if any, is the gateway's next hop, not the Pod's.
+      return [gatewayRule(opts.gateway), ...dnsRule(opts.dns)];
     case 'open':
       return [{}];
     default: {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
 import { TokenStore, mintToken, needsToken, tokenAction, tokenSecretFor, tokenSecretName } from '../../../src/gateway/tokens.ts';
-import { gatewayEnvVars, gatewayRootUrl } from '../../../src/gateway/injection.ts';
+import { gatewayEnvVars, gatewayRootUrl, proxyEnvVars } from '../../../src/gateway/injection.ts';
 import { TOKEN_PATTERN, TOKEN_PREFIX } from '../../../src/gateway/token-format.ts';
 import { credentialHeaders, probeEndpoint, servesPath, upstreamOf, upstreamPath } from '../../../src/gateway/provider.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
@@ -24,6 +24,10 @@ test('tokens: amx_ + 32 random bytes base64url, unique; the Secret is owned by t
   assert.ok(tokenSecretName('x'.repeat(253)).length <= 253);
   assert.equal(needsToken(execution({ modelProviderRef: undefined })), false);
   assert.equal(needsToken(execution({ modelProviderRef: undefined, tools: ['mcp.x'] })), true);
+  // The egress proxy takes allowlist and open containers somewhere: they need a token to present.
+  for (const mode of ['allowlist', 'open'] as const) assert.equal(needsToken(execution({ modelProviderRef: undefined }), mode), true, mode);
+  for (const mode of ['none', 'gateway-only'] as const) assert.equal(needsToken(execution({ modelProviderRef: undefined }), mode), false, mode);
+  assert.equal(tokenAction(execution({ modelProviderRef: undefined }, { phase: 'Running' }), 'allowlist'), 'ensure');
 });
 
 test('a token only for an admitted, running execution: none while it waits, revoked when it ends', () => {
@@ -82,10 +86,26 @@ test('gateway URL per runtime and network; env names', () => {
   assert.equal(gatewayRootUrl(a, { runtime: 'docker', networkMode: 'gateway-only' }), 'http://agent-machine-gateway:8081');
   assert.equal(gatewayRootUrl({ port: 8081 }, { runtime: 'docker', networkMode: 'gateway-only' }), undefined, 'no gateway network: unreachable');
   assert.equal(gatewayRootUrl(a, { runtime: 'docker', networkMode: 'open' }), 'http://host.containers.internal:8081');
-  assert.equal(gatewayRootUrl(a, { runtime: 'docker', networkMode: 'none' }), undefined);
+  assert.equal(gatewayRootUrl(a, { runtime: 'docker', networkMode: 'none' }), 'http://agent-machine-gateway:8081', 'airgapped: the gateway, for local models');
+  assert.equal(gatewayRootUrl({ port: 8081 }, { runtime: 'docker', networkMode: 'none' }), undefined);
   assert.equal(gatewayRootUrl(a, { runtime: 'kubernetes', networkMode: 'gateway-only' }), undefined);
   assert.equal(gatewayRootUrl({ ...a, advertiseUrl: 'http://gw.agent-machine-system.svc:8081/' }, { runtime: 'kubernetes', networkMode: 'gateway-only' }), 'http://gw.agent-machine-system.svc:8081');
-  assert.deepEqual(gatewayEnvVars('http://g:1', 'amx_t', { model: true, anthropic: false }), { AGENT_MACHINE_GATEWAY_TOKEN: 'amx_t', AGENT_MACHINE_GATEWAY_URL: 'http://g:1', OPENAI_API_KEY: 'amx_t', OPENAI_BASE_URL: 'http://g:1/v1' });
+  const proxy = 'http://agent:amx_t@g:1';
+  assert.deepEqual(gatewayEnvVars('http://g:1', 'amx_t', { model: true, anthropic: false }), {
+    AGENT_MACHINE_GATEWAY_TOKEN: 'amx_t',
+    AGENT_MACHINE_GATEWAY_URL: 'http://g:1',
+    OPENAI_API_KEY: 'amx_t',
+    OPENAI_BASE_URL: 'http://g:1/v1',
+    HTTP_PROXY: proxy,
+    HTTPS_PROXY: proxy,
+    http_proxy: proxy,
+    https_proxy: proxy,
+    NO_PROXY: 'g,localhost,127.0.0.1,::1',
+    no_proxy: 'g,localhost,127.0.0.1,::1',
+  });
+  // Unreachable gateway: no URL, no proxy (nothing would answer).
+  assert.deepEqual(Object.keys(gatewayEnvVars(undefined, 'amx_t', { model: false, anthropic: false })), ['AGENT_MACHINE_GATEWAY_TOKEN']);
+  assert.equal(proxyEnvVars('http://[fd00::1]:8081', 'amx_t').NO_PROXY, 'fd00::1,localhost,127.0.0.1,::1');
   assert.equal(gatewayEnvVars('http://g:1', 'amx_t', { model: true, anthropic: true }).ANTHROPIC_BASE_URL, 'http://g:1');
   assert.equal(gatewayEnvVars('http://g:1', 'amx_t', { model: false, anthropic: false }).OPENAI_API_KEY, undefined);
 });

@@ -97,9 +97,11 @@ test('workspace is a read-only bind; each output a writable named volume', () =>
   assert.equal(o.HostConfig!.Binds, undefined);
 });
 
-test('network modes: none, open, and gateway-only/allowlist without and with a gateway network', () => {
+test('network modes: open, and none/gateway-only/allowlist without and with a gateway network', () => {
   assert.equal(containerCreateOptions(spec({ network: { mode: 'open' } }), podman).HostConfig!.NetworkMode, 'bridge');
-  for (const mode of ['gateway-only', 'allowlist'] as const) {
+  // none too: an airgapped agent reaches the gateway (local models) and, having no route off
+  // the internal network, nothing else.
+  for (const mode of ['none', 'gateway-only', 'allowlist'] as const) {
     const plain = containerCreateOptions(spec({ network: { mode, egressAllowlist: ['api.example.com'] } }), podman);
     assert.equal(plain.HostConfig!.NetworkMode, 'none');
     assert.equal(plain.HostConfig!.ExtraHosts, undefined);
@@ -107,9 +109,8 @@ test('network modes: none, open, and gateway-only/allowlist without and with a g
     assert.equal(gw.HostConfig!.NetworkMode, 'am-gateway');
     assert.deepEqual(gw.HostConfig!.ExtraHosts, [`${GATEWAY_HOSTNAME}:10.89.0.1`]);
   }
-  // A gateway network never widens 'none' or changes 'open'.
+  // A gateway network never changes 'open'.
   const ctx = { ...podman, gateway: { network: 'am-gateway', host: '10.89.0.1' } };
-  assert.equal(containerCreateOptions(spec(), ctx).HostConfig!.NetworkMode, 'none');
   assert.equal(containerCreateOptions(spec({ network: { mode: 'open' } }), ctx).HostConfig!.NetworkMode, 'bridge');
 });
 

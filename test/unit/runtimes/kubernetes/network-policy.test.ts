@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RECORD_UID_LABEL } from '../../../../src/runtimes/container-runtime.ts';
 import type { ContainerRunSpec } from '../../../../src/runtimes/container-runtime.ts';
-import { egressRulesFor, networkPolicyFor, parseProxy } from '../../../../src/runtimes/kubernetes/network-policy.ts';
+import { egressRulesFor, networkPolicyFor } from '../../../../src/runtimes/kubernetes/network-policy.ts';
 
 const UID = '3f2a9c1e-7b4d-4e8a-9f00-123456789abc';
 
@@ -44,9 +44,9 @@ test('every policy selects exactly the record pod, by UID, and denies ingress', 
   }
 });
 
-test('none: no egress rule at all (deny all)', () => {
+test('none: the gateway pods only, not even DNS', () => {
   const np = networkPolicyFor(spec({ mode: 'none' }), { gateway: GATEWAY });
-  assert.equal(np.spec?.egress, undefined);
+  assert.deepEqual(np.spec?.egress, [GATEWAY_RULE]);
 });
 
 test('gateway-only: the gateway pods on their port, plus DNS', () => {
@@ -67,24 +67,9 @@ test('gateway defaults, no port, custom DNS, and DNS switched off', () => {
   assert.deepEqual(egressRulesFor({ mode: 'gateway-only' }, { gateway: GATEWAY, dns: false }), [GATEWAY_RULE]);
 });
 
-test('allowlist with a proxy given by IP: gateway, proxy as ipBlock on its port, DNS', () => {
-  const rules = egressRulesFor({ mode: 'allowlist', proxy: 'http://10.0.0.9:3128', egressAllowlist: ['api.example.com'] }, { gateway: GATEWAY });
-  assert.deepEqual(rules, [GATEWAY_RULE, { to: [{ ipBlock: { cidr: '10.0.0.9/32' } }], ports: [{ protocol: 'TCP', port: 3128 }] }, DNS_RULE]);
-});
-
-test('allowlist with a proxy given by hostname: only the port can be held (any address)', () => {
-  const rules = egressRulesFor({ mode: 'allowlist', proxy: 'https://proxy.corp.example', egressAllowlist: ['*.example.com'] }, { gateway: GATEWAY });
-  assert.deepEqual(rules, [GATEWAY_RULE, { ports: [{ protocol: 'TCP', port: 443 }] }, DNS_RULE]);
-});
-
-test('allowlist: IP-literal entries become ipBlocks, hostnames are left to the proxy (unreachable without one)', () => {
-  const rules = egressRulesFor({ mode: 'allowlist', egressAllowlist: ['api.example.com', '192.168.1.10', '192.168.1.11:8443', '999.1.1.1'] }, { gateway: GATEWAY });
-  assert.deepEqual(rules, [
-    GATEWAY_RULE,
-    { to: [{ ipBlock: { cidr: '192.168.1.10/32' } }] },
-    { to: [{ ipBlock: { cidr: '192.168.1.11/32' } }], ports: [{ protocol: 'TCP', port: 8443 }] },
-    DNS_RULE,
-  ]);
+test('allowlist: the gateway and DNS only; hosts, IP literals and the corporate proxy are the egress proxy\'s business', () => {
+  const rules = egressRulesFor({ mode: 'allowlist', proxy: 'http://10.0.0.9:3128', egressAllowlist: ['api.example.com', '192.168.1.10', '192.168.1.11:8443'] }, { gateway: GATEWAY });
+  assert.deepEqual(rules, [GATEWAY_RULE, DNS_RULE]);
 });
 
 test('open: one empty egress rule (allow all egress), ingress still denied', () => {
@@ -102,16 +87,3 @@ test('owner reference is carried', () => {
   assert.deepEqual(networkPolicyFor(spec({ mode: 'none' }), { owner }).metadata?.ownerReferences, [owner]);
 });
 
-test('parseProxy: URLs (with default ports), host:port, IPv4 and IPv6', () => {
-  assert.deepEqual(parseProxy('http://proxy.corp:3128'), { host: 'proxy.corp', port: 3128, ip: undefined });
-  assert.deepEqual(parseProxy('http://proxy.corp'), { host: 'proxy.corp', port: 80, ip: undefined });
-  assert.deepEqual(parseProxy('https://proxy.corp/path'), { host: 'proxy.corp', port: 443, ip: undefined });
-  assert.deepEqual(parseProxy('10.1.2.3:8080'), { host: '10.1.2.3', port: 8080, ip: 4 });
-  assert.deepEqual(parseProxy('http://[fd00::1]:3128'), { host: 'fd00::1', port: 3128, ip: 6 });
-  assert.deepEqual(parseProxy('[fd00::1]:3128'), { host: 'fd00::1', port: 3128, ip: 6 });
-  assert.throws(() => parseProxy('proxy.corp'), /neither a URL nor host:port/);
-  assert.throws(() => parseProxy('proxy.corp:99999'), /not in 1\.\.65535/);
-  assert.throws(() => parseProxy('ftp://proxy.corp'), /port NaN/);
-  const v6 = egressRulesFor({ mode: 'allowlist', proxy: 'http://[fd00::1]:3128' }, { dns: false });
-  assert.deepEqual(v6[1], { to: [{ ipBlock: { cidr: 'fd00::1/128' } }], ports: [{ protocol: 'TCP', port: 3128 }] });
-});

@@ -1,0 +1,234 @@
+// The egress proxy through the gateway's own listener, against real destinations: an HTTPS
+// server with a self-signed certificate reached by CONNECT (undici's ProxyAgent as the client,
+// a real TLS handshake through the tunnel), a plain HTTP server reached by absolute-form
+// forwarding, and, for proxy chaining, a small Node forward proxy standing in for the
+// corporate proxy (it handles CONNECT and absolute-form like squid would, and records what it
+// was asked). Names are mapped by the proxy's test resolver (allowed.test → 127.0.0.1).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { ProxyAgent, fetch as undiciFetch } from 'undici';
+import { startHttpDestination, startTlsDestination, type DestinationServer, type TlsDestinationServer } from '../../support/tls-test-server.ts';
+import { profile } from './fixtures.ts';
+import { basic, connectRequest, rawExchange, startEgressGateway, type EgressGateway } from './egress-fixtures.ts';
+
+let tlsDest: TlsDestinationServer;
+let httpDest: DestinationServer;
+let gw: EgressGateway;
+let corporate: http.Server;
+const corporateSeen: string[] = [];
+
+/** The corporate proxy stand-in: CONNECT tunnels and absolute-form forwarding, names mapped like the test resolver. */
+function startCorporateProxy(): Promise<number> {
+  const map = (host: string) => (host.endsWith('.test') ? '127.0.0.1' : host);
+  corporate = http.createServer((req, res) => {
+    corporateSeen.push(`${req.method} ${req.url}`);
+    const u = new URL(req.url!);
+    const out = http.request({ host: map(u.hostname), port: u.port || 80, path: u.pathname + u.search, method: req.method, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  corporate.on('connect', (req, socket: net.Socket, head) => {
+    corporateSeen.push(`CONNECT ${req.url}`);
+    const [host, port] = req.url!.split(':');
+    if (host === 'refused-by-corp.test') {
+      socket.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const up = net.connect(Number(port), map(host!), () => {
+      socket.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      up.write(head);
+      up.pipe(socket).pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  return new Promise((resolve) => corporate.listen(0, '127.0.0.1', () => resolve((corporate.address() as AddressInfo).port)));
+}
+
+before(async () => {
+  tlsDest = await startTlsDestination(['allowed.test', 'chained.test']);
+  httpDest = await startHttpDestination('plain.test');
+  const corpPort = await startCorporateProxy();
+  const fw = (name: string, extra: object = {}) =>
+    profile({ profileType: 'corporate_firewall', network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`, `plain.test:${httpDest.port}`, '*.wild.test', `chained.test:${tlsDest.port}`, `refused-by-corp.test:${tlsDest.port}`], ...extra } } as never, name);
+  gw = await startEgressGateway({
+    hosts: { 'allowed.test': ['127.0.0.1'], 'plain.test': ['127.0.0.1'], 'x.wild.test': ['127.0.0.1'], 'mixed.wild.test': ['93.184.215.14', '10.0.0.8'] },
+    profiles: [
+      fw('fw'),
+      fw('chained', { proxy: `http://127.0.0.1:${corpPort}` }),
+      profile({ profileType: 'personal', network: { mode: 'open' } } as never, 'personal'),
+      profile({ profileType: 'local_model_provider', network: { mode: 'gateway-only' } } as never, 'gw-only'),
+      profile({ profileType: 'airgapped_local_only', network: { mode: 'none' } } as never, 'air'),
+    ],
+  });
+});
+
+after(async () => {
+  await gw.close();
+  await tlsDest.close();
+  await httpDest.close();
+  corporate.closeAllConnections();
+  await new Promise((r) => corporate.close(r));
+});
+
+const agent = (token: string) => new ProxyAgent({ uri: gw.url, token: basic(token), requestTls: { ca: tlsDest.ca } });
+
+test('HTTPS to an allowlisted host through a CONNECT tunnel: a real TLS handshake with the destination, 200', async () => {
+  const token = gw.admit('tls', 'fw');
+  const dispatcher = agent(token);
+  try {
+    const res = await undiciFetch(`https://allowed.test:${tlsDest.port}/some/path?secret=query-marker`, { dispatcher });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /hello from allowed\.test/);
+  } finally {
+    await dispatcher.close();
+  }
+  assert.equal(tlsDest.seen.at(-1)!.path, '/some/path?secret=query-marker');
+  assert.equal(tlsDest.seen.at(-1)!.proxyAuthorization, false, 'the token never reaches the destination');
+});
+
+test('plain HTTP is forwarded (absolute-form): the destination gets the path and Host, never Proxy-Authorization', async () => {
+  const token = gw.admit('plain', 'fw');
+  const dispatcher = agent(token);
+  try {
+    const res = await undiciFetch(`http://plain.test:${httpDest.port}/upload?q=1`, { dispatcher, method: 'POST', body: 'x'.repeat(100_000) });
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /100000 bytes received/);
+  } finally {
+    await dispatcher.close();
+  }
+  const seen = httpDest.seen.at(-1)!;
+  assert.deepEqual([seen.method, seen.path, seen.host, seen.proxyAuthorization, seen.bodyBytes], ['POST', '/upload?q=1', `plain.test:${httpDest.port}`, false, 100_000]);
+});
+
+test('Bearer works as well as Basic; no token or a wrong one is 407 with Proxy-Authenticate', async () => {
+  const token = gw.admit('bearer', 'fw');
+  const ok = await rawExchange(gw.port, `CONNECT allowed.test:${tlsDest.port} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`, { keepOpen: true });
+  assert.equal(ok.status, 200);
+  ok.socket.destroy();
+  for (const auth of ['', 'Proxy-Authorization: Basic Zm9vOmJhcg==\r\n', `Proxy-Authorization: Basic ${Buffer.from(token).toString('base64')}\r\n`]) {
+    const r = await rawExchange(gw.port, `CONNECT allowed.test:${tlsDest.port} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`);
+    assert.equal(r.status, 407, auth);
+    assert.equal(r.headers['proxy-authenticate'], 'Basic realm="agent-machine-gateway"');
+    assert.equal(r.headers['x-agent-machine-reason'], 'invalid_token');
+  }
+  // Source address is not identity: the same client without the header is refused.
+  const fwd = await rawExchange(gw.port, `GET http://plain.test:${httpDest.port}/ HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\n\r\n`);
+  assert.equal(fwd.status, 407);
+});
+
+test('refusals: off-list host, unlisted port, forbidden addresses (literal, resolved, wildcard) → 403 with a reason header and body', async () => {
+  const token = gw.admit('refused', 'fw');
+  const cases: Array<[string, string]> = [
+    ['evil.example:443', 'not_listed'],
+    [`allowed.test:${tlsDest.port + 1}`, 'port_not_listed'],
+    ['127.0.0.1:22', 'not_listed'],
+    ['169.254.169.254:80', 'not_listed'],
+    ['x.wild.test:443', 'forbidden_address'],
+    ['mixed.wild.test:443', 'forbidden_address'],
+    ['nowhere.wild.test:443', 'resolve_failed'],
+  ];
+  for (const [authority, reason] of cases) {
+    const r = await rawExchange(gw.port, connectRequest(authority, token));
+    assert.equal(r.headers['x-agent-machine-reason'], reason, `${authority}: ${r.body}`);
+    assert.equal(r.status, reason === 'resolve_failed' ? 502 : 403, authority);
+    assert.match(r.body, new RegExp(`^egress refused \\(${reason}\\): `));
+  }
+  const fwd = await rawExchange(gw.port, `GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([fwd.status, fwd.headers['x-agent-machine-reason']], [403, 'not_listed']);
+});
+
+test('gateway-only and airgapped executions: every proxy request refused, naming the mode', async () => {
+  for (const [p, reason] of [['gw-only', 'mode_gateway_only'], ['air', 'mode_none']] as const) {
+    const token = gw.admit(`m-${p}`, p);
+    const r = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token));
+    assert.deepEqual([r.status, r.headers['x-agent-machine-reason']], [403, reason]);
+  }
+});
+
+test('open (personal): any public destination, but never loopback, metadata or private addresses', async () => {
+  const token = gw.admit('open', 'personal');
+  for (const authority of ['127.0.0.1:80', '169.254.169.254:80', '[::ffff:127.0.0.1]:80', '[fd00:ec2::254]:80', 'x.wild.test:443']) {
+    const r = await rawExchange(gw.port, connectRequest(authority, token));
+    assert.deepEqual([r.status, r.headers['x-agent-machine-reason']], [403, 'forbidden_address'], authority);
+  }
+});
+
+test('proxy chaining: allowed connections leave through the corporate proxy (CONNECT and absolute-form); its refusal is a 502', async () => {
+  const token = gw.admit('chain', 'chained');
+  const dispatcher = agent(token);
+  try {
+    const res = await undiciFetch(`https://chained.test:${tlsDest.port}/via-corp`, { dispatcher });
+    assert.equal(res.status, 200);
+    await res.text();
+    const plain = await undiciFetch(`http://plain.test:${httpDest.port}/via-corp-plain`, { dispatcher });
+    assert.equal(plain.status, 200);
+    await plain.text();
+  } finally {
+    await dispatcher.close();
+  }
+  assert.ok(corporateSeen.includes(`CONNECT chained.test:${tlsDest.port}`), JSON.stringify(corporateSeen));
+  assert.ok(corporateSeen.includes(`GET http://plain.test:${httpDest.port}/via-corp-plain`), JSON.stringify(corporateSeen));
+  // Off-list stays refused by agent-machine: the corporate proxy is never asked.
+  const before = corporateSeen.length;
+  const off = await rawExchange(gw.port, connectRequest('evil.example:443', token));
+  assert.equal(off.status, 403);
+  assert.equal(corporateSeen.length, before);
+  const corpRefused = await rawExchange(gw.port, connectRequest(`refused-by-corp.test:${tlsDest.port}`, token));
+  assert.deepEqual([corpRefused.status, corpRefused.headers['x-agent-machine-reason']], [502, 'upstream_proxy_refused']);
+});
+
+test('a proxy request naming the gateway itself is served by the gateway (clients such as busybox wget ignore NO_PROXY)', async () => {
+  const token = gw.admit('self', 'air');
+  const r = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/healthz HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([r.status, r.body], [200, 'ok\n']);
+  // Another port of the same name is not the gateway: the egress proxy decides (airgapped: refused).
+  const other = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port + 1}/healthz HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port + 1}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([other.status, other.headers['x-agent-machine-reason']], [403, 'mode_none']);
+  // busybox wget sends a proxied --post-data request as GET with the body: taken as the POST it means.
+  const body = JSON.stringify({ tool: 'mcp.github/create_issue', action: 'create' });
+  const post = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/v1/tools/authorize HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  assert.equal(post.status, 403, post.body);
+  assert.equal(JSON.parse(post.body).allowed, false, 'answered by the tool decision route');
+  const bodiless = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/v1/tools/authorize HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+  assert.equal(bodiless.status, 405, 'a GET without a body is still a GET');
+});
+
+test('metrics per profile/decision/reason; audit batches name execution, delegator, host, port, bytes, never paths, queries or tokens', async () => {
+  const token = gw.admit('audited', 'fw');
+  const dispatcher = agent(token);
+  try {
+    const res = await undiciFetch(`https://allowed.test:${tlsDest.port}/private/path?token=query-marker`, { dispatcher });
+    await res.text();
+  } finally {
+    await dispatcher.close();
+  }
+  await rawExchange(gw.port, connectRequest('evil.example:443', token));
+  await rawExchange(gw.port, connectRequest('evil.example:443', token));
+  // Allowed tunnels are noted when they close.
+  await new Promise((r) => setTimeout(r, 100));
+  await gw.server.close();
+  const mine = gw.audited.filter((r) => r.object.name === 'audited');
+  const allowed = mine.find((r) => r.outcome === 'allowed')!;
+  const denied = mine.find((r) => r.outcome === 'denied')!;
+  assert.ok(allowed && denied, JSON.stringify(mine));
+  assert.equal(allowed.actor, 'alice');
+  assert.equal(allowed.delegate, 'agent:x');
+  assert.equal(allowed.object.kind, 'LocalAgentExecution');
+  const item = allowed.egress!.find((e) => e.host === 'allowed.test')!;
+  assert.equal(item.port, tlsDest.port);
+  assert.ok(item.bytesUp > 200 && item.bytesDown > 200, JSON.stringify(item));
+  assert.deepEqual(denied.egress, [{ host: 'evil.example', port: 443, decision: 'denied', reason: 'not_listed', connections: 2, bytesUp: 0, bytesDown: 0 }]);
+  const text = JSON.stringify(gw.audited) + (await gw.registry.metrics());
+  for (const marker of ['query-marker', '/private/path', token]) assert.ok(!text.includes(marker), marker);
+  const metrics = await gw.registry.metrics();
+  assert.match(metrics, /agent_machine_gateway_egress_total\{profile="fw",decision="denied",reason="not_listed"\} \d+/);
+  assert.match(metrics, /agent_machine_gateway_egress_total\{profile="fw",decision="allowed",reason="listed"\} \d+/);
+  assert.match(metrics, /agent_machine_gateway_egress_bytes_total\{profile="fw",direction="down"\} \d+/);
+});
