@@ -59,6 +59,16 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown, extra
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra }).end(text);
 }
 
+/** The request body, or the refusal to answer when it is too large (413) or unreadable (400). */
+export async function bodyOrRefusal(req: http.IncomingMessage, max: number): Promise<{ raw: Buffer } | { refusal: Refusal }> {
+  try {
+    return { raw: await readBody(req, max) };
+  } catch (err) {
+    const tooLarge = (err as Error).message === 'too large';
+    return { refusal: { status: tooLarge ? 413 : 400, type: 'invalid_request_error', code: tooLarge ? 'body_too_large' : 'bad_body', message: tooLarge ? 'request body too large' : 'the request body could not be read' } };
+  }
+}
+
 /** The request body, refused past max bytes ('too large'). */
 export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {

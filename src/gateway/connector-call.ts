@@ -27,7 +27,7 @@ import type { Informer } from '../operator/informer.ts';
 import type { Logger } from '../observability/logger.ts';
 import { objectKey } from '../operator/resource.ts';
 import { START } from '../reconcilers/execution-decision.ts';
-import { readBody, type GatewayAnswers } from './answers.ts';
+import { bodyOrRefusal, type GatewayAnswers } from './answers.ts';
 import { auditRefusal, reauthorize, type CallAuthority } from './authenticate.ts';
 import { connectorRouteOf, DROPPED_RESPONSE_HEADERS, planConnectorCall, presentCredential, type ConnectorPlan, type ConnectorRoute } from './connector-plan.ts';
 import type { OpenStreams } from './connector-streams.ts';
@@ -97,13 +97,9 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
   let body: Buffer | Readable | null = planned.plan.hasBody ? req : null;
   let judged: Extract<McpJudgement, { ok: true }> | undefined;
   if (c.protocol === 'mcp' && method === 'POST') {
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, d.maxBodyBytes);
-    } catch (err) {
-      const tooLarge = (err as Error).message === 'too large';
-      return refuse({ status: tooLarge ? 413 : 400, type: 'invalid_request_error', code: tooLarge ? 'body_too_large' : 'bad_body', message: tooLarge ? 'request body too large' : 'the request body could not be read' });
-    }
+    const read = await bodyOrRefusal(req, d.maxBodyBytes);
+    if ('refusal' in read) return refuse(read.refusal);
+    const raw = read.raw;
     const granted = grant.spec.actions ?? [];
     const verdict = judgeMcpPost(raw, granted);
     if (!verdict.ok) {

@@ -14,7 +14,7 @@ import type http from 'node:http';
 import type { LocalAgentExecution, ModelProviderBinding } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import type { Logger } from '../observability/logger.ts';
-import { readBody, type GatewayAnswers } from './answers.ts';
+import { bodyOrRefusal, type GatewayAnswers } from './answers.ts';
 import type { CredentialCache } from './credentials.ts';
 import type { Refusal } from './gates.ts';
 import type { UsageLedger } from './ledger.ts';
@@ -44,13 +44,9 @@ export async function forwardModelCall(d: ModelCallDeps, req: http.IncomingMessa
     d.answers.refuse(res, 'forward', refusal);
   };
 
-  let raw: Buffer;
-  try {
-    raw = await readBody(req, d.maxBodyBytes);
-  } catch (err) {
-    const tooLarge = (err as Error).message === 'too large';
-    return refuse({ status: tooLarge ? 413 : 400, type: 'invalid_request_error', code: tooLarge ? 'body_too_large' : 'bad_body', message: tooLarge ? 'request body too large' : 'the request body could not be read' });
-  }
+  const read = await bodyOrRefusal(req, d.maxBodyBytes);
+  if ('refusal' in read) return refuse(read.refusal);
+  const raw = read.raw;
   const planned = planModelCall({ path, body: raw, headers: req.headers, binding, tokensLeft: reservation.tokensLeft(), tokenLimit: effective.tokens });
   if (!planned.ok) return refuse(planned.refusal);
   const { plan } = planned;
