@@ -418,6 +418,37 @@ test('RBAC removed mid-run → cancelled: a firewall profile cancels the run of 
   midRun.set('RBAC removed mid-run → cancelled', `cancelled+audited (AuthorityLost) ${seconds} s after the RoleBinding was deleted`);
 });
 
+test('group-bound RBAC allowed: carol, whose only RBAC is her group\'s, runs an execution whose delegation records the group', async () => {
+  const group = 'agent-machine:ml-team'; // carol's group (test/support/integration-env.ts)
+  const binding = (role: string) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: `matrix-group-${role}-${id}` },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }],
+  });
+  await grantEditorRole('alice'); // makes sure the editor ClusterRole exists
+  await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [binding('agent-machine-delegator'), binding('agent-machine-test-editor')] }) });
+  try {
+    const ex = valid('execution', 'group-rbac', { delegator: 'carol' });
+    delete ex.spec.modelProviderRef;
+    ex.spec.authority.groups = [group];
+    ex.spec.containers[0].command = ['true'];
+    const created = await create('carol', ex);
+    assert.equal(created.status, 201, created.message);
+    const status = await eventually('group-rbac finished', async () => {
+      const st = (await getAny('execution', 'group-rbac'))?.status;
+      return ['Succeeded', 'Failed', 'Denied', 'Cancelled'].includes(st?.phase) ? st : undefined;
+    }, 90_000);
+    assert.equal(status.phase, 'Succeeded', JSON.stringify(status.conditions));
+    const rbac = (status.decisions ?? []).find((d: any) => d.rule === 'rbac.use.agentmachineprofiles');
+    assert.ok(rbac?.allowed, 'the access review that allowed it is recorded');
+    midRun.set('group-bound RBAC allowed', `allowed (Succeeded): carol's only RBAC is bound to group ${group}, which her delegation records (spec.authority.groups)`);
+  } finally {
+    await kubectl(['delete', 'clusterrolebinding', `matrix-group-agent-machine-delegator-${id}`, `matrix-group-agent-machine-test-editor-${id}`, '--ignore-not-found']);
+  }
+});
+
 test('the no-ambient-authority matrix: every operation × every control is refused, inert and audited (or rejected at admission)', async (t) => {
   // Valid objects first: they must get through, which shows each check below can fail.
   const positives = {
