@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman crds docs typecheck lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation image
+.PHONY: help deps control-plane podman registry crds docs typecheck lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ control-plane: ## build or locate kube-apiserver + etcd (first build takes minut
 
 podman: ## install podman (as root, with apt) and build the local sandbox image
 	@bash scripts/ensure-podman.sh >/dev/null
+
+registry: ## install Debian's docker-registry (the CNCF distribution registry) for agent outputs
+	@bash scripts/ensure-registry.sh >/dev/null
 
 crds: deps ## regenerate crds/ and src/api/types.generated.ts from contracts/ (and the docs derived from them)
 	node scripts/generate.ts
@@ -44,7 +47,7 @@ lint: deps ## Biome: lint and formatting check (biome.jsonc); `npx biome check -
 test-unit: deps ## unit tests (pure logic, contracts, generated files up to date)
 	node --test --test-reporter=spec $(or $(TEST_FILES),'test/unit/**/*.test.ts')
 
-test-integration: deps control-plane podman ## integration tests on a real kube-apiserver + etcd and real podman
+test-integration: deps control-plane podman registry ## integration tests on a real kube-apiserver + etcd and real podman
 	node test/run-integration.ts $(TEST_FILES)
 
 test: typecheck test-unit test-integration ## everything CI runs
