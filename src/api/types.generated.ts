@@ -345,6 +345,21 @@ export type ContainerExecutionRecordStatus = {
   oomKilled?: boolean;
   /** Last lines of output, redacted and bounded. */
   logTail?: string;
+  /** The declared outputs, collected when the container ended and stored content-addressed as one OCI artifact in the output registry (provisional until promoted). An output over localDiskBytes is refused, never truncated. */
+  outputs?: Array<{
+    name: string;
+    /** sha256 of the output's tar archive. */
+    digest?: string;
+    /** Bytes of the output's tar archive. */
+    size?: number;
+    mediaType?: string;
+    /** The OCI artifact holding it: registry/repository@sha256:... */
+    reference?: string;
+    /** Stored; false when refused (the reason says why). */
+    admitted: boolean;
+    reason?: string;
+    message?: string;
+  }>;
   cpuGpuComputeSecondsUsed?: number;
 };
 

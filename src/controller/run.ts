@@ -34,6 +34,8 @@ import { modelBindingController } from '../reconcilers/model-binding-reconciler.
 import { CredentialCache } from '../gateway/credentials.ts';
 import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import { hostsResolver, parseHostsFile } from '../gateway/egress-hosts.ts';
+import { OciRegistry } from '../outputs/oci-registry.ts';
+import { OutputStore } from '../outputs/output-store.ts';
 import { PromptMemory } from '../gateway/prompt-memory.ts';
 import { followPromptLifetime } from '../reconcilers/prompt-lifetime.ts';
 import { gatewayTokenController } from '../reconcilers/gateway-token-reconciler.ts';
@@ -65,6 +67,8 @@ export interface ControllerConfig {
   gatewayNetwork?: string;
   /** A hosts file the egress proxy resolves from before DNS (egress-hosts.ts). */
   egressHostsPath?: string;
+  /** The OCI registry finished records' declared outputs are pushed to (http(s)://host[:port]). */
+  outputRegistry?: string;
   /** The gateway URL containers are given, when the default (per runtime and network) does not reach it. */
   gatewayAdvertiseUrl?: string;
   logger?: Logger;
@@ -126,6 +130,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     logger,
     clock: () => new Date(),
     prompts,
+    ...(cfg.outputRegistry ? { outputs: new OutputStore(new OciRegistry({ url: cfg.outputRegistry })) } : {}),
   };
   followPromptLifetime(prompts, deps.informers.executions, deps.informers.containers);
 

@@ -11,6 +11,7 @@ import { TENANT_LABEL } from '../governance/tenancy.ts';
 import { createKubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startLocalControlPlane, type LocalControlPlane } from './local-control-plane.ts';
+import { startRegistryService, type RegistryService } from './registry-service.ts';
 import { dockerHostAnswers, socketPathFromDockerHost, startPodmanService, type PodmanService } from './podman-service.ts';
 import { MANIFESTS_DIR, kubectlBinary, runProjectScript } from './project.ts';
 
@@ -27,6 +28,8 @@ export interface DevEnvironment {
   dockerSocket: string;
   /** Internal network gateway-only containers join to reach the gateway (created if missing). */
   gatewayNetwork?: string;
+  /** The local OCI registry declared outputs go to (started here unless one was given). */
+  outputRegistry?: string;
   local: boolean;
   stop(): Promise<void>;
 }
@@ -40,12 +43,13 @@ export async function clusterAnswers(kc: KubeConfig, timeoutMs = 3_000): Promise
   }
 }
 
-export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubeconfigPath?: string; dataDir: string; log: Logger }): Promise<DevEnvironment> {
+export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubeconfigPath?: string; dataDir: string; log: Logger; outputRegistry?: string }): Promise<DevEnvironment> {
   const { log } = opts;
   let controlPlane: LocalControlPlane | undefined;
   let podman: PodmanService | undefined;
+  let registry: RegistryService | undefined;
   const stop = async (): Promise<void> => {
-    await Promise.allSettled([podman?.stop(), controlPlane?.stop()]);
+    await Promise.allSettled([podman?.stop(), controlPlane?.stop(), registry?.stop()]);
   };
   try {
     let kubeconfigPath = opts.kubeconfigPath;
@@ -92,7 +96,14 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
       log.info({ socket: podman.socketPath }, 'podman API service ready');
     }
     const gatewayNetwork = await ensureGatewayNetwork(dockerSocket, log);
-    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, ...(gatewayNetwork ? { gatewayNetwork } : {}), local: controlPlane !== undefined, stop };
+    let outputRegistry = opts.outputRegistry;
+    if (!outputRegistry) {
+      // Outputs outlive their containers only in a registry: a real one, kept under the data dir.
+      registry = await startRegistryService({ binPath: runProjectScript('ensure-registry.sh'), dataDir: path.join(opts.dataDir, 'registry') });
+      outputRegistry = registry.url;
+      log.info({ url: registry.url, ms: registry.startupMs }, 'OCI registry for outputs ready');
+    }
+    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, ...(gatewayNetwork ? { gatewayNetwork } : {}), outputRegistry, local: controlPlane !== undefined, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -14,6 +14,8 @@ export interface RegistryServiceOptions {
   dataDir: string;
   /** Default 30 s. */
   startTimeoutMs?: number;
+  /** A fixed loopback port (a registry started again where clients expect it); default a free one. */
+  port?: number;
 }
 
 export interface RegistryService {
@@ -32,7 +34,7 @@ export async function startRegistryService(opts: RegistryServiceOptions): Promis
   const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000);
   // Another process can take the free port before the registry binds it: try a few.
   for (let attempt = 1; ; attempt++) {
-    const [port] = await freePorts(1);
+    const port = opts.port ?? (await freePorts(1))[0];
     const configPath = join(opts.dataDir, 'config.yml');
     writeFileSync(configPath, registryConfig(join(opts.dataDir, 'storage'), port!));
     const started = performance.now();
@@ -44,7 +46,7 @@ export async function startRegistryService(opts: RegistryServiceOptions): Promis
       return { url, host: `127.0.0.1:${port}`, logPath, startupMs: Math.round(performance.now() - started), stop: () => (stopped ??= proc.stop()) };
     }
     await proc.stop();
-    if (attempt >= 3 || Date.now() >= deadline) throw new Error(`docker-registry did not answer GET /v2/ on ${url}:\n${proc.logTail()}`);
+    if (attempt >= 3 || opts.port !== undefined || Date.now() >= deadline) throw new Error(`docker-registry did not answer GET /v2/ on ${url}:\n${proc.logTail()}`);
   }
 }
 

@@ -56,8 +56,14 @@ export class OciRegistry {
 
   /** url: http(s)://host[:port]; credentials sent as Basic (a pull/push Secret's user and password). */
   constructor(opts: { url: string; username?: string; password?: string; timeoutMs?: number }) {
-    this.#base = opts.url.replace(/\/+$/, '');
-    this.#auth = opts.username !== undefined ? `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}` : undefined;
+    // Credentials in the URL become the Basic header: the URL itself shows up in messages.
+    const url = new URL(opts.url);
+    const username = opts.username ?? (url.username ? decodeURIComponent(url.username) : undefined);
+    const password = opts.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
+    url.username = '';
+    url.password = '';
+    this.#base = url.toString().replace(/\/+$/, '');
+    this.#auth = username !== undefined ? `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}` : undefined;
     this.#timeoutMs = opts.timeoutMs ?? 60_000;
   }
 

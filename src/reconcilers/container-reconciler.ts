@@ -16,6 +16,8 @@ import { ImageNotPresentError, RuntimeUnavailableError, type ContainerRunSpec, t
 import { runSpecFor } from './container-run-spec.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { isTerminalContainerPhase, type ContainerPhase } from './container-state.ts';
+import { collectOutputs } from './container-outputs.ts';
+import { RegistryError } from '../outputs/oci-registry.ts';
 import { admitContainerRecord } from './container-admission.ts';
 import { decideContainer, type ContainerObserved, type ContainerPlan } from './container-decision.ts';
 import { MissingSecretError, resolveEnv } from './container-env.ts';
@@ -151,7 +153,17 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
       plan = decideContainer(observed);
     }
     if (plan.action === 'stop') await runtime.stop(uid, STOP_GRACE_SECONDS);
-    if (plan.finished) plan.status.logTail = await logTail(deps, runtime, record);
+    if (plan.finished) {
+      plan.status.logTail = await logTail(deps, runtime, record);
+      try {
+        const outputs = await collectOutputs(deps.outputs, runtime, record, effective.localDiskBytes);
+        if (outputs.length > 0) plan.status.outputs = outputs;
+      } catch (err) {
+        if (!(err instanceof RegistryError)) throw err;
+        // Not finished until its outputs are kept: the stopped container stays, and this is tried again.
+        return write({ phase: prev?.phase === 'Running' ? 'Running' : 'Creating', reason: 'OutputsNotStored', message: `waiting for the output registry ${deps.outputs?.host}: ${err.message}`, requeueAfterMs: 10_000, status: {} }, decisions);
+      }
+    }
     const result = await write(plan, decisions);
     if (isTerminalContainerPhase(plan.phase)) await runtime.remove(uid).catch(() => undefined);
     return result;

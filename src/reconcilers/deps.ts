@@ -2,6 +2,7 @@
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
 import type { ContainerRuntime } from '../runtimes/container-runtime.ts';
+import type { OutputStore } from '../outputs/output-store.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import type { StatusWriter } from '../operator/status-writer.ts';
@@ -38,4 +39,6 @@ export interface ReconcilerDeps {
   gatewayEnv?: GatewayEnvSource;
   /** Prompt texts the gateway forwarded, per execution: removed from what is written about it. */
   prompts?: PromptMemory;
+  /** Where finished records' declared outputs are stored (the output registry); none: outputs are not kept. */
+  outputs?: OutputStore;
 }

@@ -191,7 +191,7 @@ function started(o: ExecutionObserved): ExecutionAction {
     }
     case 'running': {
       // A container that cannot start without someone's change: its reason is the execution's.
-      const blocked = current.find((r) => r.status?.phase !== 'Running' && BLOCKING_REASONS.has(getCondition(r.status?.conditions, 'Ready')?.reason ?? ''));
+      const blocked = current.find((r) => BLOCKING_REASONS.has(getCondition(r.status?.conditions, 'Ready')?.reason ?? ''));
       const why = blocked ? getCondition(blocked.status?.conditions, 'Ready')! : undefined;
       if (why) return act({ phase: 'Running', reason: why.reason, message: `waiting: container record ${blocked!.metadata.name}: ${why.message}`, requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
       return act({ phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: recheck(untilDeadline(deadline, now)), status });

@@ -90,6 +90,12 @@ export interface ContainerRuntime {
   inspect(recordUid: string): Promise<ContainerObservation | undefined>;
   /** The last bytes of combined stdout/stderr, as text (unredacted: the caller redacts). */
   logTail(recordUid: string, maxBytes: number): Promise<string>;
+  /**
+   * A tar archive of `path` inside the record's (stopped) container: a declared output. Throws
+   * OutputTooLargeError past maxBytes (never a truncated archive). Absent where the runtime
+   * cannot collect outputs yet (kubernetes).
+   */
+  collectOutput?(recordUid: string, path: string, maxBytes: number): Promise<Buffer>;
   /** CPU time used so far, in seconds (undefined when the runtime cannot tell). */
   cpuSeconds(recordUid: string): Promise<number | undefined>;
   /** Stops the container (SIGTERM, then SIGKILL after graceSeconds). No-op when gone. */
@@ -108,6 +114,22 @@ export interface ContainerRuntime {
    * stream reconnects by itself when the runtime comes back.
    */
   watch(onChange: (recordUid: string) => void): () => void;
+}
+
+/** An output bigger than the disk budget it was written under: refused, not truncated. */
+export class OutputTooLargeError extends Error {
+  constructor(path: string, maxBytes: number) {
+    super(`output ${path} is larger than ${maxBytes} bytes (localDiskBytes): refused, not truncated`);
+    this.name = 'OutputTooLargeError';
+  }
+}
+
+/** The container has no such output path (or no container is left to read it from). */
+export class OutputMissingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutputMissingError';
+  }
 }
 
 export const RECORD_UID_LABEL = 'agentmachine.sourceos.dev/record-uid';

@@ -27,6 +27,7 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--gateway-network <name>', 'internal podman/Docker network gateway-only containers join to reach the gateway (docker runtime)')
     .option('--gateway-advertise-url <url>', 'gateway URL given to containers when the default for their runtime and network does not reach it')
     .option('--egress-hosts <file>', 'hosts file (ADDRESS NAME... lines) the egress proxy resolves from before DNS')
+    .option('--output-registry <url>', 'OCI registry (http(s)://host[:port]) declared outputs are pushed to when a container ends; without it outputs are not kept')
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL)', defaultAuditLogPath())
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
@@ -56,6 +57,7 @@ export interface ControllerCliOptions {
   gatewayNetwork?: string;
   gatewayAdvertiseUrl?: string;
   egressHosts?: string;
+  outputRegistry?: string;
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -95,5 +97,6 @@ export function controllerConfig(opts: ControllerCliOptions) {
     ...(opts.gatewayNetwork ? { gatewayNetwork: opts.gatewayNetwork } : {}),
     ...(opts.gatewayAdvertiseUrl ? { gatewayAdvertiseUrl: opts.gatewayAdvertiseUrl } : {}),
     ...(opts.egressHosts ? { egressHostsPath: opts.egressHosts } : {}),
+    ...(opts.outputRegistry ? { outputRegistry: opts.outputRegistry } : {}),
   };
 }

@@ -35,11 +35,13 @@ export function registerDevCommand(program: Command): void {
         kubeconfigPath,
         dataDir: opts.dataDir,
         log: logger,
+        ...(opts.outputRegistry ? { outputRegistry: opts.outputRegistry } : {}),
       });
       const controller = await startController({
         ...controllerConfig(opts),
         dockerSocket: env.dockerSocket,
         ...(!opts.gatewayNetwork && env.gatewayNetwork ? { gatewayNetwork: env.gatewayNetwork } : {}),
+        ...(env.outputRegistry ? { outputRegistry: env.outputRegistry } : {}),
         kubeConfig: loadKubeConfig(env.kubeconfigPath),
         logger,
         handleSignals: false,

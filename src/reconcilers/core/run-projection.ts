@@ -12,7 +12,7 @@ export const RUN_PROJECTION = {
 } as const satisfies Record<string, Projection>;
 
 /** Pending for these cannot end without someone's change (load the image, create the Secret, start the engine). */
-export const BLOCKING_REASONS: ReadonlySet<string> = new Set(['ImageNotPresent', 'SecretNotFound', 'RuntimeUnavailable']);
+export const BLOCKING_REASONS: ReadonlySet<string> = new Set(['ImageNotPresent', 'SecretNotFound', 'RuntimeUnavailable', 'OutputsNotStored']);
 
 /**
  * Real failures read as Warning Events whatever the phase: a run blocked on something someone

@@ -15,7 +15,7 @@ import Docker from 'dockerode';
 import type { ContainerInfo, ContainerInspectInfo } from 'dockerode';
 import { silentLogger } from '../../observability/logger.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../container-runtime.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, OutputMissingError, OutputTooLargeError, RECORD_NAME_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../container-runtime.ts';
 import type { ContainerObservation, ContainerRunSpec, ContainerRuntime } from '../container-runtime.ts';
 import { DEFAULT_LOG_MAX_BYTES, OUTPUT_LABEL, OWNER_LABEL, containerCreateOptions, labelValue, outputVolumeName, recordLabels } from './create-options.ts';
 import type { CreateContext } from './create-options.ts';
@@ -161,6 +161,32 @@ export class DockerRuntime implements ContainerRuntime {
       if (!found) return undefined;
       const info = await this.#engine.inspect(found.Id);
       return info ? this.#observe(info, recordUid) : undefined;
+    });
+  }
+
+  collectOutput(recordUid: string, path: string, maxBytes: number): Promise<Buffer> {
+    return this.#engine.call(async () => {
+      const found = await this.#find(recordUid);
+      if (!found) throw new OutputMissingError(`no container is left for record ${recordUid}: its outputs cannot be read`);
+      let stream: NodeJS.ReadableStream;
+      try {
+        // The engine's archive API reads a stopped container's filesystem, its volumes included.
+        stream = await retryTransient(() => this.#docker.getContainer(found.Id).getArchive({ path }));
+      } catch (err) {
+        if (statusOf(err) === 404) throw new OutputMissingError(`output path ${path} does not exist in the container`);
+        throw err;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          (stream as unknown as { destroy?: () => void }).destroy?.();
+          throw new OutputTooLargeError(path, maxBytes);
+        }
+        chunks.push(chunk);
+      }
+      return Buffer.concat(chunks);
     });
   }
 

@@ -1,0 +1,133 @@
+// Declared outputs outlive their containers: collected from the stopped container through the
+// engine's archive API, bounded by localDiskBytes, stored as one OCI artifact per container in
+// a real registry (Debian's docker-registry), restored byte for byte; a registry that is down
+// holds the record until it is back, nothing lost. Real podman, API server and registry.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
+import { kubectl, sandboxImage } from '../support/integration-env.ts';
+import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
+import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
+import { startRegistryService, type RegistryService } from '../../src/dev/registry-service.ts';
+import { OciRegistry, sha256Digest } from '../../src/outputs/oci-registry.ts';
+import { repositoryFor } from '../../src/outputs/output-store.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dir = mkdtempSync(path.join(tmpdir(), 'am-outputs-'));
+const id = suffix();
+const PROFILE = `outputs-${id}`;
+const MiB = 1024 * 1024;
+let ns = '';
+let controller: ControllerProcess;
+let registry: RegistryService;
+let registryBin = '';
+
+function execution(name: string, command: string, budget: object = {}) {
+  return {
+    apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+    kind: 'LocalAgentExecution',
+    metadata: { name, namespace: ns },
+    spec: {
+      profileRef: { name: PROFILE },
+      authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run']),
+      containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', command], outputs: [{ name: 'report', path: '/out' }] }],
+      budget: { wallClockSeconds: 60, sandboxMemoryBytes: 64 * MiB, localDiskBytes: 4 * MiB, cpuGpuComputeSeconds: 60, ...budget },
+    },
+  };
+}
+
+const recordOf = (name: string) => getObject<any>('ContainerExecutionRecord', `${name}-agent`, ns);
+const finished = (name: string, timeoutMs = 60_000) =>
+  eventually(`${name} finished`, async () => {
+    const s = (await getObject<any>('LocalAgentExecution', name, ns))?.status;
+    return ['Succeeded', 'Failed', 'Cancelled', 'Denied'].includes(s?.phase) ? s : undefined;
+  }, timeoutMs);
+
+/** The files of an output as the registry holds them: its layer is a tar of the path. */
+async function restore(output: { digest: string; size: number; mediaType: string }, recordName: string): Promise<Map<string, Buffer>> {
+  const blob = await new OciRegistry({ url: registry.url }).pullBlob(repositoryFor(ns, recordName), { digest: output.digest, size: output.size, mediaType: output.mediaType });
+  const target = mkdtempSync(path.join(dir, 'restored-'));
+  const tarPath = path.join(target, 'layer.tar');
+  writeFileSync(tarPath, blob);
+  execFileSync('tar', ['-xf', tarPath, '-C', target]);
+  const files = new Map<string, Buffer>();
+  for (const f of execFileSync('find', [target, '-type', 'f', '!', '-name', 'layer.tar'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean)) {
+    files.set(path.relative(target, f), readFileSync(f));
+  }
+  return files;
+}
+
+before(async () => {
+  registryBin = execFileSync('bash', [path.join(root, 'scripts/ensure-registry.sh')], { encoding: 'utf8' }).trim();
+  registry = await startRegistryService({ binPath: registryBin, dataDir: path.join(dir, 'registry') });
+  await installApi();
+  ns = await createNamespace('outputs');
+  await grantEditorRole('alice');
+  await bindDelegatorRole('alice');
+  assert.equal((await createAs('alice', testProfile(PROFILE, { images: { allowedRegistries: ['localhost'] } }))).code, 0);
+  controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl'), args: ['--output-registry', registry.url] });
+  await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${PROFILE}`]);
+});
+
+after(async () => {
+  await controller?.kill('SIGTERM');
+  await registry?.stop();
+});
+
+test('the outputs of a succeeded and of a failed run are stored and restored byte for byte', async (t) => {
+  // The container prints the sha256 of what it wrote, so the test compares with its own view.
+  const write = 'printf "issues: 3\\n" > /out/report.txt && dd if=/dev/urandom of=/out/data.bin bs=1024 count=512 2>/dev/null && mkdir /out/sub && echo nested > /out/sub/n.txt && sha256sum /out/data.bin';
+  assert.equal((await createAs('alice', execution('ok', write))).code, 0);
+  assert.equal((await createAs('alice', execution('fails', `${write}; exit 3`))).code, 0);
+  for (const [name, phase] of [['ok', 'Succeeded'], ['fails', 'Failed']] as const) {
+    const s = await finished(name);
+    assert.equal(s.phase, phase, JSON.stringify(s.conditions));
+    const rec = await recordOf(name);
+    const [out] = rec.status.outputs;
+    t.diagnostic(`${name}: ${JSON.stringify(out)}`);
+    assert.deepEqual([out.name, out.admitted, out.reason], ['report', true, 'Stored']);
+    assert.match(out.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.match(out.reference, new RegExp(`^${registry.host.replace(/\./g, '\\.')}/agent-machine/${ns}/${name}-agent@sha256:[0-9a-f]{64}$`));
+    const files = await restore(out, `${name}-agent`);
+    assert.equal(files.get('report.txt')?.toString(), 'issues: 3\n');
+    assert.equal(files.get('sub/n.txt')?.toString(), 'nested\n');
+    const printed = /([0-9a-f]{64})\s+\/out\/data\.bin/.exec(rec.status.logTail)?.[1];
+    assert.equal(sha256Digest(files.get('data.bin')!), `sha256:${printed}`, 'the bytes the container wrote');
+  }
+});
+
+test('an output over localDiskBytes is refused with a reason, never truncated; the run still ends', async () => {
+  assert.equal((await createAs('alice', execution('too-big', 'dd if=/dev/zero of=/out/big bs=1024 count=3072 2>/dev/null', { localDiskBytes: 2 * MiB }))).code, 0);
+  const s = await finished('too-big');
+  assert.equal(s.phase, 'Succeeded');
+  const [out] = (await recordOf('too-big')).status.outputs;
+  assert.deepEqual([out.name, out.admitted, out.reason, out.digest], ['report', false, 'OutputTooLarge', undefined]);
+  assert.match(out.message, /larger than 2097152 bytes \(localDiskBytes\): refused, not truncated/);
+});
+
+test('the registry down when the container ends: the record waits (OutputsNotStored) and completes when it is back, nothing lost', async () => {
+  const port = Number(new URL(registry.url).port);
+  await registry.stop();
+  assert.equal((await createAs('alice', execution('waits', 'echo kept > /out/kept.txt'))).code, 0);
+  const waiting = await eventually('waiting for the registry', async () => {
+    const r = await recordOf('waits');
+    return r?.status?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'OutputsNotStored' ? r : undefined;
+  }, 60_000);
+  assert.notEqual(waiting.status.phase, 'Succeeded');
+  const ex = await eventually('the execution shows it', async () => {
+    const s = (await getObject<any>('LocalAgentExecution', 'waits', ns))?.status;
+    return s?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'OutputsNotStored' ? s : undefined;
+  });
+  assert.equal(ex.phase, 'Running');
+  registry = await startRegistryService({ binPath: registryBin, dataDir: path.join(dir, 'registry'), port });
+  const s = await finished('waits');
+  assert.equal(s.phase, 'Succeeded');
+  const [out] = (await recordOf('waits')).status.outputs;
+  assert.equal(out.admitted, true);
+  assert.equal((await restore(out, 'waits-agent')).get('kept.txt')?.toString(), 'kept\n');
+});
