@@ -1,6 +1,7 @@
 // The `agent-machine` command tree, built without running it (main.ts runs it; tests walk it).
 // Each subcommand lives in its own file under commands/.
 import { Command } from 'commander';
+import { registerArtifactsCommand } from './commands/artifacts.ts';
 import { registerAuditCommand } from './commands/audit.ts';
 import { registerCancelCommand } from './commands/cancel.ts';
 import { registerContractCommand } from './commands/contract.ts';
@@ -29,6 +30,7 @@ export function buildProgram(name = 'agent-machine'): Command {
     .addHelpText('after', HELP);
 
   registerAuditCommand(program);
+  registerArtifactsCommand(program);
   registerCancelCommand(program);
   registerContractCommand(program);
   registerControllerCommand(program);

@@ -4,13 +4,13 @@
 // holds the record until it is back, nothing lost. Real podman, API server and registry.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
-import { kubectl, sandboxImage } from '../support/integration-env.ts';
+import { kubeconfigPath, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
 import { startRegistryService, type RegistryService } from '../../src/dev/registry-service.ts';
@@ -99,6 +99,33 @@ test('the outputs of a succeeded and of a failed run are stored and restored byt
     const printed = /([0-9a-f]{64})\s+\/out\/data\.bin/.exec(rec.status.logTail)?.[1];
     assert.equal(sha256Digest(files.get('data.bin')!), `sha256:${printed}`, 'the bytes the container wrote');
   }
+});
+
+/** The real CLI as a user: exit code and output. */
+function cli(user: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(root, 'bin/agent-machine.js'), ...args, '--kubeconfig', kubeconfigPath(user)], { cwd: root }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout, err: stderr }),
+    );
+  });
+}
+
+test('agent-machine artifacts: alice lists and fetches the outputs (digests verified, --provisional asked for); bob cannot', async () => {
+  const listed = await cli('alice', ['artifacts', 'list', 'ok', '-n', ns]);
+  assert.equal(listed.code, 0, listed.err);
+  assert.match(listed.out, /^agent\treport\tstored \(provisional\)\tsha256:[0-9a-f]{64}\t\d+\t/m);
+  const target = mkdtempSync(path.join(dir, 'cli-'));
+  const refused = await cli('alice', ['artifacts', 'get', 'ok', 'report', '-n', ns, '-o', target]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.err, /agent\/report: provisional \(not promoted through artifactAccess\); --provisional fetches it anyway/);
+  const got = await cli('alice', ['artifacts', 'get', 'ok', 'report', '-n', ns, '-o', target, '--provisional']);
+  assert.equal(got.code, 0, got.err);
+  assert.match(got.out, /agent\/report: 3 file\(s\), \d+ bytes, sha256:[0-9a-f]{64} verified/);
+  assert.equal(readFileSync(path.join(target, 'agent', 'report', 'report.txt'), 'utf8'), 'issues: 3\n');
+  assert.equal(readFileSync(path.join(target, 'agent', 'report', 'sub', 'n.txt'), 'utf8'), 'nested\n');
+  const bob = await cli('bob', ['artifacts', 'get', 'ok', '-n', ns, '-o', target, '--provisional']);
+  assert.equal(bob.code, 1);
+  assert.match(bob.err, /forbidden|Forbidden|may not|cannot get/);
 });
 
 test('an output over localDiskBytes is refused with a reason, never truncated; the run still ends', async () => {
