@@ -111,6 +111,7 @@ export class EgressProxy {
       upstream.destroy();
       return;
     }
+    client.setNoDelay(true);
     client.write('HTTP/1.1 200 Connection established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     let up = head.length;
@@ -272,6 +273,7 @@ export class EgressProxy {
       profileName: profile.metadata.name!,
       profileType: profile.spec.profileType,
       allowlist: profile.spec.network?.egressAllowlist ?? [],
+      ...(ex.spec.network?.egressAllowlist ? { narrowed: ex.spec.network.egressAllowlist } : {}),
     };
     const plan = planEgress(facts, t);
     if (!plan.allowed) return denied(plan, t.host, t.port);
@@ -313,7 +315,9 @@ export class EgressProxy {
 
   #connectTcp(host: string, port: number, secure = false, servername?: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
+      // No Nagle: a tunnel relays small TLS records (handshakes, interactive traffic) that must not wait.
       const s = secure ? tls.connect({ host, port, ...(servername && !net.isIP(servername) ? { servername } : {}) }) : net.connect({ host, port });
+      s.setNoDelay(true);
       const timer = setTimeout(() => s.destroy(new Error(`connect timeout after ${this.#connectMs} ms`)), this.#connectMs);
       s.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);

@@ -175,6 +175,18 @@ test("RBAC re-checked per connection: the delegator's `use` on the profile gone 
   again.socket.destroy();
 });
 
+test("an execution's spec.network.egressAllowlist narrows the profile's: a host on the profile's list but not the execution's is refused", async () => {
+  const token = gw.admit('narrow', 'fw', { network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`] } });
+  const ok = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token), { keepOpen: true });
+  assert.equal(ok.status, 200);
+  ok.socket.destroy();
+  const r = await rawExchange(gw.port, `GET http://plain.test:${httpDest.port}/x HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([r.status, r.headers['x-agent-machine-reason']], [403, 'not_listed']);
+  assert.match(r.body, /allowlists of profile fw and the execution/);
+  const wide = await rawExchange(gw.port, `GET http://plain.test:${httpDest.port}/x HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\nProxy-Authorization: ${basic(gw.admit('wide', 'fw'))}\r\n\r\n`);
+  assert.equal(wide.status, 200, 'the same host under the profile\'s list alone');
+});
+
 test('gateway-only and airgapped executions: every proxy request refused, naming the mode', async () => {
   for (const [p, reason] of [['gw-only', 'mode_gateway_only'], ['air', 'mode_none']] as const) {
     const token = gw.admit(`m-${p}`, p);
