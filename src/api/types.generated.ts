@@ -139,6 +139,14 @@ export type NetworkRequest = {
   mode: "none" | "gateway-only" | "allowlist" | "open";
 };
 
+/** A network mode narrower than (or equal to) the profile's, and with mode allowlist optionally a narrower egress allowlist. The builtin.network.requested-within-profile rule denies a more open mode, builtin.network.allowlist-within-profile an entry the profile's egressAllowlist does not cover; the container gets the mode asked for and the egress proxy applies both lists. */
+export type ExecutionNetworkRequest = {
+  /** none: no network; gateway-only: only the agent-machine gateway; allowlist: only the profile's egressAllowlist hosts (and this execution's, when set); open: unrestricted. Ordered from closed to open. */
+  mode: "none" | "gateway-only" | "allowlist" | "open";
+  /** Narrows the profile's egressAllowlist for this execution (mode allowlist only): a destination must match both lists. Every entry must be covered by an entry of the profile's (same host or under its *.suffix; same port, or 80/443 for an entry without one). */
+  egressAllowlist?: Array<string>;
+};
+
 export type RetryPolicy = {
   maxRetries?: number;
   backoffSeconds?: number;
@@ -268,7 +276,7 @@ export type LocalAgentExecutionSpec = {
   authority: Authority;
   tenant?: Tenant;
   runtime?: Runtime;
-  network?: NetworkRequest;
+  network?: ExecutionNetworkRequest;
   containers: Array<WithRequired<ContainerSpec, "name" | "image">>;
   /** Tools the agent will call; each needs an Active ToolGrantRecord. */
   tools?: Array<ToolName>;

@@ -135,6 +135,26 @@ export function parseAllowEntry(entry: string): AllowEntry | undefined {
   return { wildcard: m[1] !== undefined, host: h.host, ...(p !== undefined ? { port: p } : {}) };
 }
 
+/**
+ * Does `list` allow everything `entry` allows? Each port of the entry (its own, or 80 and 443
+ * without one) needs an entry of the list whose host covers the entry's: the same name, or a
+ * `*.suffix` above it (never an IP literal). An entry that does not parse is covered by nothing.
+ */
+export function allowlistCovers(list: readonly string[], entry: string): boolean {
+  const e = parseAllowEntry(entry);
+  if (!e) return false;
+  const ip = !e.wildcard && normalizeHost(e.host)?.ip !== undefined;
+  const ports = e.port !== undefined ? [e.port] : WEB_PORTS;
+  return ports.every((p) =>
+    list.some((raw) => {
+      const o = parseAllowEntry(raw);
+      if (!o) return false;
+      const host = o.wildcard ? !ip && (e.host.endsWith(`.${o.host}`) || (e.wildcard && e.host === o.host)) : !e.wildcard && o.host === e.host;
+      return host && (o.port !== undefined ? o.port === p : WEB_PORTS.includes(p));
+    }),
+  );
+}
+
 type Match = 'none' | 'host-only' | 'wildcard' | 'exact';
 
 function matchList(list: readonly string[], t: EgressTarget): Match {

@@ -3,13 +3,15 @@
 //
 //   1. authenticate: Proxy-Authorization carries the execution's token (authenticate.ts
 //      proxyToken); never the source address. No or a dead token → 407.
-//   2. plan: the execution's effective network mode and its profile's allowlist
+//   2. the delegator's RBAC, asked again (authenticate.ts reauthorize, as every other route:
+//      `use` on the profile, from the authorizer's ≤ 10 s cache) → 403 authority_lost, audited.
+//   3. plan: the execution's effective network mode and its profile's allowlist
 //      (egress-plan.ts planEgress) → 403 with a reason code, or go on.
-//   3. resolve the name here (dns.lookup, every address; or the test/operator host map) and
+//   4. resolve the name here (dns.lookup, every address; or the test/operator host map) and
 //      check every address (checkResolved); connect to one of the checked addresses, never
 //      resolving again. With a corporate proxy (the profile's network.proxy) the connection
 //      leaves through it instead and the corporate proxy resolves the name.
-//   4. relay, counting bytes; idle tunnels are closed.
+//   5. relay, counting bytes; idle tunnels are closed.
 //
 // Refusals answer with a short plain-text reason and the header X-Agent-Machine-Reason; every
 // decision is counted and audited in batches (egress-audit.ts). Nothing here logs or records a
@@ -25,7 +27,7 @@ import { containerNetworkMode } from '../governance/profile-rules.ts';
 import type { Informer } from '../operator/informer.ts';
 import type { Logger } from '../observability/logger.ts';
 import { profileFact } from '../reconcilers/facts.ts';
-import { authenticateToken, proxyToken } from './authenticate.ts';
+import { auditRefusal, authenticateToken, proxyToken, reauthorize, type CallAuthority } from './authenticate.ts';
 import type { EgressRecorder, EgressSubject } from './egress-audit.ts';
 import { checkResolved, normalizeHost, parseAbsoluteUrl, parseAuthority, planEgress, type EgressFacts, type EgressGo, type EgressTarget } from './egress-plan.ts';
 import type { TokenStore } from './tokens.ts';
@@ -40,6 +42,8 @@ export interface EgressProxyDeps {
   executions: Informer<LocalAgentExecution>;
   profiles: Informer<AgentMachineProfile>;
   recorder: EgressRecorder;
+  /** The per-connection RBAC re-check and the audit of lost authority (the other routes' own). */
+  authority: CallAuthority;
   log: Logger;
   clock: () => Date;
   /** Name resolution (tests map names such as allowed.test to local servers). */
@@ -107,6 +111,7 @@ export class EgressProxy {
       upstream.destroy();
       return;
     }
+    client.setNoDelay(true);
     client.write('HTTP/1.1 200 Connection established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     let up = head.length;
@@ -255,6 +260,12 @@ export class EgressProxy {
     };
     if ('refused' in target) return denied(target.refused);
     const t = target.target;
+    // A tunnel outlives this check; a connection opened after RBAC went away is refused here.
+    const lost = await reauthorize(this.#d.authority, ex, this.#d.clock(), {});
+    if (lost) {
+      await auditRefusal(this.#d.authority, ex, lost).catch((err: unknown) => this.#d.log.error({ route: 'egress', error: err instanceof Error ? err.message : String(err) }, 'could not audit a refused egress connection'));
+      return denied({ status: lost.status, reason: lost.code, message: lost.message }, t.host, t.port);
+    }
     const pf = profileFact(profile, ex.spec.profileRef.name);
     if (!profile || !pf.ready) return denied({ status: 403, reason: 'profile_not_ready', message: pf.message }, t.host, t.port);
     const facts: EgressFacts = {
@@ -262,6 +273,7 @@ export class EgressProxy {
       profileName: profile.metadata.name!,
       profileType: profile.spec.profileType,
       allowlist: profile.spec.network?.egressAllowlist ?? [],
+      ...(ex.spec.network?.egressAllowlist ? { narrowed: ex.spec.network.egressAllowlist } : {}),
     };
     const plan = planEgress(facts, t);
     if (!plan.allowed) return denied(plan, t.host, t.port);
@@ -303,7 +315,9 @@ export class EgressProxy {
 
   #connectTcp(host: string, port: number, secure = false, servername?: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
+      // No Nagle: a tunnel relays small TLS records (handshakes, interactive traffic) that must not wait.
       const s = secure ? tls.connect({ host, port, ...(servername && !net.isIP(servername) ? { servername } : {}) }) : net.connect({ host, port });
+      s.setNoDelay(true);
       const timer = setTimeout(() => s.destroy(new Error(`connect timeout after ${this.#connectMs} ms`)), this.#connectMs);
       s.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);

@@ -14,6 +14,7 @@
 // | networkProfile     | builtin.airgapped.no-network                  | airgapped                           |
 // | networkProfile     | builtin.network.allowlist-nonempty            | effective mode allowlist            |
 // | networkProfile     | builtin.network.requested-within-profile      | every type                          |
+// | networkProfile     | builtin.network.allowlist-within-profile      | every type                          |
 // | modelProviderUse   | builtin.model.endpoint-url                    | every type                          |
 // | modelProviderUse   | builtin.model.credential-tls                  | every type                          |
 // | modelProviderUse   | builtin.airgapped.loopback-endpoint           | airgapped                           |
@@ -34,6 +35,7 @@
 //
 // An unknown profile type gets no table rows, only a denial (builtin.profile.type).
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../api/types.generated.ts';
+import { allowlistCovers } from '../gateway/egress-plan.ts';
 import { celRuleName } from './cel-rules.ts';
 import { allow, clamp, CREDENTIAL_MOUNT, deny, listForMessage, type Decision } from './decision.ts';
 import { hostAllowed, isLocalHost, isMetadataOrLinkLocalHost, parseEndpoint } from './endpoints.ts';
@@ -273,6 +275,22 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       return NETWORK_MODES.indexOf(r.requestedMode) <= NETWORK_MODES.indexOf(mode)
         ? ok(`requested network mode ${r.requestedMode} is within ${mode}`)
         : no(`requested network mode ${r.requestedMode} is more open than the profile's ${mode}`);
+    },
+  }),
+
+  rule({
+    gate: 'networkProfile',
+    name: 'builtin.network.allowlist-within-profile',
+    appliesTo: always,
+    describe: () => "an execution's egressAllowlist only narrows the profile's",
+    check: (p, r) => {
+      if (r.requestedAllowlist === undefined) return ok("no narrower egress allowlist: the profile's applies");
+      if (r.requestedMode !== 'allowlist') return no(`spec.network.egressAllowlist narrows network mode allowlist only, not ${r.requestedMode ?? 'the mode of the profile'}`);
+      const profileList = p.spec.network?.egressAllowlist ?? [];
+      const outside = r.requestedAllowlist.filter((e) => !allowlistCovers(profileList, e));
+      return outside.length > 0
+        ? no(`egressAllowlist ${listForMessage(outside)} ${outside.length === 1 ? 'is' : 'are'} not covered by the profile's egressAllowlist ${listForMessage(profileList)}: an execution can only narrow it`)
+        : ok(`egress narrowed to ${listForMessage(r.requestedAllowlist)}`);
     },
   }),
 

@@ -28,6 +28,8 @@ export type NetworkProfileRequest = {
   gate: 'networkProfile';
   /** A mode something asks for; it must be no more open than the profile's. */
   requestedMode?: NetworkMode;
+  /** An execution's narrower egress allowlist; every entry must be covered by the profile's. */
+  requestedAllowlist?: string[];
 };
 
 export type ModelProviderUseRequest = {
@@ -118,13 +120,14 @@ export function artifactAccessRequest(container: ContainerSpec, tenant?: string,
 
 /**
  * Every gate a container passes before it runs. `requestedMode` is the execution's (or the
- * record's) `spec.network.mode`: the container runs with it, so the policy must see it.
+ * record's) `spec.network.mode`: the container runs with it, so the policy must see it; so does
+ * the proxy with `requestedAllowlist` (an execution's `spec.network.egressAllowlist`).
  */
-export function containerRequests(container: ContainerSpec, tenant?: string, resolution?: HostPathResolution, requestedMode?: NetworkMode): PolicyRequest[] {
+export function containerRequests(container: ContainerSpec, tenant?: string, resolution?: HostPathResolution, requestedMode?: NetworkMode, requestedAllowlist?: string[]): PolicyRequest[] {
   return [
     containerExecutionRequest(container, tenant),
     artifactAccessRequest(container, tenant, resolution),
-    { gate: 'networkProfile', ...(requestedMode !== undefined ? { requestedMode } : {}) },
+    { gate: 'networkProfile', ...(requestedMode !== undefined ? { requestedMode } : {}), ...(requestedAllowlist !== undefined ? { requestedAllowlist } : {}) },
   ];
 }
 

@@ -46,7 +46,7 @@ export async function admitExecution(deps: ReconcilerDeps, ex: LocalAgentExecuti
       policy: async (f) => {
         const runtime = ex.spec.runtime ?? deps.defaultRuntime;
         const workspaces = await Promise.all(ex.spec.containers.map((c) => resolveWorkspace(c, runtime)));
-        const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i], ex.spec.network?.mode)).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
+        const results = ex.spec.containers.flatMap((c, i) => containerRequests(c, ex.spec.tenant, workspaces[i], ex.spec.network?.mode, ex.spec.network?.egressAllowlist)).map((req) => evaluatePolicy(profile, req, { sandbox: deps.celSandbox }));
         const toolDecisions = tools.flatMap((tool) => [
           admitTool(ex, tool, grantsOf(`${ex.metadata.namespace}/${tool}`)),
           ...evaluatePolicy(profile, { gate: 'toolGrant', tool, ...(ex.spec.tenant ? { tenant: ex.spec.tenant } : {}) }, { sandbox: deps.celSandbox }).decisions,

@@ -12,14 +12,28 @@
 //      that floor's throughput the governed gateway keeps.
 //   3. The same throughput ratio against an upstream that takes BENCH_SLOW_MS (20 ms) per call,
 //      as a fast model would: the overhead a real deployment sees.
+//   4. Egress, connectors, MCP (issue 15), each as p50 added latency (sequential) and
+//      throughput at CONCURRENCY clients in alternating rounds of direct / gateway / a bare Node
+//      proxy (bare-proxy.ts, its own process), with CPU µs per call of the gateway (controller,
+//      /proc), of the bare proxy (/proc) and of this client process (process.cpuUsage):
+//      a. CONNECT set-up + TLS handshake + one HTTPS GET through the tunnel (a new connection
+//         per call) vs the same straight to the destination (destinations.ts, its own process);
+//      b. a connector call (GET through /v1/tools/<tool>/…, credential injected) vs the tool API;
+//      c. an MCP tools/call (echo) through the gateway's MCP route vs straight to the real
+//         @modelcontextprotocol/server-everything, both with the real MCP SDK client.
+//      Targets: p50 added < 1 ms; gateway ≥ 70% of the bare proxy's throughput.
 // The gateway is the real controller process (token → execution → binding → profile from its
 // informers, policy and budget on every call, usage counted and written to status in batches).
 // On this 2-core machine client, gateway and upstream share the CPUs: the direct path runs two
 // busy processes, the gateway path three, which bounds the throughput ratio (see the output).
 // Run: make bench-gateway
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -30,6 +44,7 @@ import { kubeConfigFor, kubectl, sandboxImage } from '../support/integration-env
 import { startControllerProcess } from '../support/controller-process.ts';
 import { admin, authority, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
 import { RESOURCES } from '../../src/api/resources.ts';
+import { startMcpEverything } from '../support/mcp-everything.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -116,19 +131,164 @@ async function startUpstream(apiKey: string, delayMs = 0): Promise<{ url: string
 }
 
 /** A child process that prints {"url": ...} on its first line once it listens. */
-async function startScript(relative: string, args: string[]): Promise<{ url: string; child: ChildProcess }> {
+async function startScript(relative: string, args: string[]): Promise<{ url: string; child: ChildProcess; info: Record<string, any> }> {
   const script = fileURLToPath(new URL(relative, import.meta.url));
   const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
+  const info = await new Promise<Record<string, any>>((resolve, reject) => {
     let buf = '';
     child.stdout!.setEncoding('utf8').on('data', (c: string) => {
       buf += c;
       const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).url);
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
     });
     child.once('exit', (code) => reject(new Error(`upstream exited ${code}`)));
   });
-  return { url, child };
+  return { url: String(info.url), child, info };
+}
+
+/** One call of a compared path; rejects unless it succeeded. */
+type Call = () => Promise<void>;
+
+/** A request on a keep-alive agent; resolves once the answer (2xx) was read. */
+function httpCall(agent: http.Agent, host: string, port: number, method: string, path: string, headers: http.OutgoingHttpHeaders): Call {
+  return () =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ agent, host, port, path, method, headers }, (res) => {
+        res.resume();
+        res.on('end', () => ((res.statusCode ?? 0) < 300 ? resolve() : reject(new Error(`HTTP ${res.statusCode} ${method} ${path}`))));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+}
+
+/**
+ * A new connection per call: (through `proxy` with CONNECT, else straight) a TLS handshake
+ * with the destination as allowed.test, one GET, the answer read to its close.
+ */
+function tunnelCall(dest: { port: number; ca: string }, proxy?: { port: number; auth?: string }): Call {
+  const authority = `allowed.test:${dest.port}`;
+  const request = `GET /bench HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`;
+  const overTls = (socket: net.Socket | undefined, resolve: () => void, reject: (e: Error) => void) => {
+    const t = tls.connect({ ...(socket ? { socket } : { host: '127.0.0.1', port: dest.port }), servername: 'allowed.test', ca: dest.ca });
+    let head = '';
+    t.setEncoding('latin1');
+    t.once('secureConnect', () => t.write(request));
+    t.on('data', (c: string) => {
+      if (head.length < 16) head += c;
+    });
+    t.on('error', reject);
+    t.on('close', () => (head.startsWith('HTTP/1.1 200') ? resolve() : reject(new Error(`through the tunnel: ${head.slice(0, 40) || 'nothing'}`))));
+  };
+  if (!proxy) return () => new Promise((resolve, reject) => overTls(undefined, resolve, reject));
+  const connect = `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${proxy.auth ? `Proxy-Authorization: ${proxy.auth}\r\n` : ''}\r\n`;
+  return () =>
+    new Promise((resolve, reject) => {
+      const s = net.connect(proxy.port, '127.0.0.1', () => s.write(connect));
+      s.setNoDelay(true);
+      let buf = Buffer.alloc(0);
+      const onData = (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        s.removeListener('data', onData);
+        const status = buf.subarray(0, 12).toString('latin1');
+        if (status !== 'HTTP/1.1 200') {
+          s.destroy();
+          reject(new Error(`CONNECT answered ${buf.subarray(0, end).toString('latin1')}`));
+          return;
+        }
+        overTls(s, resolve, reject);
+      };
+      s.on('data', onData);
+      s.on('error', reject);
+    });
+}
+
+async function sequentialCalls(call: Call, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await call();
+    out.push(performance.now() - start);
+  }
+  return out;
+}
+
+/** Calls per second at `concurrency` workers for `ms`, and how many were made. */
+async function callRate(call: Call, concurrency: number, ms: number): Promise<{ rate: number; calls: number }> {
+  let done = 0;
+  const started = performance.now();
+  const end = started + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await call();
+        done++;
+      }
+    }),
+  );
+  return { rate: done / ((performance.now() - started) / 1000), calls: done };
+}
+
+/**
+ * One kind of call three ways: p50 added latency (sequential), then throughput in alternating
+ * rounds with CPU per call of the proxy process (gateway: the controller; bare: its process)
+ * and of this client process.
+ */
+async function compare(label: string, paths: { direct: Call; gateway: Call; bare: Call }, pids: { gateway: number; bare: number }, sequentialN: number): Promise<void> {
+  const names = ['direct', 'gateway', 'bare'] as const;
+  for (const n of names) {
+    await sequentialCalls(paths[n], Math.min(200, sequentialN));
+    await callRate(paths[n], CONCURRENCY, 1000);
+  }
+  const p50: Record<string, number> = {};
+  const p99: Record<string, number> = {};
+  for (const n of names) {
+    const xs = await sequentialCalls(paths[n], sequentialN);
+    p50[n] = percentile(xs, 50);
+    p99[n] = percentile(xs, 99);
+  }
+  const rates: Record<string, number[]> = { direct: [], gateway: [], bare: [] };
+  const calls: Record<string, number> = { direct: 0, gateway: 0, bare: 0 };
+  const proxyCpu: Record<string, number> = { gateway: 0, bare: 0 };
+  const clientCpu: Record<string, number> = { direct: 0, gateway: 0, bare: 0 };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const n of names) {
+      const pid = n === 'direct' ? undefined : pids[n];
+      const p0 = pid ? cpuSeconds(pid) : 0;
+      const c0 = process.cpuUsage();
+      const got = await callRate(paths[n], CONCURRENCY, ROUND_MS);
+      const c = process.cpuUsage(c0);
+      clientCpu[n]! += (c.user + c.system) / 1e6;
+      if (pid) proxyCpu[n]! += cpuSeconds(pid) - p0;
+      rates[n]!.push(got.rate);
+      calls[n]! += got.calls;
+    }
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rate = (n: string) => mean(rates[n]!);
+  const us = (seconds: number, n: string) => ((seconds / calls[n]!) * 1e6).toFixed(0);
+  const f = (x: number) => x.toFixed(3);
+  console.log(`${label}:`);
+  console.log(`  latency (${sequentialN} sequential): p50 direct ${f(p50.direct!)} ms, gateway ${f(p50.gateway!)} ms, bare proxy ${f(p50.bare!)} ms; added p50 ${f(p50.gateway! - p50.direct!)} ms (target < 1 ms; bare proxy adds ${f(p50.bare! - p50.direct!)} ms), p99 ${f(p99.gateway! - p99.direct!)} ms`);
+  console.log(`  throughput (${CONCURRENCY} clients, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s): direct ${rate('direct').toFixed(0)}/s, gateway ${rate('gateway').toFixed(0)}/s (rounds ${rates.gateway!.map((x) => x.toFixed(0)).join(', ')}), bare proxy ${rate('bare').toFixed(0)}/s (rounds ${rates.bare!.map((x) => x.toFixed(0)).join(', ')})`);
+  console.log(`  ratio   gateway ${((rate('gateway') / rate('bare')) * 100).toFixed(1)}% of the bare proxy (target ≥ 70%), ${((rate('gateway') / rate('direct')) * 100).toFixed(1)}% of direct; bare proxy ${((rate('bare') / rate('direct')) * 100).toFixed(1)}% of direct`);
+  console.log(`  CPU per call: gateway ${us(proxyCpu.gateway!, 'gateway')} µs vs bare proxy ${us(proxyCpu.bare!, 'bare')} µs (×${(proxyCpu.gateway! / calls.gateway! / (proxyCpu.bare! / calls.bare!)).toFixed(2)}); this client ${us(clientCpu.direct!, 'direct')} µs direct, ${us(clientCpu.gateway!, 'gateway')} µs via the gateway, ${us(clientCpu.bare!, 'bare')} µs via the bare proxy`);
+}
+
+/** An MCP SDK client with an initialized session on `url`. */
+async function mcpSession(url: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'bench-gateway', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+  return client;
+}
+
+function mcpEcho(client: Client): Call {
+  return async () => {
+    const r = await client.callTool({ name: 'echo', arguments: { message: 'bench' } });
+    if (r.isError) throw new Error(`tools/call echo: ${JSON.stringify(r.content)}`);
+  };
 }
 
 async function main(): Promise<void> {
@@ -157,8 +317,45 @@ async function main(): Promise<void> {
     },
   });
   await kubectl(['create', 'secret', 'generic', 'llm-key', '-n', ns, `--from-literal=apiKey=${key}`]);
-  const stop: Array<() => void> = [];
-  const controller = await startControllerProcess({ auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-bench-gw-')), 'audit.jsonl'), args: ['--gateway-bind-address', '127.0.0.1:0'] });
+  // Section 4: the destinations (own process), the real MCP server, the proxy's name map, a
+  // firewall profile allowing the HTTPS destination and a personal one for the connectors.
+  const destinations = await startScript('./destinations.ts', []);
+  const dest = { port: Number(destinations.info.tlsPort), ca: String(destinations.info.ca) };
+  const mcp = await startMcpEverything();
+  const dir = mkdtempSync(path.join(tmpdir(), 'am-bench-gw-'));
+  writeFileSync(path.join(dir, 'hosts'), '127.0.0.1 allowed.test\n');
+  const fwProfile = `bench-gw-fw-${id}`;
+  const toolProfile = `bench-gw-tools-${id}`;
+  const ceilings = { modelCalls: 10, tokens: 10_000, connectorCalls: BIG, cpuGpuComputeSeconds: 600, localDiskBytes: 16 * MiB, sandboxMemoryBytes: 64 * MiB, wallClockSeconds: 600, agentConcurrency: 4 };
+  for (const [name, profileType, network] of [
+    [fwProfile, 'corporate_firewall', { mode: 'allowlist', egressAllowlist: [`allowed.test:${dest.port}`] }],
+    [toolProfile, 'personal', undefined],
+  ] as const) {
+    await alice.request({
+      method: 'POST',
+      path: RESOURCES.AgentMachineProfile.apiPath(),
+      body: {
+        apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+        kind: 'AgentMachineProfile',
+        metadata: { name },
+        spec: { profileType, authority: authority('alice', ['agent_machine.profile.create']), budgetCeilings: ceilings, images: { allowedRegistries: ['localhost'] }, ...(network ? { network } : {}) },
+      },
+    });
+  }
+  const toolKey = `tk-bench-${randomBytes(12).toString('hex')}`;
+  await kubectl(['create', 'secret', 'generic', 'tool-key', '-n', ns, `--from-literal=token=${toolKey}`]);
+  await kubectl(['apply', '-f', '-'], {
+    stdin: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'bench-tool-secrets', namespace: ns }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['tool-key'], verbs: ['get'] }] },
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'bench-tool-secrets-alice', namespace: ns }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bench-tool-secrets' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }] },
+      ],
+    }),
+  });
+  const stop: Array<() => void> = [() => destinations.child.kill('SIGTERM'), () => void mcp.close()];
+  const controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl'), args: ['--gateway-bind-address', '127.0.0.1:0', '--egress-hosts', path.join(dir, 'hosts')] });
   try {
     const gatewayUrl = String((await controller.waitForLog((l) => l.msg === 'model gateway listening')).url);
     await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${profileName}`]);
@@ -203,6 +400,53 @@ async function main(): Promise<void> {
     };
     const token = await tokenFor('fast', upstream.url);
     const slowToken = await tokenFor('slow', slowUpstream.url);
+    // Section 4's executions: one under the firewall profile (egress), one with both tools.
+    for (const p of [fwProfile, toolProfile]) await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${p}`]);
+    const grant = (name: string, tool: string, connector: object, actions?: string[]) => ({
+      apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+      kind: 'ToolGrantRecord',
+      metadata: { name, namespace: ns },
+      spec: { profileRef: { name: toolProfile }, tool, ...(actions ? { actions } : {}), connector, authority: authority('alice', ['agent_machine.tool_grant.*', `tool:${tool}`]) },
+    });
+    for (const g of [
+      grant('bench-api', 'bench.api', { endpoint: `${destinations.url}/api`, protocol: 'http', credentialsSecretRef: { name: 'tool-key', key: 'token' }, methods: ['GET'], paths: ['/repos/*/issues'] }),
+      grant('bench-mcp', 'bench.mcp', { endpoint: mcp.url, protocol: 'mcp', credentialsSecretRef: { name: 'tool-key', key: 'token' } }, ['echo']),
+    ]) {
+      await alice.request({ method: 'POST', path: RESOURCES.ToolGrantRecord.apiPath(ns), body: g });
+    }
+    await eventually('grants Active', async () => {
+      for (const g of ['bench-api', 'bench-mcp']) if ((await getObject<any>('ToolGrantRecord', g, ns))?.status?.state !== 'Active') return undefined;
+      return true;
+    }, 30_000);
+    const runningToken = async (name: string, profile: string, extra: object): Promise<string> => {
+      await alice.request({
+        method: 'POST',
+        path: RESOURCES.LocalAgentExecution.apiPath(ns),
+        body: {
+          apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+          kind: 'LocalAgentExecution',
+          metadata: { name, namespace: ns },
+          spec: {
+            profileRef: { name: profile },
+            authority: authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run', 'tool:*']),
+            containers: [{ name: 'agent', image: sandboxImage(), command: ['sleep', '590'] }],
+            budget: { wallClockSeconds: 600, connectorCalls: BIG },
+            ...extra,
+          },
+        },
+      });
+      await eventually(`execution ${name} Running`, async () => (await getObject<any>('LocalAgentExecution', name, ns))?.status?.phase === 'Running', 60_000);
+      return eventually(`token of ${name}`, async () => {
+        try {
+          const s = await admin.core.readNamespacedSecret({ name: `${name}-gateway-token`, namespace: ns });
+          return Buffer.from(s.data!.token!, 'base64').toString();
+        } catch {
+          return undefined;
+        }
+      });
+    };
+    const egressToken = await runningToken('egress', fwProfile, {});
+    const toolsToken = await runningToken('tools', toolProfile, { tools: ['bench.api', 'bench.mcp'] });
     const direct = target(upstream.url, `Bearer ${key}`);
     const gateway = target(gatewayUrl, `Bearer ${token}`);
     const bareProxy = await startScript('./bare-proxy.ts', ['--upstream', upstream.url, '--api-key', key]);
@@ -273,14 +517,57 @@ async function main(): Promise<void> {
     const sg = mean(slow.gateway);
     console.log(`throughput, upstream answering in ${SLOW_MS} ms (${CONCURRENCY} clients): direct ${sd.toFixed(0)} req/s, gateway ${sg.toFixed(0)} req/s, ratio ${((sg / sd) * 100).toFixed(1)}%`);
 
+    // 4. Egress, connectors, MCP, each against a bare Node proxy in its own process.
+    const gw = new URL(gatewayUrl);
+    const bareTools = await startScript('./bare-proxy.ts', ['--upstream', destinations.url, '--api-key', toolKey, '--pass-headers', '--map', `allowed.test=127.0.0.1`]);
+    stop.push(() => bareTools.child.kill('SIGTERM'));
+    const bareMcp = await startScript('./bare-proxy.ts', ['--upstream', mcp.url, '--api-key', toolKey, '--pass-headers']);
+    stop.push(() => bareMcp.child.kill('SIGTERM'));
+    const bareToolsPort = Number(new URL(bareTools.url).port);
+    const sequentialExtra = Math.min(SEQUENTIAL, 1000);
+    await compare(
+      'egress: CONNECT + TLS handshake + one HTTPS GET, a new connection per call',
+      { direct: tunnelCall(dest), gateway: tunnelCall(dest, { port: Number(gw.port), auth: `Bearer ${egressToken}` }), bare: tunnelCall(dest, { port: bareToolsPort }) },
+      { gateway: controllerPid, bare: bareTools.child.pid! },
+      sequentialExtra,
+    );
+    const toolsUrl = new URL(destinations.url);
+    const keepAlive = () => new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+    await compare(
+      'connector: GET /repos/acme/issues through /v1/tools/<tool>/… (credential injected)',
+      {
+        direct: httpCall(keepAlive(), toolsUrl.hostname, Number(toolsUrl.port), 'GET', '/api/repos/acme/issues?state=open', { authorization: `Bearer ${toolKey}` }),
+        gateway: httpCall(keepAlive(), gw.hostname, Number(gw.port), 'GET', '/v1/tools/bench.api/repos/acme/issues?state=open', { authorization: `Bearer ${toolsToken}` }),
+        bare: httpCall(keepAlive(), '127.0.0.1', bareToolsPort, 'GET', '/api/repos/acme/issues?state=open', {}),
+      },
+      { gateway: controllerPid, bare: bareTools.child.pid! },
+      sequentialExtra,
+    );
+    const mcpPath = new URL(mcp.url).pathname;
+    const sessions = { direct: await mcpSession(mcp.url, toolKey), gateway: await mcpSession(`${gatewayUrl}/v1/tools/bench.mcp`, toolsToken), bare: await mcpSession(`${bareMcp.url}${mcpPath}`, 'unused') };
+    const granted = (await sessions.gateway.listTools()).tools.map((t) => t.name);
+    if (granted.join(',') !== 'echo') throw new Error(`tools/list through the gateway should be filtered to echo, got ${granted.join(',')}`);
+    await compare(
+      'MCP: tools/call echo (MCP SDK client, Streamable HTTP, one session per path)',
+      { direct: mcpEcho(sessions.direct), gateway: mcpEcho(sessions.gateway), bare: mcpEcho(sessions.bare) },
+      { gateway: controllerPid, bare: bareMcp.child.pid! },
+      sequentialExtra,
+    );
+    for (const c of Object.values(sessions)) await c.close();
+
     // The execution reconciler drops the gateway's counts from status while an execution runs;
     // they are written for good once it has finished.
-    for (const name of ['fast', 'slow']) await alice.request({ method: 'PATCH', path: RESOURCES.LocalAgentExecution.apiPath(ns, name), body: { spec: { cancel: true } }, contentType: 'application/merge-patch+json' });
+    for (const name of ['fast', 'slow', 'egress', 'tools']) await alice.request({ method: 'PATCH', path: RESOURCES.LocalAgentExecution.apiPath(ns, name), body: { spec: { cancel: true } }, contentType: 'application/merge-patch+json' });
     const used = await eventually('usage flushed', async () => {
       const u = (await getObject<any>('LocalAgentExecution', 'fast', ns))?.status;
       return u?.phase === 'Cancelled' && u.budget?.used?.modelCalls > 0 ? u.budget.used : undefined;
     }, 60_000);
     console.log(`counted in status.budget.used of the instant-upstream execution: modelCalls ${used.modelCalls}, tokens ${used.tokens}`);
+    const toolsUsed = await eventually('connector usage flushed', async () => {
+      const u = (await getObject<any>('LocalAgentExecution', 'tools', ns))?.status;
+      return u?.phase === 'Cancelled' && u.budget?.used?.connectorCalls > 0 ? u.budget.used : undefined;
+    }, 60_000);
+    console.log(`counted in status.budget.used of the tools execution: connectorCalls ${toolsUsed.connectorCalls} (connector calls and MCP tools/call)`);
   } finally {
     for (const f of stop) f();
     await controller.kill('SIGTERM');

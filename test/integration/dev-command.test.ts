@@ -36,7 +36,7 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     const get = await kubectl('get', 'agent-machine');
     assert.doesNotMatch(get.stderr, /error/i);
     const applied = await kubectl('apply', '-R', '-f', 'examples/');
-    assert.equal(applied.stdout.trim().split('\n').length, 21, applied.stdout);
+    assert.equal(applied.stdout.trim().split('\n').length, 22, applied.stdout);
     await kubectl('wait', '--for=condition=Ready', '--timeout=30s', 'agentmachineprofile', '--all');
     await kubectl('wait', '--for=condition=Ready', '--timeout=30s', '-n', 'default', 'toolgrantrecord/issue-triage-github');
     // gateway-only agents reach the model gateway over an internal network make run prepares.
@@ -50,6 +50,13 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     await kubectl('wait', '--for=condition=Ready', '--timeout=120s', '-n', 'default', 'localagentexecution/hello-agent');
     const hello = (await kubectl('get', 'localagentexecution', 'hello-agent', '-n', 'default')).stdout;
     assert.match(hello, /hello-agent\s+.*Succeeded/, hello);
+    // The corporate-firewall profile's allowlist, enforced by the gateway's egress proxy: an
+    // off-list host refused by the proxy, listed ones passed on to the profile's corporate proxy
+    // (which does not exist here: 502).
+    await kubectl('wait', '--for=jsonpath={.status.phase}=Succeeded', '--timeout=180s', '-n', 'default', 'localagentexecution/firewall-egress');
+    const egress = (await kubectl('get', 'containerexecutionrecord', 'firewall-egress-agent', '-n', 'default', '-o', 'jsonpath={.status.logTail}')).stdout;
+    assert.match(egress, /evil\.example HTTP\/1\.1 403 Forbidden\s+evil\.example x-agent-machine-reason: not_listed/i, egress);
+    for (const host of ['pypi.org', 'builds.corp.example.com']) assert.match(egress, new RegExp(`${host.replaceAll('.', '\\.')} HTTP/1\\.1 502 Bad Gateway\\s+${host.replaceAll('.', '\\.')} x-agent-machine-reason: upstream_(unreachable|proxy_refused)`, 'i'), egress);
     const bundle = path.join(dataDir, 'hello-agent.tar.gz');
     await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'export', '-n', 'default', '--execution', 'hello-agent', '-o', bundle], { cwd: root, env: { ...env, KUBECONFIG: kubeconfig } });
     const files = (await run('tar', ['-tzf', bundle])).stdout;

@@ -210,6 +210,24 @@ test('allowlist: a listed host → 200 through the proxy; off-list → 403 from 
   assert.match(metrics, new RegExp(`agent_machine_gateway_egress_total\\{profile="${FIREWALL}",decision="allowed",reason="listed"\\} [1-9]`));
 });
 
+test("an execution's own egressAllowlist narrows the profile's: a profile-listed host off it → 403; an entry the profile does not cover → Denied at admission", async () => {
+  const p = dest.port;
+  const narrowed = (name: string, list: string[], script: string) => {
+    const ex = execution(name, FIREWALL, script);
+    return { ...ex, spec: { ...ex.spec, network: { mode: 'allowlist', egressAllowlist: list } } };
+  };
+  const script = [wget('narrow-allowed', `http://allowed.test:${p}/narrow-allowed`), wget('narrow-plain', `http://plain.test:${p}/narrow-plain`)].join('\n');
+  assert.equal((await createAs('alice', narrowed('narrow', [`allowed.test:${p}`], script), narrowed('narrow-wide', [`allowed.test:${p}`, 'evil.example'], 'true'))).code, 0);
+  const { phase, log } = await finished('narrow');
+  assert.equal(phase, 'Succeeded', log);
+  assert.match(log, /hello from plain\.test[^\n]*\s+narrow-allowed-rc=0/, log);
+  assert.match(log, /403 Forbidden\s+narrow-plain-rc=1/, log);
+  assert.ok(dest.seen.some((s) => s.path === '/narrow-allowed') && !dest.seen.some((s) => s.path === '/narrow-plain'), 'only the narrowed list reached the destination');
+  const wide = await finished('narrow-wide');
+  assert.equal(wide.phase, 'Denied', wide.log);
+  assert.match(wide.log, /egressAllowlist \[evil\.example\] is not covered by the profile's egressAllowlist/, wide.log);
+});
+
 test('gateway-only and airgapped: the gateway answers (model calls), every proxied destination is refused, a direct connection fails', async () => {
   const p = dest.port;
   const script = [

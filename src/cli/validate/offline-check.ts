@@ -211,7 +211,7 @@ function checkAgainstProfiles(checked: Checked[], summary: CheckSummary, sandbox
       case 'LocalAgentExecution': {
         const spec = (c.object as unknown as LocalAgentExecution).spec;
         budget(spec, spec.containers.length);
-        spec.containers.forEach((container, i) => gates(['spec', 'containers', i], containerRequests(container, spec.tenant, undefined, spec.network?.mode)));
+        spec.containers.forEach((container, i) => gates(['spec', 'containers', i], containerRequests(container, spec.tenant, undefined, spec.network?.mode, spec.network?.egressAllowlist)));
         break;
       }
       case 'ContainerExecutionRecord': {

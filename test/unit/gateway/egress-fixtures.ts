@@ -21,6 +21,8 @@ export interface EgressGateway {
   server: GatewayServer;
   registry: Registry;
   audited: AuditRecord[];
+  /** The RBAC re-check: set answer = 'deny' to take the delegator's RBAC away. */
+  authority: TestCallAuthority;
   executions: ReturnType<typeof FakeInformer.of<LocalAgentExecution>>;
   profiles: ReturnType<typeof FakeInformer.of<AgentMachineProfile>>;
   /** A running execution under the profile; returns its token. */
@@ -37,13 +39,14 @@ export async function startEgressGateway(o: { hosts: Record<string, string[]>; p
   const registry = new Registry();
   const audited: AuditRecord[] = [];
   const celSandbox = new CelSandbox();
+  const authority = new TestCallAuthority();
   const server = new GatewayServer({
     tokens,
     informers: { executions, bindings: FakeInformer.of<ModelProviderBinding>(), profiles, grants: FakeInformer.of<ToolGrantRecord>() },
     credentials: new CredentialCache(clients),
     ledger: new UsageLedger({ clients, logger: silentLogger(), flushIntervalMs: 60_000 }),
     celSandbox,
-    authority: new TestCallAuthority(),
+    authority,
     logger: silentLogger(),
     registry,
     audit: { append: async (r: AuditRecord) => (audited.push(r), undefined as never) },
@@ -64,6 +67,7 @@ export async function startEgressGateway(o: { hosts: Record<string, string[]>; p
     server,
     registry,
     audited,
+    authority,
     executions,
     profiles,
     admit(name, profile, spec = {}) {

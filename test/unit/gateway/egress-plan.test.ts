@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkResolved, normalizeHost, parseAbsoluteUrl, parseAllowEntry, parseAuthority, planEgress, type EgressFacts, type EgressGo } from '../../../src/gateway/egress-plan.ts';
+import { allowlistCovers, checkResolved, normalizeHost, parseAbsoluteUrl, parseAllowEntry, parseAuthority, planEgress, type EgressFacts, type EgressGo } from '../../../src/gateway/egress-plan.ts';
 
 const facts = (f: Partial<EgressFacts> = {}): EgressFacts => ({ mode: 'allowlist', profileName: 'fw', profileType: 'corporate_firewall', allowlist: ['github.com', '*.corp.example.com', 'pypi.org:8443', '203.0.114.7', 'allowed.test'], ...f });
 const at = (authority: string) => parseAuthority(authority)!;
@@ -82,4 +82,13 @@ test('an execution\'s narrower list: a target must match both lists', () => {
   assert.equal(planEgress(f, at('github.com:443')).allowed, true);
   assert.equal(reason(planEgress(f, at('pypi.org:8443'))), 'not_listed');
   assert.equal(reason(planEgress(facts({ narrowed: ['evil.example'] }), at('evil.example:443'))), 'not_listed', 'the narrower list cannot add hosts');
+});
+
+test('allowlistCovers: same host, or under a wildcard; the same port, or 80 and 443 for an entry without one; IP literals only by themselves', () => {
+  const list = ['github.com', '*.pypi.org', 'registry.corp.example:5000', '10.0.0.8:8080'];
+  for (const e of ['github.com', 'github.com:443', 'GitHub.com:80', 'files.pypi.org', 'a.b.pypi.org:443', '*.cdn.pypi.org', '*.pypi.org', 'registry.corp.example:5000', '10.0.0.8:8080']) assert.equal(allowlistCovers(list, e), true, e);
+  for (const e of ['evil.example', 'github.com:22', 'api.github.com', 'pypi.org', '*.org', 'registry.corp.example', 'registry.corp.example:443', '10.0.0.8', '10.0.0.9:8080', 'not a host']) assert.equal(allowlistCovers(list, e), false, e);
+  assert.equal(allowlistCovers(['github.com:443'], 'github.com'), false, 'an entry without a port means 80 too');
+  assert.equal(allowlistCovers(['github.com:443', 'github.com:80'], 'github.com'), true);
+  assert.equal(allowlistCovers([], 'github.com'), false);
 });

@@ -144,6 +144,49 @@ test('refusals: off-list host, unlisted port, forbidden addresses (literal, reso
   assert.deepEqual([fwd.status, fwd.headers['x-agent-machine-reason']], [403, 'not_listed']);
 });
 
+test("RBAC re-checked per connection: the delegator's `use` on the profile gone → 403 authority_lost (audited), nothing dialled; back → allowed", async () => {
+  const token = gw.admit('rbac', 'fw');
+  const asked = gw.authority.asked.length;
+  const ok = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token), { keepOpen: true });
+  assert.equal(ok.status, 200);
+  ok.socket.destroy();
+  const question = gw.authority.asked.at(-1)!;
+  assert.ok(gw.authority.asked.length > asked, 'the connection asked RBAC');
+  assert.deepEqual(question.permissions.map((p) => `${p.verb} ${p.resource}/${p.name}`), ['use agentmachineprofiles/fw']);
+  const seenBefore = tlsDest.seen.length;
+  gw.authority.answer = 'deny';
+  try {
+    const audited = gw.authority.audited.length;
+    const r = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token));
+    assert.deepEqual([r.status, r.headers['x-agent-machine-reason']], [403, 'authority_lost'], r.body);
+    assert.match(r.body, /^egress refused \(authority_lost\): .*RBAC no longer allows it/);
+    const fwd = await rawExchange(gw.port, `GET http://plain.test:${httpDest.port}/x HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+    assert.deepEqual([fwd.status, fwd.headers['x-agent-machine-reason']], [403, 'authority_lost']);
+    assert.deepEqual(gw.authority.audited.slice(audited).map((a) => [a.name, a.command.reason]), [['rbac', 'AuthorityLost'], ['rbac', 'AuthorityLost']]);
+    gw.authority.answer = 'down';
+    const down = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token));
+    assert.deepEqual([down.status, down.headers['x-agent-machine-reason']], [503, 'authorization_unavailable'], 'no answer from RBAC fails closed');
+  } finally {
+    gw.authority.answer = 'allow';
+  }
+  assert.equal(tlsDest.seen.length, seenBefore, 'no refused connection reached the destination');
+  const again = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token), { keepOpen: true });
+  assert.equal(again.status, 200);
+  again.socket.destroy();
+});
+
+test("an execution's spec.network.egressAllowlist narrows the profile's: a host on the profile's list but not the execution's is refused", async () => {
+  const token = gw.admit('narrow', 'fw', { network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`] } });
+  const ok = await rawExchange(gw.port, connectRequest(`allowed.test:${tlsDest.port}`, token), { keepOpen: true });
+  assert.equal(ok.status, 200);
+  ok.socket.destroy();
+  const r = await rawExchange(gw.port, `GET http://plain.test:${httpDest.port}/x HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`);
+  assert.deepEqual([r.status, r.headers['x-agent-machine-reason']], [403, 'not_listed']);
+  assert.match(r.body, /allowlists of profile fw and the execution/);
+  const wide = await rawExchange(gw.port, `GET http://plain.test:${httpDest.port}/x HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\nProxy-Authorization: ${basic(gw.admit('wide', 'fw'))}\r\n\r\n`);
+  assert.equal(wide.status, 200, 'the same host under the profile\'s list alone');
+});
+
 test('gateway-only and airgapped executions: every proxy request refused, naming the mode', async () => {
   for (const [p, reason] of [['gw-only', 'mode_gateway_only'], ['air', 'mode_none']] as const) {
     const token = gw.admit(`m-${p}`, p);

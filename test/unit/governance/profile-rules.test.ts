@@ -93,6 +93,8 @@ const CASES: Case[] = [
   { type: 'corporate_firewall', title: 'digest pinned', spec: { images: { allowedRegistries: ['ghcr.io'], requireDigest: true } }, request: { gate: 'containerExecution', image: `ghcr.io/acme/agent@${DIGEST}` }, checks: 'builtin.images.digest' },
   { type: 'corporate_firewall', title: 'tag only, digest required', spec: { images: { allowedRegistries: ['ghcr.io'], requireDigest: true } }, request: { gate: 'containerExecution', image: 'ghcr.io/acme/agent:1' }, denies: 'builtin.images.digest' },
   { type: 'corporate_firewall', title: 'gateway-only default', request: { gate: 'networkProfile' }, checks: 'builtin.network.open-personal-only' },
+  { type: 'corporate_firewall', title: 'a narrower execution allowlist', spec: { network: { mode: 'allowlist', egressAllowlist: ['*.github.com'] } }, request: { gate: 'networkProfile', requestedMode: 'allowlist', requestedAllowlist: ['api.github.com'] }, checks: 'builtin.network.allowlist-within-profile' },
+  { type: 'corporate_firewall', title: 'an execution allowlist wider than the profile\'s', spec: { network: { mode: 'allowlist', egressAllowlist: ['*.github.com'] } }, request: { gate: 'networkProfile', requestedMode: 'allowlist', requestedAllowlist: ['evil.example'] }, denies: 'builtin.network.allowlist-within-profile' },
   { type: 'corporate_firewall', title: 'open network', spec: { network: { mode: 'open' } }, request: { gate: 'networkProfile' }, denies: 'builtin.network.open-personal-only' },
   { type: 'corporate_firewall', title: 'allowlisted model host', request: model({ endpoint: 'https://eu.openai.azure.com/openai' }), checks: 'builtin.firewall.model-host-allowlist' },
   { type: 'corporate_firewall', title: 'model host not allowlisted', request: model({ endpoint: 'https://api.openai.com/v1' }), denies: 'builtin.firewall.model-host-allowlist' },
@@ -258,6 +260,21 @@ test('requested-within-profile: allowlist needs the profile\'s egressAllowlist',
   const denied = (spec: Partial<AgentMachineProfileSpec>) => evaluateBuiltinRules(profile('personal', spec), { gate: 'networkProfile', requestedMode: 'allowlist' }).filter((d) => !d.allowed).map((d) => d.rule);
   assert.deepEqual(denied({}), [rule]);
   assert.deepEqual(denied({ network: { mode: 'open', egressAllowlist: ['pypi.org'] } }), []);
+});
+
+test("allowlist-within-profile: an execution's egressAllowlist only narrows the profile's, denied with the entries outside it", () => {
+  const rule = 'builtin.network.allowlist-within-profile';
+  const fw = profile('corporate_firewall', { network: { mode: 'allowlist', egressAllowlist: ['github.com', '*.pypi.org', 'registry.corp.example:5000'] } });
+  const decide = (requestedAllowlist: string[] | undefined, requestedMode: 'allowlist' | 'gateway-only' = 'allowlist') =>
+    evaluateBuiltinRules(fw, { gate: 'networkProfile', requestedMode, ...(requestedAllowlist ? { requestedAllowlist } : {}) }).find((d) => d.rule === rule)!;
+  assert.equal(decide(undefined).allowed, true);
+  assert.equal(decide(['github.com', 'files.pypi.org:443', '*.cdn.pypi.org', 'registry.corp.example:5000']).allowed, true);
+  const outside = decide(['github.com', 'evil.example', 'github.com:22', 'registry.corp.example']);
+  assert.equal(outside.allowed, false);
+  assert.match(outside.message, /evil\.example, github\.com:22, registry\.corp\.example\b.* not covered by the profile's egressAllowlist/, outside.message);
+  assert.doesNotMatch(outside.message.split('not covered')[0]!, /github\.com(?!:)/, 'a covered entry is not named');
+  assert.match(decide(['github.com'], 'gateway-only').message, /narrows network mode allowlist only/);
+  assert.equal(decide(['github.com'], 'gateway-only').allowed, false);
 });
 
 test('describeProfileRules lists the rules in force, built-in and CEL', () => {
