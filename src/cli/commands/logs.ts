@@ -21,7 +21,8 @@ import { DockerLogSource } from '../logs/docker-log-source.ts';
 import { KubernetesLogSource } from '../logs/kubernetes-log-source.ts';
 import { LineRedactor } from '../logs/line-redactor.ts';
 import type { LogSource } from '../logs/log-source.ts';
-import { CliError, getTarget } from '../object-client.ts';
+import { CliError, getTarget, waitFor } from '../object-client.ts';
+import { unseenTail } from '../logs/unseen-tail.ts';
 import { contextNamespace } from './contract.ts';
 
 interface LogsOptions {
@@ -167,10 +168,25 @@ async function showRecord(clients: KubeClients, namespace: string, t: Target, so
   const redactor = new LineRedactor(await secretValuesOf(clients, namespace, record));
   const out = new PrefixedWriter(prefixed ? `[${t.container}] ` : '');
   const runtime = record.status?.runtime ?? record.spec.runtime ?? 'docker';
-  const streamed = await sourceFor(runtime).stream({ uid: record.metadata.uid!, namespace }, follow, (text) => out.write(redactor.push(text)), signal);
-  if (streamed) {
-    out.write(redactor.end());
+  const printed: string[] = [];
+  const print = (text: string) => {
+    out.write(text);
+    if (text) printed.push(text);
+  };
+  const streamed = await sourceFor(runtime).stream({ uid: record.metadata.uid!, namespace }, follow, (text) => print(redactor.push(text)), signal);
+  if (streamed === 'complete') {
+    print(redactor.end());
     out.end();
+    return true;
+  }
+  if (streamed === 'cut') {
+    print(redactor.end());
+    // The container went before its last lines were read: they are in its record's tail.
+    const done = await waitFor(() => getTarget<ContainerExecutionRecord>(clients, { kind: 'ContainerExecutionRecord', name: t.recordName }, namespace), (r) => isTerminalContainerPhase(r.status?.phase), 30, 250);
+    const missing = unseenTail(printed.join(''), redactor.push(done?.status?.logTail ?? '') + redactor.end());
+    out.write(missing);
+    out.end();
+    console.error(`note: ${t.recordName}: the container was removed before the end of its output was read; the rest is from its record (status.logTail)`);
     return true;
   }
   if (isTerminalContainerPhase(record.status?.phase)) {

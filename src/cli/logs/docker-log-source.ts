@@ -1,6 +1,5 @@
 // A record's container output through the Docker Engine API (podman's or dockerd's socket):
 // the containers the docker runtime creates carry the record's UID as a label.
-import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Docker from 'dockerode';
 import { RECORD_UID_LABEL } from '../../runtimes/container-runtime.ts';
@@ -22,31 +21,59 @@ export class DockerLogSource implements LogSource {
     this.#docker = new Docker({ socketPath });
   }
 
-  async stream(record: { uid: string }, follow: boolean, onText: (text: string) => void, signal: AbortSignal): Promise<boolean> {
+  async stream(record: { uid: string }, follow: boolean, onText: (text: string) => void, signal: AbortSignal): Promise<'complete' | 'absent' | 'cut'> {
     const found = await this.#docker.listContainers({ all: true, filters: { label: [`${RECORD_UID_LABEL}=${record.uid}`] } });
     const container = found.sort((a, b) => b.Created - a.Created)[0];
-    if (!container) return false;
+    if (!container) return 'absent';
+    const decoder = new StringDecoder('utf8');
+    const emit = (chunk: Buffer) => {
+      const text = decoder.write(chunk);
+      if (text) onText(sanitizeLogText(Buffer.from(text, 'utf8')));
+    };
+    let seen = 0;
+    const read = await this.#read(container.Id, follow, signal, (chunk) => {
+      seen += chunk.length;
+      emit(chunk);
+    });
+    if (read === 'absent') return 'absent';
+    if (follow && !signal.aborted) {
+      // podman ends a followed stream when the container exits, sometimes before its last
+      // lines: read the whole log once more and hand on what the stream did not bring. The
+      // log only grows, so the payload bytes already seen are its first bytes.
+      let offset = 0;
+      const rest = await this.#read(container.Id, false, signal, (chunk) => {
+        const skip = Math.min(chunk.length, Math.max(0, seen - offset));
+        offset += chunk.length;
+        if (skip < chunk.length) emit(chunk.subarray(skip));
+      });
+      if (rest === 'absent') {
+        const end = decoder.end();
+        if (end) onText(sanitizeLogText(Buffer.from(end, 'utf8')));
+        return 'cut';
+      }
+    }
+    const end = decoder.end();
+    if (end) onText(sanitizeLogText(Buffer.from(end, 'utf8')));
+    return 'complete';
+  }
+
+  /** One logs request: the demultiplexed payload (stdout and stderr as one) to onPayload. */
+  async #read(id: string, follow: boolean, signal: AbortSignal, onPayload: (chunk: Buffer) => void): Promise<'read' | 'absent'> {
     const modem = (this.#docker as unknown as { modem: Modem }).modem;
     let raw: NodeJS.ReadableStream;
     try {
       raw = await new Promise((resolve, reject) =>
         modem.dial(
-          { path: `/containers/${container.Id}/logs?`, method: 'GET', isStream: true, statusCodes: { 200: true, 404: 'no such container', 500: 'server error' }, options: { stdout: true, stderr: true, follow } },
+          { path: `/containers/${id}/logs?`, method: 'GET', isStream: true, statusCodes: { 200: true, 404: 'no such container', 500: 'server error' }, options: { stdout: true, stderr: true, follow } },
           (err, data) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
         ),
       );
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return false; // removed in between
+      if ((err as { statusCode?: number }).statusCode === 404) return 'absent'; // removed in between
       throw err;
     }
-    // stdout and stderr as one text, as a terminal shows them; a character split over two
-    // frames is put back together by the decoder.
-    const merged = new PassThrough();
-    const decoder = new StringDecoder('utf8');
-    merged.on('data', (chunk: Buffer) => {
-      const text = decoder.write(chunk);
-      if (text) onText(sanitizeLogText(Buffer.from(text, 'utf8')));
-    });
+    // Written synchronously as frames are parsed: every byte is counted before 'end'.
+    const merged = { write: (chunk: Buffer) => (onPayload(chunk), true) } as unknown as NodeJS.WritableStream;
     modem.demuxStream(raw, merged, merged);
     await new Promise<void>((resolve, reject) => {
       const done = () => resolve();
@@ -60,8 +87,6 @@ export class DockerLogSource implements LogSource {
       if (signal.aborted) abort();
       else signal.addEventListener('abort', abort, { once: true });
     });
-    const rest = decoder.end();
-    if (rest) onText(sanitizeLogText(Buffer.from(rest, 'utf8')));
-    return true;
+    return 'read';
   }
 }

@@ -20,11 +20,11 @@ export class KubernetesLogSource implements LogSource {
     this.#clients = clients;
   }
 
-  async stream(record: { uid: string; namespace: string }, follow: boolean, onText: (text: string) => void, signal: AbortSignal): Promise<boolean> {
+  async stream(record: { uid: string; namespace: string }, follow: boolean, onText: (text: string) => void, signal: AbortSignal): Promise<'complete' | 'absent' | 'cut'> {
     const pods = await this.#clients.core.listNamespacedPod({ namespace: record.namespace, labelSelector: `${RECORD_UID_LABEL}=${record.uid},${MANAGED_BY_LABEL}=${MANAGED_BY}` });
     const pod = pods.items.find((p) => !p.metadata?.deletionTimestamp) ?? pods.items[0];
     // A Pod whose container never started has no log to give yet.
-    if (!pod?.metadata?.name || !pod.status?.containerStatuses?.some((c) => c.state?.running || c.state?.terminated)) return false;
+    if (!pod?.metadata?.name || !pod.status?.containerStatuses?.some((c) => c.state?.running || c.state?.terminated)) return 'absent';
     const decoder = new StringDecoder('utf8');
     let ended!: () => void;
     const finished = new Promise<void>((resolve) => (ended = resolve));
@@ -49,6 +49,6 @@ export class KubernetesLogSource implements LogSource {
     await Promise.race([finished, new Promise<void>((_, reject) => sink.on('error', reject))]);
     const rest = decoder.end();
     if (rest) onText(sanitizeLogText(Buffer.from(rest, 'utf8')));
-    return true;
+    return 'complete';
   }
 }
