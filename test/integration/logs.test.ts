@@ -134,7 +134,7 @@ test('a long run, watched: logs -f follows it to its end (redacted), the used se
   assert.equal(typeof s.budget.used.cpuGpuComputeSeconds, 'number');
 });
 
-test('a finished run: attempts 1, exit code, budget used and output tail on the execution, in kubectl get and first in kubectl describe; logs reads the record once the container is gone', async () => {
+test('a finished run: attempts 1, exit code, budget used and output tail on the execution, in kubectl get and first in kubectl describe; logs reads the record once the container is gone', async (t) => {
   const name = 'done';
   assert.equal((await createAs('alice', execution(name, 'echo "hello from the agent"; echo "token=$API_KEY"; echo "the end"'))).code, 0);
   const ex = await ended(name);
@@ -151,6 +151,7 @@ test('a finished run: attempts 1, exit code, budget used and output tail on the 
   assert.match(row!, new RegExp(`^${name}\\s+${PROFILE}\\s+\\S+\\s+Succeeded\\s+0\\s+\\d+\\s+\\d+\\s+Succeeded\\s`));
 
   const described = (await kubectl(['describe', 'lae', name, '-n', ns])).stdout;
+  t.diagnostic(`kubectl get:\n${get.stdout}\nkubectl describe (to the decisions):\n${described.slice(0, described.indexOf('Decisions:'))}`);
   const at = (what: string) => {
     const i = described.indexOf(what);
     assert.ok(i >= 0, `describe shows ${what}:\n${described}`);
