@@ -306,7 +306,10 @@ export type LocalAgentExecutionStatus = {
     recordName?: string;
     phase?: string;
     exitCode?: number;
+    /** The last lines the container printed, copied from its record's status.logTail when it finished: redacted (secret values, tokens, prompt text) and bounded as that is. */
+    outputTail?: string;
   }>;
+  /** Attempts started: 1 for a run that ran once, 1 + the retries taken. */
   attempts?: number;
   startedAt?: string;
   finishedAt?: string;

@@ -9,6 +9,7 @@ import { registerControllerCommand } from './commands/controller.ts';
 import { registerCrdsCommand } from './commands/crds.ts';
 import { registerDevCommand } from './commands/dev.ts';
 import { registerDiagnosticsCommand } from './commands/diagnostics.ts';
+import { registerLogsCommand } from './commands/logs.ts';
 import { registerRevokeCommand } from './commands/revoke.ts';
 import { registerValidateCommand } from './commands/validate.ts';
 
@@ -37,6 +38,7 @@ export function buildProgram(name = 'agent-machine'): Command {
   registerCrdsCommand(program);
   registerDevCommand(program);
   registerDiagnosticsCommand(program);
+  registerLogsCommand(program);
   registerRevokeCommand(program);
   registerValidateCommand(program);
   return program;

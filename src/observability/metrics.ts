@@ -20,6 +20,8 @@ export interface OperatorMetrics {
   trackQueueDepth(kind: string, depth: () => number): () => void;
   /** Reports isLeader() as agent_machine_leader (1 or 0) on every scrape. */
   trackLeader(isLeader: () => boolean): void;
+  /** Reports count() as agent_machine_executions{phase,profile} on every scrape. */
+  trackExecutions(count: () => ReadonlyArray<{ phase: string; profile: string; count: number }>): void;
 }
 
 export interface MetricsOptions {
@@ -36,6 +38,7 @@ export const METRIC_NAMES = {
   policyDenials: 'agent_machine_policy_denials_total',
   runtimeUp: 'agent_machine_runtime_up',
   leader: 'agent_machine_leader',
+  executions: 'agent_machine_executions',
 } as const;
 
 export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
@@ -62,6 +65,21 @@ export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
     registers: [registry],
     collect() {
       if (leaderProbe) this.set(leaderProbe() ? 1 : 0);
+    },
+  });
+
+  // Counted from the informer's cache at scrape time, so a deleted execution or profile leaves
+  // no stale series behind (reset first).
+  let executionCounts: (() => ReadonlyArray<{ phase: string; profile: string; count: number }>) | undefined;
+  new Gauge({
+    name: METRIC_NAMES.executions,
+    help: 'LocalAgentExecutions by phase and profile, as this replica\'s cache sees them.',
+    labelNames: ['phase', 'profile'] as const,
+    registers: [registry],
+    collect() {
+      if (!executionCounts) return;
+      this.reset();
+      for (const c of executionCounts()) this.set({ phase: c.phase, profile: c.profile }, c.count);
     },
   });
 
@@ -107,6 +125,9 @@ export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
     }),
     trackLeader(isLeader: () => boolean): void {
       leaderProbe = isLeader;
+    },
+    trackExecutions(count) {
+      executionCounts = count;
     },
     trackQueueDepth(kind: string, depth: () => number): () => void {
       queues.set(kind, depth);

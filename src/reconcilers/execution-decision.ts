@@ -1,10 +1,12 @@
 // decideExecution: one reconcile of a LocalAgentExecution, pure. Given what was observed (the
 // execution, its profile, the records it owns, whether it may take a slot, admission's answer
 // once fetched) it says what to do: cancel before start, wait in line, ask for admission, take
-// a slot and start attempt 0, stop everything (cancel, deadline, CPU seconds summed over its
+// a slot and start the first attempt, stop everything (cancel, deadline, CPU seconds summed over its
 // containers past the budget, profile gone, authority lost under a profile that cancels on it),
 // start the next attempt, or add the attempt's outcome up (succeeded, cancelled, retry,
-// failed). The reconciler carries the plan out and writes the status it names.
+// failed). While it runs it also says what was used (refreshed every USED_REFRESH_MS) and
+// what each container last printed. The reconciler carries the plan out and writes the status
+// it names.
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, LocalAgentExecutionStatus } from '../api/types.generated.ts';
 import { getCondition } from '../operator/conditions.ts';
 import { metaTime } from '../operator/time.ts';
@@ -74,6 +76,28 @@ export interface ExecutionAction {
   cancel: ContainerExecutionRecord[];
   /** Status fields this reconcile sets besides the phase and the gates. */
   status: Partial<LocalAgentExecutionStatus>;
+  /**
+   * status.budget.used figures this reconcile measures (the gateway's counts are the
+   * reconciler's to keep): absent before a container started.
+   */
+  used?: MeasuredUse;
+}
+
+export interface MeasuredUse {
+  wallClockSeconds: number;
+  cpuGpuComputeSeconds: number;
+}
+
+/**
+ * How often the used figures of a running execution are refreshed: often enough to watch a
+ * long run, rarely enough that a running execution costs one status write per 10 s, not one per
+ * CPU-second its records report.
+ */
+export const USED_REFRESH_MS = 10_000;
+
+/** status.attempts counts attempts started (1 for a run that ran once); records are named by index. */
+export function attemptIndex(attempts: number | undefined): number {
+  return Math.max(0, (attempts ?? 1) - 1);
 }
 
 export type ExecutionPlan = { need: 'admission' } | { need?: undefined; done: true } | ExecutionAction;
@@ -121,7 +145,7 @@ function beforeStart(o: ExecutionObserved): ExecutionPlan {
     effective: a.effective,
     takeSlot: true,
     createAttempt: 0,
-    status: { startedAt: metaTime(o.now), attempts: 0 },
+    status: { startedAt: metaTime(o.now), attempts: 1 },
   });
 }
 
@@ -130,8 +154,7 @@ function started(o: ExecutionObserved): ExecutionAction {
   const { execution: ex, now, profile } = o;
   const prev = ex.status!;
   const effective = (prev.budget?.effective as FullBudget | undefined) ?? (profile ? fitBudget(ex.spec.budget, profile.spec.budgetCeilings as FullBudget).effective : undefined);
-  const act = (a: Pick<ExecutionAction, 'phase' | 'reason' | 'message'> & Partial<ExecutionAction>): ExecutionAction => ({ auditedAs: START, gates: PASSED, decisions: prev.decisions ?? [], effective, cancel: [], status: {}, ...a });
-  const attempt = prev.attempts ?? 0;
+  const attempt = attemptIndex(prev.attempts);
   const names = new Set(ex.spec.containers.map((c) => recordNameFor(ex.metadata.name!, c.name!, attempt)));
   const current = o.owned.filter((c) => names.has(c.metadata.name!));
   // The deadline is wallClockSeconds after the first container of any attempt started.
@@ -145,6 +168,8 @@ function started(o: ExecutionObserved): ExecutionAction {
   const pastDeadline = deadline !== undefined && now.getTime() >= deadline.getTime();
   // Each record stops itself past the whole budget; only the execution sees the sum.
   const cpuUsed = computeSecondsUsed(o.owned);
+  const act = (a: Pick<ExecutionAction, 'phase' | 'reason' | 'message'> & Partial<ExecutionAction>): ExecutionAction =>
+    withUse({ auditedAs: START, gates: PASSED, decisions: prev.decisions ?? [], effective, cancel: [], status: {}, ...a }, prev.budget?.used, firstStart, cpuUsed, now);
   const overCompute = effective !== undefined && cpuUsed > effective.cpuGpuComputeSeconds;
 
   const lost = o.authorityLost !== undefined && cancelsOnAuthorityLost(profile) ? o.authorityLost : undefined;
@@ -185,7 +210,7 @@ function started(o: ExecutionObserved): ExecutionAction {
       const maxRetries = ex.spec.retryPolicy?.maxRetries ?? 0;
       if (attempt < maxRetries) {
         const backoff = (ex.spec.retryPolicy?.backoffSeconds ?? 10) * 1000;
-        return act({ phase: 'Retrying', reason: 'Retrying', message: `${why}; retry ${attempt + 1} of ${maxRetries} in ${backoff / 1000} s`, requeueAfterMs: backoff, status: { ...status, attempts: attempt + 1 } });
+        return act({ phase: 'Retrying', reason: 'Retrying', message: `${why}; retry ${attempt + 1} of ${maxRetries} in ${backoff / 1000} s`, requeueAfterMs: backoff, status: { ...status, attempts: attempt + 2 } });
       }
       return act({ phase: 'Failed', reason: failedReady?.reason ?? 'Failed', message: why, status });
     }
@@ -199,6 +224,25 @@ function started(o: ExecutionObserved): ExecutionAction {
   }
 }
 
+/**
+ * The used figures: exact when the execution ends; while it runs, refreshed on each
+ * USED_REFRESH_MS step of its wall clock (the CPU figure with it) and kept otherwise, with a
+ * requeue at the next step so they move even when nothing else wakes the execution.
+ */
+export function withUse(a: ExecutionAction, prevUsed: { wallClockSeconds?: number; cpuGpuComputeSeconds?: number } | undefined, firstStart: number, cpuUsed: number, now: Date): ExecutionAction {
+  if (!Number.isFinite(firstStart)) return a; // no container started: no time is the agent's yet
+  const elapsedMs = Math.max(0, now.getTime() - firstStart);
+  if (isTerminalExecutionPhase(a.phase)) return { ...a, used: { wallClockSeconds: Math.round(elapsedMs / 1000), cpuGpuComputeSeconds: cpuUsed } };
+  const step = Math.floor(elapsedMs / USED_REFRESH_MS) * (USED_REFRESH_MS / 1000);
+  const fresh = prevUsed?.wallClockSeconds !== step || prevUsed.cpuGpuComputeSeconds === undefined;
+  const used = fresh ? { wallClockSeconds: step, cpuGpuComputeSeconds: cpuUsed } : { wallClockSeconds: step, cpuGpuComputeSeconds: prevUsed.cpuGpuComputeSeconds! };
+  const nextStep = Math.max(50, USED_REFRESH_MS - (elapsedMs % USED_REFRESH_MS));
+  return { ...a, used, requeueAfterMs: Math.min(a.requeueAfterMs ?? nextStep, nextStep) };
+}
+
+/** Bounded as a record's logTail is: the whole of one record's tail fits. */
+export const OUTPUT_TAIL_MAX_CHARS = 4096;
+
 function containersStatus(ex: LocalAgentExecution, current: readonly ContainerExecutionRecord[], attempt: number): Partial<LocalAgentExecutionStatus> {
   return {
     containers: ex.spec.containers.map((c) => {
@@ -209,6 +253,8 @@ function containersStatus(ex: LocalAgentExecution, current: readonly ContainerEx
         recordName,
         ...(rec?.status?.phase ? { phase: rec.status.phase } : {}),
         ...(rec?.status?.exitCode !== undefined ? { exitCode: rec.status.exitCode } : {}),
+        // Already redacted (secrets, tokens, prompts) when the record's reconciler read it.
+        ...(rec?.status?.logTail ? { outputTail: rec.status.logTail.slice(-OUTPUT_TAIL_MAX_CHARS) } : {}),
       };
     }),
   };

@@ -12,10 +12,11 @@ import { hasFinalizer } from '../operator/finalizers.ts';
 import { objectKey } from '../operator/resource.ts';
 import { metaTime } from '../operator/time.ts';
 import { gatewayCounts } from '../gateway/ledger.ts';
-import { computeSecondsUsed } from '../governance/budget.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitExecution } from './execution-admission.ts';
-import { CANCEL, cancelsOnAuthorityLost, decideExecution, START, type ExecutionAction, type ExecutionObserved } from './execution-decision.ts';
+import { CANCEL, cancelsOnAuthorityLost, decideExecution, START, type ExecutionAction, type ExecutionObserved, type MeasuredUse } from './execution-decision.ts';
+import { removePrompts } from '../redaction/prompt-matcher.ts';
+import { countExecutions } from './execution-counts.ts';
 import { isTerminalExecutionPhase, type ExecutionPhase } from './execution-state.ts';
 import { cancelRecord, createAttempt, deleteRecord } from './execution-records.ts';
 import { ExecutionSlots } from './execution-slots.ts';
@@ -59,6 +60,7 @@ export function executionController(deps: ReconcilerDeps): Controller {
   const executionsWithTool = indexed(executions, BY_EXECUTION_TOOL);
   const grantsOf = indexed(deps.informers.grants, BY_TOOL);
   const limitOf = (profile: string) => profiles.get(profile)?.spec.budgetCeilings.agentConcurrency;
+  deps.metrics.trackExecutions(() => countExecutions(executions.list()));
 
   return new Controller({
     kind: 'LocalAgentExecution',
@@ -135,9 +137,11 @@ export function executionController(deps: ReconcilerDeps): Controller {
   function settleExecution(ex: LocalAgentExecution, plan: ExecutionAction, now: Date) {
     const prev = ex.status;
     const terminal = isTerminalExecutionPhase(plan.phase);
-    const used = (plan.status.containers ?? prev?.containers) ? computeSecondsUsed(ownedBy(ex.metadata.uid)) : undefined;
-    const startedAt = plan.status.startedAt ?? prev?.startedAt;
     const effective = plan.effective;
+    // The records' tails were redacted when read; prompts the gateway has seen since are
+    // removed here as they are from every message.
+    const prompts = deps.prompts?.matcher([ex.metadata.uid!]);
+    const containers = plan.status.containers && prompts ? plan.status.containers.map((c) => (c.outputTail ? { ...c, outputTail: removePrompts(c.outputTail, prompts) } : c)) : plan.status.containers;
     return settle(deps, KIND, ex, {
       now,
       verdict: {
@@ -149,15 +153,23 @@ export function executionController(deps: ReconcilerDeps): Controller {
       fields: {
         ...prev,
         ...plan.status,
+        ...(containers ? { containers } : {}),
         phase: plan.phase,
         // The gateway counts modelCalls, tokens and connectorCalls into status.budget.used: keep
         // them, or every status write here would hand the agent a fresh budget.
-        ...(effective ? { budget: { effective, used: { ...gatewayCounts(prev?.budget?.used), ...(used !== undefined ? { cpuGpuComputeSeconds: used } : {}), ...(startedAt ? { wallClockSeconds: Math.max(0, Math.round((now.getTime() - new Date(startedAt).getTime()) / 1000)) } : {}) } } } : {}),
+        ...(effective ? { budget: { effective, used: { ...gatewayCounts(prev?.budget?.used), ...measured(prev?.budget?.used), ...plan.used } } } : {}),
         ...(terminal && !prev?.finishedAt ? { finishedAt: metaTime(now) } : {}),
       },
       beforeWrite: () => void (terminal && slots.release(objectKey(ex), ex.spec.profileRef.name)),
     });
   }
+}
+
+/** The figures measured before, kept while nothing new was measured (a reconcile before a container started). */
+function measured(used: Record<string, unknown> | undefined): Partial<MeasuredUse> {
+  const out: Partial<MeasuredUse> = {};
+  for (const k of ['wallClockSeconds', 'cpuGpuComputeSeconds'] as const) if (typeof used?.[k] === 'number') out[k] = used[k] as number;
+  return out;
 }
 
 const isRunning = (e: LocalAgentExecution): boolean => e.status?.phase === 'Running' || e.status?.phase === 'Retrying';

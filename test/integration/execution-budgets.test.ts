@@ -73,7 +73,7 @@ test('a failed first attempt is retried and the retry succeeds: Retrying, a retr
   await answerWhenRunning(`${name}-agent-r1`, answers, 0);
   const s = await ended(name);
   assert.equal(s.phase, 'Succeeded', JSON.stringify(s.conditions));
-  assert.equal(s.attempts, 1);
+  assert.equal(s.attempts, 2, 'ran twice: two attempts');
   const types = s.operation.events.map((e: any) => e.eventType);
   // Running → Retrying → Running → Succeeded, as the operation's events tell it (a running
   // attempt adds a start event per progress message: runs of one type count once).
@@ -104,7 +104,7 @@ test('retries exhausted: Failed after 1 + maxRetries attempts, with the last rec
   assert.equal((await createAs('alice', testExecution(name, ns, OPEN, 'exit 5', { retryPolicy: { maxRetries: 1, backoffSeconds: 1 } }))).code, 0);
   const s = await ended(name);
   assert.equal(s.phase, 'Failed');
-  assert.equal(s.attempts, 1);
+  assert.equal(s.attempts, 2, '1 + maxRetries attempts');
   const ready = s.conditions.find((c: any) => c.type === 'Ready');
   assert.equal(ready.reason, 'ExitCode');
   assert.match(ready.message, new RegExp(`container record ${name}-agent-r1 Failed: the container exited 5`));

@@ -32,7 +32,7 @@ const all = commandPaths(buildProgram());
 
 test('the CLI has the commands the README lists', () => {
   const names = all.map((c) => c.path.join(' '));
-  for (const expected of ['controller', 'dev', 'crds', 'validate', 'contract', 'cancel', 'revoke', 'audit verify', 'diagnostics export', 'diagnostics fetch']) {
+  for (const expected of ['controller', 'dev', 'crds', 'validate', 'contract', 'cancel', 'revoke', 'audit verify', 'diagnostics export', 'diagnostics fetch', 'logs']) {
     assert.ok(names.includes(expected), `no command ${expected}: ${names.join(', ')}`);
   }
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution } from '../../../src/api/types.generated.ts';
-import { AUTHORITY_RECHECK_MS, decideExecution, type ExecutionAction, type ExecutionAdmission, type ExecutionObserved } from '../../../src/reconcilers/execution-decision.ts';
+import { attemptIndex, AUTHORITY_RECHECK_MS, decideExecution, OUTPUT_TAIL_MAX_CHARS, USED_REFRESH_MS, type ExecutionAction, type ExecutionAdmission, type ExecutionObserved } from '../../../src/reconcilers/execution-decision.ts';
 import type { FullBudget } from '../../../src/governance/budget.ts';
 
 const NOW = new Date('2026-01-01T00:10:00Z');
@@ -28,7 +28,7 @@ function action(o: Partial<ExecutionObserved> & { execution: LocalAgentExecution
 }
 
 const admitted: ExecutionAdmission = { admitted: true, effective: EFFECTIVE, decisions: [{ gate: 'budget', rule: 'r', allowed: true, message: 'ok' }] as never };
-const running = { phase: 'Running', attempts: 0, startedAt: '2026-01-01T00:05:00Z', deadline: '2026-01-01T00:15:00Z', budget: { effective: EFFECTIVE } };
+const running = { phase: 'Running', attempts: 1, startedAt: '2026-01-01T00:05:00Z', deadline: '2026-01-01T00:15:00Z', budget: { effective: EFFECTIVE } };
 
 test('finished executions need nothing; new ones need admission; a cancel before start needs none', () => {
   assert.deepEqual(decideExecution({ execution: ex({ phase: 'Succeeded' }), now: NOW, profile, owned: [] }), { done: true });
@@ -63,17 +63,17 @@ test('admitted: queued when no slot is free, else take one and start attempt 0; 
   assert.equal(s.takeSlot, true);
   assert.equal(s.createAttempt, 0);
   assert.equal(s.requeueAfterMs, undefined, 'no deadline before a container runs: record changes wake it');
-  assert.deepEqual(s.status, { startedAt: '2026-01-01T00:10:00Z', attempts: 0 });
+  assert.deepEqual(s.status, { startedAt: '2026-01-01T00:10:00Z', attempts: 1 }, 'a run that started once has had one attempt');
   assert.equal(s.auditedAs, 'agent_machine.execution.start');
 });
 
 test('the wall clock starts when the first container does: the deadline is set then, and kept', () => {
-  const noDeadline = { phase: 'Running', attempts: 0, startedAt: '2026-01-01T00:05:00Z', budget: { effective: EFFECTIVE } };
+  const noDeadline = { phase: 'Running', attempts: 1, startedAt: '2026-01-01T00:05:00Z', budget: { effective: EFFECTIVE } };
   const waiting = action({ execution: ex(noDeadline), owned: [rec('e-a', 'Pending'), rec('e-b', 'Pending')] });
   assert.equal(waiting.status.deadline, undefined);
   const started = action({ execution: ex(noDeadline), owned: [rec('e-a', 'Running', { startedAt: '2026-01-01T00:08:00Z' }), rec('e-b', 'Running', { startedAt: '2026-01-01T00:09:00Z' })] });
   assert.equal(started.status.deadline, '2026-01-01T00:18:00Z', 'wallClockSeconds after the first container started');
-  assert.equal(started.requeueAfterMs, 480_000);
+  assert.equal(started.requeueAfterMs, 10_000, 'the next refresh of the used figures comes before the deadline (8 min away)');
   const kept = action({ execution: ex(running), owned: [rec('e-a', 'Running', { startedAt: '2026-01-01T00:08:00Z' }), rec('e-b', 'Running')] });
   assert.equal(kept.status.deadline, undefined, 'already in status: not written again');
 });
@@ -151,7 +151,7 @@ test('CPU seconds are summed over every container and attempt: past the budget, 
   assert.deepEqual([over.phase, over.reason, over.message], ['Running', 'Cancelling', 'ComputeBudgetExceeded: stopping the containers']);
   assert.deepEqual(over.cancel.map((c) => c.metadata.name), ['e-a', 'e-b']);
   const earlier = used('e-a', 'Failed', 90);
-  const ended = action({ execution: ex({ ...running, attempts: 1 }, { retryPolicy: { maxRetries: 3 } }), owned: [earlier, used('e-a-r1', 'Cancelled', 6), used('e-b-r1', 'Cancelled', 5)] });
+  const ended = action({ execution: ex({ ...running, attempts: 2 }, { retryPolicy: { maxRetries: 3 } }), owned: [earlier, used('e-a-r1', 'Cancelled', 6), used('e-b-r1', 'Cancelled', 5)] });
   assert.deepEqual([ended.phase, ended.reason, ended.auditedAs], ['Failed', 'ComputeBudgetExceeded', 'agent_machine.execution.start']);
   assert.equal(ended.message, 'its containers used 101 CPU seconds (summed over every container and attempt) of a 100 s cpuGpuComputeSeconds budget');
 });
@@ -159,10 +159,45 @@ test('CPU seconds are summed over every container and attempt: past the budget, 
 test('a failed attempt is retried within retryPolicy, then fails with the record reason', () => {
   const failed = { ...rec('e-a', 'Failed'), status: { phase: 'Failed', conditions: [{ type: 'Ready', status: 'False', reason: 'OOMKilled', message: 'killed' }] } } as unknown as ContainerExecutionRecord;
   const retry = action({ execution: ex(running, { retryPolicy: { maxRetries: 2, backoffSeconds: 5 } }), owned: [failed, rec('e-b', 'Succeeded')] });
-  assert.deepEqual([retry.phase, retry.requeueAfterMs, retry.status.attempts], ['Retrying', 5_000, 1]);
+  assert.deepEqual([retry.phase, retry.requeueAfterMs, retry.status.attempts], ['Retrying', 5_000, 2], 'the second attempt is about to start');
   assert.equal(retry.message, 'container record e-a Failed: killed; retry 1 of 2 in 5 s');
-  const next = action({ execution: ex({ ...running, phase: 'Retrying', attempts: 1 }, { retryPolicy: { maxRetries: 2 } }), owned: [failed] });
+  const next = action({ execution: ex({ ...running, phase: 'Retrying', attempts: 2 }, { retryPolicy: { maxRetries: 2 } }), owned: [failed] });
   assert.deepEqual([next.phase, next.message, next.createAttempt], ['Running', 'attempt 2 started', 1]);
-  const last = action({ execution: ex({ ...running, attempts: 2 }, { retryPolicy: { maxRetries: 2 } }), owned: [{ ...failed, metadata: { name: 'e-a-r2' } } as ContainerExecutionRecord, rec('e-b-r2', 'Succeeded')] });
+  const last = action({ execution: ex({ ...running, attempts: 3 }, { retryPolicy: { maxRetries: 2 } }), owned: [{ ...failed, metadata: { name: 'e-a-r2' } } as ContainerExecutionRecord, rec('e-b-r2', 'Succeeded')] });
   assert.deepEqual([last.phase, last.reason], ['Failed', 'OOMKilled']);
+});
+
+test('attempts count from 1; records are named by the index (attempts - 1); a status without the field is the first attempt', () => {
+  assert.deepEqual([attemptIndex(undefined), attemptIndex(0), attemptIndex(1), attemptIndex(3)], [0, 0, 0, 2]);
+});
+
+test('used figures while running: refreshed on each 10 s step of the wall clock since the first container started, CPU with them, with a requeue at the next step', () => {
+  const at = (iso: string) => new Date(iso);
+  const owned = (cpu: number) => [rec('e-a', 'Running', { startedAt: '2026-01-01T00:09:00Z', cpuGpuComputeSecondsUsed: cpu }), rec('e-b', 'Running', { cpuGpuComputeSecondsUsed: 1 })];
+  const first = action({ execution: ex(running), owned: owned(3), now: at('2026-01-01T00:09:23.500Z') });
+  assert.deepEqual(first.used, { wallClockSeconds: 20, cpuGpuComputeSeconds: 4 });
+  assert.equal(first.requeueAfterMs, 6_500, 'at 00:09:30, the next step');
+  const sameStep = action({ execution: ex({ ...running, budget: { effective: EFFECTIVE, used: first.used } }), owned: owned(7), now: at('2026-01-01T00:09:27Z') });
+  assert.deepEqual(sameStep.used, first.used, 'CPU moved within the step: kept, so the status is not written for it');
+  const next = action({ execution: ex({ ...running, budget: { effective: EFFECTIVE, used: first.used } }), owned: owned(7), now: at('2026-01-01T00:09:30Z') });
+  assert.deepEqual(next.used, { wallClockSeconds: 30, cpuGpuComputeSeconds: 8 });
+  assert.ok(next.requeueAfterMs! <= USED_REFRESH_MS);
+  const none = action({ execution: ex(running), owned: [rec('e-a', 'Pending'), rec('e-b', 'Pending')] });
+  assert.equal(none.used, undefined, 'no container started: no time is the agent\'s');
+});
+
+test('used figures at the end are exact, and the succeeded execution carries each container\'s output tail, bounded', () => {
+  const long = `${'x'.repeat(5000)}\nlast line`;
+  const done = action({
+    execution: ex(running),
+    owned: [rec('e-a', 'Succeeded', { startedAt: '2026-01-01T00:09:00Z', exitCode: 0, cpuGpuComputeSecondsUsed: 2, logTail: 'hello\n' }), rec('e-b', 'Succeeded', { exitCode: 0, logTail: long })],
+    now: new Date('2026-01-01T00:09:42.600Z'),
+  });
+  assert.equal(done.phase, 'Succeeded');
+  assert.deepEqual(done.used, { wallClockSeconds: 43, cpuGpuComputeSeconds: 2 });
+  assert.equal(done.requeueAfterMs, undefined);
+  const [a, b] = done.status.containers!;
+  assert.deepEqual(a, { name: 'a', recordName: 'e-a', phase: 'Succeeded', exitCode: 0, outputTail: 'hello\n' });
+  assert.equal(b!.outputTail!.length, OUTPUT_TAIL_MAX_CHARS);
+  assert.ok(b!.outputTail!.endsWith('\nlast line'), 'the end is kept');
 });
