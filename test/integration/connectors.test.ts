@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { kubeConfigFor, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { createKubeClients } from '../../src/operator/kube-clients.ts';
 import { RESOURCES } from '../../src/api/resources.ts';
@@ -110,15 +110,7 @@ before(async () => {
   await installApi();
   ns = await createNamespace('connectors');
   await grantEditorRole('alice');
-  await kubectl(['apply', '-f', '-'], {
-    stdin: JSON.stringify({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: `connectors-delegator-${id}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-    }),
-  });
+  await bindDelegatorRole('alice');
   [upstream, mcp] = await Promise.all([startToolUpstream(), startMcpEverything()]);
   const created = await createAs('alice', {
     apiVersion: 'agentmachine.sourceos.dev/v1alpha1',

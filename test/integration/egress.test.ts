@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
@@ -107,15 +107,7 @@ before(async () => {
   await installApi();
   ns = await createNamespace('egress');
   await grantEditorRole('alice');
-  await kubectl(['apply', '-f', '-'], {
-    stdin: JSON.stringify({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: `egress-delegator-${id}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-    }),
-  });
+  await bindDelegatorRole('alice');
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY, models: ['test-model'] });
   // On every host address: the proxy reaches it as plain.test (127.0.0.1) and as the host's IP.
   dest = await startHttpDestination('plain.test', '0.0.0.0');

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
@@ -145,15 +145,7 @@ before(async () => {
   await installApi();
   ns = await createNamespace('gateway');
   await grantEditorRole('alice');
-  await kubectl(['apply', '-f', '-'], {
-    stdin: JSON.stringify({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: `gateway-delegator-${id}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-    }),
-  });
+  await bindDelegatorRole('alice');
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY, models: ['test-model', 'test-embedder'] });
   await docker().createNetwork({ Name: NETWORK, Internal: true, Driver: 'bridge' });
   const created = await createAs(

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
-import { installApi, grantEditorRole } from '../support/install.ts';
+import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
 import { kubectl, kubeconfigPath, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
@@ -71,15 +71,7 @@ before(async () => {
   await installApi();
   ns = await createNamespace('prompts');
   await grantEditorRole('alice');
-  await kubectl(['apply', '-f', '-'], {
-    stdin: JSON.stringify({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: `prompts-delegator-${id}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'agent-machine-delegator' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'alice' }],
-    }),
-  });
+  await bindDelegatorRole('alice');
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY, models: ['test-model'] });
   const profile = {
     apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
