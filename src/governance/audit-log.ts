@@ -89,14 +89,14 @@ export function entryHash(entry: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
-function invalidRecord(record: AuditRecord): string | undefined {
+export function invalidRecord(record: AuditRecord): string | undefined {
   const missing = (['operationType', 'commandRef', 'actor', 'outcome'] as const).filter((k) => typeof record?.[k] !== 'string' || record[k] === '');
   if (missing.length > 0) return `audit record lacks ${missing.join(', ')}`;
   if (typeof record.object?.kind !== 'string' || typeof record.object?.name !== 'string') return 'audit record lacks object.kind or object.name';
   return undefined;
 }
 
-function entryFor(record: AuditRecord, head: AuditHead, at: Date): AuditEntry {
+export function entryFor(record: AuditRecord, head: AuditHead, at: Date): AuditEntry {
   const body = {
     seq: head.seq + 1,
     at: at.toISOString(),
@@ -321,7 +321,7 @@ function parseLine(line: string): { entry: AuditEntry } | { error: string } {
 }
 
 /** What is wrong with one line given the previous entry's head (undefined: do not check the link). */
-function lineProblem(line: string, previous: AuditHead | undefined): string | undefined {
+export function lineProblem(line: string, previous: AuditHead | undefined): string | undefined {
   const parsed = parseLine(line);
   if ('error' in parsed) return parsed.error;
   const { entry } = parsed;

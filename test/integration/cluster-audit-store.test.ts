@@ -1,0 +1,98 @@
+// The audit chain in the API server (immutable ConfigMap segments): acknowledged only once
+// stored, continued by a new writer from the last segment, kept as one chain when two writers
+// race (the API server refuses the second create of a segment), tamper-evident, and held while
+// the API server does not answer. Real kube-apiserver + etcd.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createKubeClients, type KubeClients } from '../../src/operator/kube-clients.ts';
+import { ClusterAuditStore, listSegments, segmentName, verifySegments } from '../../src/governance/cluster-audit-store.ts';
+import type { AuditRecord } from '../../src/governance/audit-log.ts';
+import { adminKubeConfig, kubectl } from '../support/integration-env.ts';
+import { createNamespace } from '../support/objects.ts';
+
+let clients: KubeClients;
+const record = (i: number, actor = 'alice'): AuditRecord => ({ operationType: 'agent_machine.tool_grant.apply', commandRef: `ns/g${i}`, object: { kind: 'ToolGrantRecord', namespace: 'ns', name: `g${i}` }, actor, outcome: 'allowed', reason: 'Active' });
+
+before(() => {
+  clients = createKubeClients(adminKubeConfig());
+});
+
+test('1,000 records: each acknowledged once its segment is stored; a new writer continues the same chain', async (t) => {
+  const ns = await createNamespace('audit-store');
+  const store = await ClusterAuditStore.open({ clients, namespace: ns, maxEntries: 200 });
+  const started = performance.now();
+  const acked = await Promise.all(Array.from({ length: 1000 }, (_, i) => store.append(record(i))));
+  const ms = performance.now() - started;
+  await store.close();
+  assert.deepEqual(acked.map((e) => e.seq), Array.from({ length: 1000 }, (_, i) => i + 1));
+  const segments = await listSegments(clients, ns);
+  const bytes = segments.reduce((n, s) => n + (s.data?.['entries.jsonl']?.length ?? 0), 0);
+  t.diagnostic(`1,000 records in ${segments.length} segments, ${ms.toFixed(0)} ms (${((1000 / ms) * 1000).toFixed(0)} records/s), ${(bytes / 1000).toFixed(0)} bytes of entries per record`);
+  const v = verifySegments(segments);
+  assert.deepEqual([v.ok, v.entries, v.head.hash], [true, 1000, acked.at(-1)!.hash]);
+
+  const next = await ClusterAuditStore.open({ clients, namespace: ns });
+  assert.equal(next.head().seq, 1000);
+  const e = await next.append(record(1001));
+  assert.deepEqual([e.seq, e.prevHash], [1001, acked.at(-1)!.hash]);
+  await next.close();
+  assert.equal(verifySegments(await listSegments(clients, ns)).entries, 1001);
+});
+
+test('two writers racing (a failover): the API server refuses the second segment, the loser re-chains — one chain, nothing twice, nothing lost', async () => {
+  const ns = await createNamespace('audit-race');
+  const [a, b] = await Promise.all([ClusterAuditStore.open({ clients, namespace: ns }), ClusterAuditStore.open({ clients, namespace: ns })]);
+  const [fromA, fromB] = await Promise.all([Promise.all(Array.from({ length: 50 }, (_, i) => a.append(record(i, 'a')))), Promise.all(Array.from({ length: 50 }, (_, i) => b.append(record(i, 'b'))))]);
+  await Promise.all([a.close(), b.close()]);
+  const v = verifySegments(await listSegments(clients, ns));
+  assert.deepEqual([v.ok, v.entries], [true, 100]);
+  const seqs = [...fromA, ...fromB].map((e) => e.seq).sort((x, y) => x - y);
+  assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 1), 'every acknowledged entry has its own place in the one chain');
+});
+
+test('tampering is detected (a segment deleted, or re-made with edited content), naming the first bad seq', async () => {
+  const ns = await createNamespace('audit-tamper');
+  const store = await ClusterAuditStore.open({ clients, namespace: ns, maxEntries: 10 });
+  await Promise.all(Array.from({ length: 30 }, (_, i) => store.append(record(i))));
+  await store.close();
+  const segments = await listSegments(clients, ns);
+  assert.equal(segments.length, 3);
+  const second = segments.find((s) => s.metadata?.name === segmentName(11))!;
+  // Immutable: an edit in place is refused by the API server; delete-and-recreate is the only way.
+  const edit = await kubectl(['patch', 'configmap', segmentName(11), '-n', ns, '--type=merge', '-p', '{"data":{"entries.jsonl":"x\\n"}}'], { check: false });
+  assert.notEqual(edit.code, 0, 'an immutable segment cannot be edited');
+  await kubectl(['delete', 'configmap', segmentName(11), '-n', ns]);
+  const gone = verifySegments(await listSegments(clients, ns));
+  assert.deepEqual([gone.ok, gone.firstBadSeq], [false, 11]);
+  await assert.rejects(ClusterAuditStore.open({ clients, namespace: ns }), /broken at seq 11/);
+  const forged = { apiVersion: 'v1', kind: 'ConfigMap', immutable: true, metadata: { name: second.metadata!.name, namespace: ns, labels: second.metadata!.labels, annotations: second.metadata!.annotations }, data: { 'entries.jsonl': second.data!['entries.jsonl']!.replace('"actor":"alice"', '"actor":"mallory"') } };
+  await kubectl(['create', '-f', '-'], { stdin: JSON.stringify(forged) });
+  const edited = verifySegments(await listSegments(clients, ns));
+  assert.deepEqual([edited.ok, edited.firstBadSeq], [false, 11]);
+  assert.match(edited.problem!, /edited/);
+});
+
+test('the API server not answering: records are held (a backlog), acknowledged once it answers, nothing lost', async () => {
+  const ns = await createNamespace('audit-outage');
+  let down = true;
+  const backlog: number[] = [];
+  // The real API server behind a switch: while down, every request fails as a refused connection does.
+  const flaky: Pick<KubeClients, 'request'> = {
+    request: (async (...args: Parameters<KubeClients['request']>) => {
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      return clients.request(...args);
+    }) as KubeClients['request'],
+  };
+  const head = (await ClusterAuditStore.open({ clients, namespace: ns })).head();
+  const store = ClusterAuditStore.openAt({ clients: flaky, namespace: ns, batchMs: 10, onBacklog: (n) => backlog.push(n) }, head);
+  const pending = Promise.all(Array.from({ length: 20 }, (_, i) => store.append(record(i))));
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal(Math.max(...backlog), 20, 'the backlog is counted');
+  assert.equal((await listSegments(clients, ns)).length, 0, 'nothing stored while down');
+  down = false;
+  const acked = await pending;
+  await store.close();
+  assert.equal(acked.length, 20);
+  assert.equal(verifySegments(await listSegments(clients, ns)).entries, 20);
+  assert.equal(backlog.at(-1), 0, 'the backlog drains');
+});
