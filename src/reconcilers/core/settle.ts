@@ -81,6 +81,10 @@ export async function settle<T extends GovernedObject, P extends string>(deps: R
   await s.beforeWrite?.();
   const status = {
     ...s.fields,
+    // The generation this decision was made on, whatever a kind's fields carried over from the
+    // previous status (an execution keeps its fields): a stale one reads as InProgress forever
+    // to kstatus, Flux and Argo CD.
+    ...(obj.metadata.generation !== undefined ? { observedGeneration: obj.metadata.generation } : {}),
     conditions: gateConditions(
       prev?.conditions,
       obj.metadata.generation,

@@ -66,7 +66,7 @@ test('a transition is audited first, counts its denial, then the whole status is
   assert.match(await h.metrics.registry.metrics(), /agent_machine_policy_denials_total\{gate="toolGrant"\} 1/);
   assert.equal(h.written.length, 1);
   const s = h.written[0]!;
-  assert.deepEqual(Object.keys(s), ['state', 'expiresAt', 'conditions', 'decisions', 'operation'], 'the kind fields first');
+  assert.deepEqual(Object.keys(s), ['state', 'expiresAt', 'observedGeneration', 'conditions', 'decisions', 'operation'], 'the kind fields first');
   const conditions = s.conditions as Array<{ type: string; status: string; reason: string }>;
   assert.deepEqual(conditions.map((c) => [c.type, c.status, c.reason]), [
     ['Authorized', 'True', 'Authorized'],
@@ -114,4 +114,12 @@ test('a waiting verdict is audited as queued with a Normal event; warns() turns 
   await settle(w.deps, warns, grant(), { now: NOW, verdict: { ...denied, phase: 'Active', reason: 'Odd' }, fields: { state: 'Active' } });
   await settle(w.deps, warns, grant({ state: 'Pending' }), { now: NOW, verdict: { ...denied, phase: 'Active', reason: 'Active' }, fields: { state: 'Active' } });
   assert.deepEqual(w.audited.map((c) => c.warning), [true, false], 'by reason, else the phase');
+});
+
+test('observedGeneration is the generation decided on, even when the kind carries its previous status over', async () => {
+  const h = harness();
+  // An execution spreads its previous status into its fields: the cancel that bumped the
+  // generation must not leave the old observedGeneration (kstatus: InProgress forever).
+  await settle(h.deps, KIND, grant({ state: 'Pending', observedGeneration: 1 }), { now: NOW, verdict: denied, fields: { state: 'Denied', observedGeneration: 1 } });
+  assert.equal(h.written[0]!.observedGeneration, 2);
 });
