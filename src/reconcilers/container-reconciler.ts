@@ -107,7 +107,8 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   const profile = deps.informers.profiles.get(record.spec.profileRef.name);
   const gates: Gates = { authorized: 'Unknown', policyAllowed: 'Unknown', budgetAvailable: 'Unknown', runtimeReady: 'Unknown', runtimeReason: 'NotChecked', runtimeMessage: 'not checked yet' };
   const write = (o: Outcome, decisions: Decision[]) => writeStatus(deps, record, o, gates, decisions, now);
-  const started = prev?.phase === 'Creating' || prev?.phase === 'Running';
+  // Pending with a container id: its container (a Pod) exists and waits to run; admitted.
+  const started = prev?.phase === 'Creating' || prev?.phase === 'Running' || (prev?.phase === 'Pending' && prev.containerId !== undefined);
 
   // Admission: once, before anything runs.
   let effective: FullBudget;
