@@ -35,6 +35,7 @@ export const CONDITIONS_BY_KIND: Readonly<Record<KindName, ReadonlyArray<readonl
     ['PolicyAllowed', 'every CEL rule in spec.rules compiles and passes the static checks'],
     ['Reconciling', 'kstatus: the controller is still working toward what the spec asks (Pending, Queued, Running, ...)'],
     ['Stalled', 'kstatus: stuck until someone changes something (Denied, Invalid, Failed, a budget-forced cancellation)'],
+    ['DeletionHeld', 'True while a deletion is held because executions run or grants are Active under the profile (reason InUse; the message names them)'],
     ['Ready', 'the profile may govern objects (phase Ready)'],
   ],
   ToolGrantRecord: [
