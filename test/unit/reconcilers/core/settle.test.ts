@@ -30,14 +30,16 @@ function harness() {
   const audited: Command[] = [];
   const written: Array<Record<string, unknown>> = [];
   const order: string[] = [];
+  const warned: Array<{ fields: Record<string, unknown>; msg: string }> = [];
   const metrics = createMetrics();
   const deps = {
     recorder: { record: async (_obj: unknown, c: Command) => void (audited.push(c), order.push('audit')) },
     status: { write: async (_t: unknown, _o: unknown, s: Record<string, unknown>) => (written.push(s), order.push('status'), { outcome: 'written', object: {} }) },
     metrics,
+    logger: { warn: (fields: Record<string, unknown>, msg: string) => void warned.push({ fields, msg }) },
     clock: () => NOW,
   } as unknown as ReconcilerDeps;
-  return { deps, audited, written, order, metrics };
+  return { deps, audited, written, order, metrics, warned };
 }
 
 function grant(status?: Record<string, unknown>): ToolGrantRecord {
@@ -122,4 +124,15 @@ test('observedGeneration is the generation decided on, even when the kind carrie
   // generation must not leave the old observedGeneration (kstatus: InProgress forever).
   await settle(h.deps, KIND, grant({ state: 'Pending', observedGeneration: 1 }), { now: NOW, verdict: denied, fields: { state: 'Denied', observedGeneration: 1 } });
   assert.equal(h.written[0]!.observedGeneration, 2);
+});
+
+test('a denial is logged once at warn with kind/namespace/name; a decision repeated is not logged again', async () => {
+  const h = harness();
+  await settle(h.deps, KIND, grant(), { now: NOW, verdict: denied, fields: { state: 'Denied' } });
+  assert.deepEqual(h.warned.map((w) => w.msg), ['admission denied ToolGrantRecord ns/g: PolicyDenied']);
+  assert.equal(h.warned[0]!.fields.name, 'g');
+  // The same decision again (no transition): nothing new in the log.
+  const ready = { type: 'Ready', status: 'False', reason: 'PolicyDenied', message: 'no', lastTransitionTime: '2026-01-01T00:00:00Z' };
+  await settle(h.deps, KIND, grant({ state: 'Denied', conditions: [ready] }), { now: NOW, verdict: denied, fields: { state: 'Denied' } });
+  assert.equal(h.warned.length, 1);
 });
