@@ -149,11 +149,14 @@ test('kstatus (the library) reads every terminal phase of every kind as Current 
   }
 });
 
-test('kstatus reads objects still being worked on as InProgress (the program can tell the difference)', async () => {
-  assert.equal((await createAs('alice', { ...execution('waiting', 'true'), spec: { ...execution('waiting', 'true').spec, profileRef: { name: `missing-${id}` } } })).code, 0);
-  const waiting = await eventually('waiting execution Pending', async () => {
-    const o = await getObject<any>('LocalAgentExecution', 'waiting', ns);
-    return o?.status?.phase === 'Pending' && o.status.observedGeneration === o.metadata.generation ? o : undefined;
+test('every kind waiting for a profile that is not there yet reads InProgress, never Failed', async () => {
+  const missing = `missing-${id}`;
+  const onMissing = <T extends { spec: Record<string, unknown> }>(o: T): T => ({ ...o, spec: { ...o.spec, profileRef: { name: missing } } });
+  assert.equal((await createAs('alice', onMissing(execution('waiting', 'true')), onMissing(grant('waiting')), onMissing(binding('waiting')))).code, 0);
+  const kinds: KindName[] = ['LocalAgentExecution', 'ToolGrantRecord', 'ModelProviderBinding'];
+  const waiting = await eventually('every waiting object Pending at its generation', async () => {
+    const objs = await Promise.all(kinds.map((k) => getObject<any>(k, 'waiting', ns)));
+    return objs.every((o) => (o?.status?.phase ?? o?.status?.state) === 'Pending' && o.status.observedGeneration === o.metadata.generation) ? objs : undefined;
   });
-  assert.equal(kstatusOf([waiting])[0]!.status, 'InProgress');
+  assert.deepEqual(kstatusOf(waiting).map((r) => `${r.kind} ${r.status}`), kinds.map((k) => `${k} InProgress`));
 });
