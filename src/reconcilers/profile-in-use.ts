@@ -1,8 +1,8 @@
 // What holds a profile's deletion, pure. A profile in use is not deleted from under what runs
 // on it (as Kueue holds a ClusterQueue with admitted workloads): its finalizer stays while an
 // execution is running (holds a slot: Running, Retrying) or a grant is Active under it. While
-// it is being deleted nothing new is admitted under it (executions and grants wait Pending,
-// ProfileDeleting); what already runs keeps its profile until it ends, is cancelled, revoked
+// it is being deleted nothing new is admitted under it (executions, grants and bindings wait
+// Pending, ProfileDeleting); what already runs keeps its profile until it ends, is cancelled, revoked
 // or deleted. Then the profile goes, and anything still naming it fails closed
 // (ProfileNotFound), as for a profile that never existed.
 import type { LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
