@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman registry crds docs typecheck lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation image
+.PHONY: help deps control-plane podman registry crds docs typecheck kstatus lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ deps: node_modules/.installed ## install npm dependencies (and Node >= 22 when t
 
 control-plane: ## build or locate kube-apiserver + etcd (first build takes minutes; cached)
 	@bash scripts/control-plane-binaries.sh >/dev/null
+
+kstatus: ## build test/kstatus, the kstatus library (Flux, kpt) as a program the integration tests use (cached)
+	@bash scripts/kstatus-binary.sh >/dev/null
 
 podman: ## install podman (as root, with apt) and build the local sandbox image
 	@bash scripts/ensure-podman.sh >/dev/null
@@ -47,7 +50,7 @@ lint: deps ## Biome: lint and formatting check (biome.jsonc); `npx biome check -
 test-unit: deps ## unit tests (pure logic, contracts, generated files up to date)
 	node --test --test-reporter=spec $(or $(TEST_FILES),'test/unit/**/*.test.ts')
 
-test-integration: deps control-plane podman registry ## integration tests on a real kube-apiserver + etcd and real podman
+test-integration: deps control-plane podman registry kstatus ## integration tests on a real kube-apiserver + etcd and real podman
 	node test/run-integration.ts $(TEST_FILES)
 
 test: typecheck test-unit test-integration ## everything CI runs

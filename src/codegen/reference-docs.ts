@@ -35,6 +35,7 @@ export const CONDITIONS_BY_KIND: Readonly<Record<KindName, ReadonlyArray<readonl
     ['PolicyAllowed', 'every CEL rule in spec.rules compiles and passes the static checks'],
     ['Reconciling', 'kstatus: the controller is still working toward what the spec asks (Pending, Queued, Running, ...)'],
     ['Stalled', 'kstatus: stuck until someone changes something (Denied, Invalid, Failed, a budget-forced cancellation)'],
+    ['DeletionHeld', 'True while a deletion is held because executions run or grants are Active under the profile (reason InUse; the message names them)'],
     ['Ready', 'the profile may govern objects (phase Ready)'],
   ],
   ToolGrantRecord: [
@@ -42,7 +43,7 @@ export const CONDITIONS_BY_KIND: Readonly<Record<KindName, ReadonlyArray<readonl
     ['PolicyAllowed', 'the profile\'s toolGrant gate allows the tool'],
     ['Reconciling', 'kstatus: the controller is still working toward what the spec asks (Pending, Queued, Running, ...)'],
     ['Stalled', 'kstatus: stuck until someone changes something (Denied, Invalid, Failed, a budget-forced cancellation)'],
-    ['Ready', 'the grant is Active'],
+    ['Ready', 'the grant is Active, or reached the end asked for (reason Revoked or AuthorityExpired): only state Active authorizes'],
   ],
   LocalAgentExecution: [
     ['Authorized', 'delegation, scopes (execution.start and container.run, every tool) and RBAC (`use` the profile) hold'],
@@ -50,7 +51,7 @@ export const CONDITIONS_BY_KIND: Readonly<Record<KindName, ReadonlyArray<readonl
     ['BudgetAvailable', 'the requested budget fits the profile\'s ceilings'],
     ['Reconciling', 'kstatus: the controller is still working toward what the spec asks (Pending, Queued, Running, ...)'],
     ['Stalled', 'kstatus: stuck until someone changes something (Denied, Invalid, Failed, a budget-forced cancellation)'],
-    ['Ready', 'the execution Succeeded (every container exited 0)'],
+    ['Ready', 'the execution Succeeded (every container exited 0), or was cancelled on request (reason Cancelled)'],
   ],
   ContainerExecutionRecord: [
     ['Authorized', 'delegation, scope container.run and RBAC (`use` the profile) hold'],
@@ -59,7 +60,7 @@ export const CONDITIONS_BY_KIND: Readonly<Record<KindName, ReadonlyArray<readonl
     ['RuntimeReady', 'the container engine (podman/dockerd) or the Kubernetes API answered the last call'],
     ['Reconciling', 'kstatus: the controller is still working toward what the spec asks (Pending, Queued, Running, ...)'],
     ['Stalled', 'kstatus: stuck until someone changes something (Denied, Invalid, Failed, a budget-forced cancellation)'],
-    ['Ready', 'the container Succeeded (exited 0)'],
+    ['Ready', 'the container Succeeded (exited 0), or was cancelled on request (reason Cancelled)'],
   ],
   ModelProviderBinding: [
     ['Authorized', 'delegation, scopes and RBAC (`use` the profile, `bind` the binding) hold'],

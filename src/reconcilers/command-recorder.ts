@@ -61,6 +61,11 @@ export class CommandRecorder {
     });
   }
 
+  /** An Event only, for what is no command (a deletion the controller holds): nothing audited. */
+  notice(obj: KubernetesObject, event: { warning: boolean; reason: string; action: string; message: string }): void {
+    void this.#events.record(obj, { type: event.warning ? 'Warning' : 'Normal', reason: event.reason, action: event.action, note: event.message });
+  }
+
   async #append(obj: KubernetesObject, command: Command): Promise<void> {
     const meta = obj.metadata ?? {};
     await this.#audit.append({

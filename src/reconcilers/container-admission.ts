@@ -8,14 +8,14 @@ import { evaluatePolicy } from '../governance/policy.ts';
 import { containerRequests, type HostPathResolution } from '../governance/requests.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { admitContainer, type AdmissionFacts } from './container-state.ts';
-import { profileFact } from './facts.ts';
+import { profileFact, profileNames } from './facts.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { walkGates } from './core/gate-walk.ts';
 
 /** Profile → authority and RBAC → budget → policy (container-state.ts admitContainer). */
 export function admitContainerRecord(deps: ReconcilerDeps, record: ContainerExecutionRecord, profile: AgentMachineProfile | undefined, now: Date, resolved: (w: HostPathResolution | undefined) => void) {
   const runtimeKind = record.spec.runtime ?? deps.defaultRuntime;
-  return walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, record.spec.profileRef.name) }, admitContainer, {
+  return walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, record.spec.profileRef.name, profileNames(deps)) }, admitContainer, {
     authorization: async (f) => {
       f.authorization = await deps.authorizer.authorize({ authority: record.spec.authority, operationType: 'agent_machine.container.run', permissions: [permissions.useProfile(record.spec.profileRef.name)], tenancy: { namespace: record.metadata.namespace!, tenant: record.spec.tenant }, now });
     },

@@ -7,7 +7,7 @@ import type { ContainerExecutionRecord, ContainerExecutionRecordStatus } from '.
 import { metaTime } from '../operator/time.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import type { ContainerObservation } from '../runtimes/container-runtime.ts';
-import { decideRun, isTerminalContainerPhase, type RunDecision } from './container-state.ts';
+import { decideRun, isTerminalContainerPhase, notRunningYet, type RunDecision } from './container-state.ts';
 
 /** Why a container could not be created this time; the record waits (Pending) and retries. */
 export interface CreateHeld {
@@ -49,6 +49,8 @@ export function decideContainer(o: ContainerObserved): ContainerPlan {
   });
   const created = o.created;
   if (created && 'held' in created) return plan({ phase: 'Pending', reason: created.held, message: created.message, action: 'none', requeueAfterMs: HELD_RETRY_MS[created.held] }, undefined);
+  // Created but not running (a Pod not scheduled or pulling): Pending with the runtime's reason.
+  if (created && created.state === 'created') return plan(notRunningYet(created), created);
   if (created && created.state !== 'exited') return plan({ phase: 'Running', reason: 'Running', message: 'the container is running', action: 'none', requeueAfterMs: 1_000 }, created);
   // Exited before ensure() returned (a quick agent): finished like any exited container.
   if (created) return plan(decideRun({ record: o.record, now: o.now, effective: o.effective, observation: created, started: true }), created, prev?.startedAt);
@@ -66,10 +68,12 @@ export function decideContainer(o: ContainerObserved): ContainerPlan {
 }
 
 function observed(obs: ContainerObservation, now: Date, previousStartedAt?: string): Partial<ContainerExecutionRecordStatus> {
+  // Not running yet: no start time, so wallClockSeconds has not started either.
+  const startedAt = previousStartedAt ?? (obs.startedAt ? metaTime(new Date(obs.startedAt)) : obs.state === 'created' ? undefined : metaTime(now));
   return {
     containerId: obs.id,
     ...(obs.imageDigest ? { imageDigest: obs.imageDigest } : {}),
-    startedAt: previousStartedAt ?? (obs.startedAt ? metaTime(new Date(obs.startedAt)) : metaTime(now)),
+    ...(startedAt ? { startedAt } : {}),
     ...(obs.finishedAt ? { finishedAt: metaTime(new Date(obs.finishedAt)) } : {}),
     ...(obs.exitCode !== undefined ? { exitCode: obs.exitCode } : {}),
     ...(obs.state === 'exited' ? { oomKilled: obs.oomKilled === true } : {}),

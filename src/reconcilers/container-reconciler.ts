@@ -68,7 +68,7 @@ export function containerController(deps: ReconcilerDeps): Controller {
   const recordsUnder = indexed(containers, BY_PROFILE);
   const recordWithUid = indexed(containers, BY_UID);
 
-  const controller = new Controller({
+  const controller = new ContainerController(deps, {
     kind: 'ContainerExecutionRecord',
     informer: containers,
     logger: deps.logger,
@@ -82,12 +82,36 @@ export function containerController(deps: ReconcilerDeps): Controller {
     ],
     reconcile: (key) => reconcileContainer(deps, key),
   });
-  for (const runtime of Object.values(deps.runtimes)) {
-    runtime.watch((uid) => {
-      for (const record of recordWithUid(uid)) controller.queue.add(objectKey(record));
-    });
-  }
+  controller.onRuntimeChange = (uid) => {
+    for (const record of recordWithUid(uid)) controller.queue.add(objectKey(record));
+  };
   return controller;
+}
+
+/**
+ * The runtimes' watches (a Pod informer, the engine's event stream) live as long as the
+ * controller runs: started with it, stopped when it shuts down. Left running, they retried
+ * against an API server or engine already gone (connection refused after "shutdown complete").
+ */
+class ContainerController extends Controller {
+  readonly #runtimes: ContainerRuntime[];
+  #unwatch: Array<() => void> = [];
+  onRuntimeChange: (recordUid: string) => void = () => {};
+
+  constructor(deps: ReconcilerDeps, opts: ConstructorParameters<typeof Controller>[0]) {
+    super(opts);
+    this.#runtimes = Object.values(deps.runtimes);
+  }
+
+  override start(): void {
+    super.start();
+    if (this.#unwatch.length === 0) this.#unwatch = this.#runtimes.map((r) => r.watch((uid) => this.onRuntimeChange(uid)));
+  }
+
+  override async shutdown(timeoutMs?: number): Promise<boolean> {
+    for (const stop of this.#unwatch.splice(0)) stop();
+    return super.shutdown(timeoutMs);
+  }
 }
 
 async function reconcileContainer(deps: ReconcilerDeps, key: string) {
@@ -109,7 +133,8 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   const profile = deps.informers.profiles.get(record.spec.profileRef.name);
   const gates: Gates = { authorized: 'Unknown', policyAllowed: 'Unknown', budgetAvailable: 'Unknown', runtimeReady: 'Unknown', runtimeReason: 'NotChecked', runtimeMessage: 'not checked yet' };
   const write = (o: Outcome, decisions: Decision[]) => writeStatus(deps, record, o, gates, decisions, now);
-  const started = prev?.phase === 'Creating' || prev?.phase === 'Running';
+  // Pending with a container id: its container (a Pod) exists and waits to run; admitted.
+  const started = prev?.phase === 'Creating' || prev?.phase === 'Running' || (prev?.phase === 'Pending' && prev.containerId !== undefined);
 
   // Admission: once, before anything runs.
   let effective: FullBudget;

@@ -151,8 +151,9 @@ export function decideRun(f: RunFacts): RunDecision {
   }
   // Created before the record was ever reported started: a controller died between create
   // and start. ensure() adopts and starts it; taken for running, it would wait for a process
-  // that never runs. (Once started, 'created' is a Pod still Pending: nothing to do.)
+  // that never runs. (Once started, 'created' is a Pod still Pending: it is reported as such.)
   if (obs.state === 'created' && !f.started) return { phase: 'Creating', reason: 'Creating', message: 'starting the container created before a restart', action: 'create', requeueAfterMs: 1_000 };
+  if (obs.state === 'created') return notRunningYet(obs);
   const deadline = f.startedAt ? f.startedAt.getTime() + f.effective.wallClockSeconds * 1000 : undefined;
   if (deadline !== undefined && f.now.getTime() >= deadline) {
     return { phase: 'Running', reason: 'DeadlineExceeded', message: `ran past its wallClockSeconds budget of ${f.effective.wallClockSeconds} s: stopping`, action: 'stop', requeueAfterMs: 1_000 };
@@ -162,6 +163,15 @@ export function decideRun(f: RunFacts): RunDecision {
   }
   const untilDeadline = deadline !== undefined ? deadline - f.now.getTime() : RUNNING_RECHECK_MS;
   return { phase: 'Running', reason: 'Running', message: 'the container is running', action: 'none', requeueAfterMs: Math.max(50, Math.min(RUNNING_RECHECK_MS, untilDeadline)) };
+}
+
+/**
+ * Created, not running (a Pod the scheduler or kubelet has not started): Pending with the
+ * runtime's reason — what `kubectl get pod` says, never Running before a container runs.
+ */
+export function notRunningYet(obs: ContainerObservation): RunDecision {
+  const w = obs.waiting ?? { reason: 'ContainerNotStarted', message: 'the container is created but not running yet' };
+  return { phase: 'Pending', reason: w.reason, message: `waiting: ${w.message}`, action: 'none', requeueAfterMs: 2_000 };
 }
 
 // A stop the controller caused ends with its own reason rather than the exit code's.

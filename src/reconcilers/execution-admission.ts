@@ -15,7 +15,7 @@ import { admitContainer, type AdmissionFacts } from './container-state.ts';
 import type { ExecutionAdmission } from './execution-decision.ts';
 import { executionAuthorization } from './execution-authority.ts';
 import { admitModelProvider, admitTool } from './execution-state.ts';
-import { profileFact } from './facts.ts';
+import { profileFact, profileNames } from './facts.ts';
 import { BY_TOOL, indexed } from './indexes.ts';
 import { resolveWorkspace } from './workspace-path.ts';
 import { walkGates } from './core/gate-walk.ts';
@@ -33,8 +33,11 @@ export async function admitExecution(deps: ReconcilerDeps, ex: LocalAgentExecuti
   const profile = deps.informers.profiles.get(ex.spec.profileRef.name);
   const grantsOf = indexed(deps.informers.grants, BY_TOOL);
   const tools = ex.spec.tools ?? [];
+  const pf = profileFact(profile, ex.spec.profileRef.name, profileNames(deps));
+  // Nothing new starts under a profile being deleted (profile-in-use.ts): wait for it to go.
+  if (pf.found && pf.ready && pf.deleting) return { admitted: false, hold: true, reason: 'ProfileDeleting', message: `waiting: ${pf.message}`, authorized: 'Unknown', policyAllowed: 'Unknown', budgetAvailable: 'Unknown', decisions: [] };
   try {
-    return await walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: profileFact(profile, ex.spec.profileRef.name) }, admitContainer, {
+    return await walkGates<AdmissionFacts, ReturnType<typeof admitContainer>>({ profile: pf }, admitContainer, {
       authorization: async (f) => {
         const auth = await deps.authorizer.authorize(executionAuthorization(ex, now));
         // The execution's containers run under the same delegation: it must cover container.run too.

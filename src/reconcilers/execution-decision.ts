@@ -215,10 +215,13 @@ function started(o: ExecutionObserved): ExecutionAction {
       return act({ phase: 'Failed', reason: failedReady?.reason ?? 'Failed', message: why, status });
     }
     case 'running': {
-      // A container that cannot start without someone's change: its reason is the execution's.
-      const blocked = current.find((r) => BLOCKING_REASONS.has(getCondition(r.status?.conditions, 'Ready')?.reason ?? ''));
+      // A container that cannot start without someone's change, or one not running yet (a Pod
+      // not scheduled): its reason is the execution's, never "containers running".
+      const blocked =
+        current.find((r) => BLOCKING_REASONS.has(getCondition(r.status?.conditions, 'Ready')?.reason ?? '')) ??
+        current.find((r) => r.status?.phase === 'Pending' && r.status.containerId !== undefined && getCondition(r.status.conditions, 'Ready') !== undefined);
       const why = blocked ? getCondition(blocked.status?.conditions, 'Ready')! : undefined;
-      if (why) return act({ phase: 'Running', reason: why.reason, message: `waiting: container record ${blocked!.metadata.name}: ${why.message}`, requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
+      if (why) return act({ phase: 'Running', reason: why.reason, message: `waiting: container record ${blocked!.metadata.name}: ${why.message.replace(/^waiting: /, '')}`, requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
       return act({ phase: 'Running', reason: 'Running', message: 'containers running', requeueAfterMs: recheck(untilDeadline(deadline, now)), status });
     }
   }

@@ -24,7 +24,7 @@ import { CredentialCache } from '../gateway/credentials.ts';
 import { probeEndpoint, type ProbeResult } from '../gateway/provider.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { decideBinding, type BindingFacts, type BindingPhase } from './model-binding-state.ts';
-import { profileFact } from './facts.ts';
+import { profileFact, profileNames } from './facts.ts';
 import { BY_PROFILE, indexed } from './indexes.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
@@ -83,7 +83,7 @@ export function modelBindingController(deps: ReconcilerDeps, opts: ModelBindingC
       const facts: BindingFacts = {
         binding,
         now,
-        profile: profileFact(profile, spec.profileRef.name),
+        profile: profileFact(profile, spec.profileRef.name, profileNames(deps)),
         ...(opts.probeIntervalMs !== undefined ? { probeIntervalMs: opts.probeIntervalMs } : {}),
         ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
       };

@@ -6,6 +6,7 @@
 //
 //   profile missing / not yet reconciled ──────────► Pending (waiting; re-evaluated)
 //   profile Invalid ───────────────────────────────► Denied (re-evaluated)
+//   profile being deleted, binding not in service ─► Pending (ProfileDeleting)
 //   admission policy missing ──────────────────────► Pending (AuthorityUnverifiable)
 //   authority / RBAC (bind) / modelProviderUse ────► Denied (re-evaluated)
 //   credential Secret missing ─────────────────────► Pending (SecretNotFound)
@@ -141,6 +142,11 @@ export function decideBinding(f: BindingFacts): BindingDecision {
     return { ...final('Pending', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', `waiting: ${f.profile.message}`, 'Unknown', 'Unknown', NOT_PROBED, [], RECHECK_PENDING_MS), waiting: true };
   }
   if (!f.profile.ready) return final('Denied', 'ProfileNotReady', f.profile.message, 'Unknown', 'Unknown', NOT_PROBED, [], RECHECK_DENIED_MS);
+  // A profile being deleted binds nothing new (profile-in-use.ts); a binding in service keeps it.
+  const inService = f.binding.status?.phase === 'Ready' || f.binding.status?.phase === 'Unreachable';
+  if (f.profile.deleting && !inService) {
+    return { ...final('Pending', 'ProfileDeleting', `waiting: ${f.profile.message}`, 'Unknown', 'Unknown', NOT_PROBED, [], RECHECK_PENDING_MS), waiting: true };
+  }
   if (!f.authorization) return { need: 'authorization' };
   const auth = f.authorization;
   if (!auth.allowed) {

@@ -5,6 +5,11 @@
 import type { AgentMachineProfile } from '../api/types.generated.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { Controller } from '../operator/controller.ts';
+import { getCondition, setCondition } from '../operator/conditions.ts';
+import { hasFinalizer, isBeingDeleted, removeFinalizer } from '../operator/finalizers.ts';
+import { objectKey } from '../operator/resource.ts';
+import { deletionHeldMessage, profileHolders } from './profile-in-use.ts';
+import { withFinalizer } from './core/finalizer.ts';
 import { checkCelRules } from '../governance/cel-rules.ts';
 import { describeProfileRules, effectiveNetworkMode } from '../governance/profile-rules.ts';
 import type { ReconcilerDeps } from './deps.ts';
@@ -33,13 +38,25 @@ const KIND: GovernedKind<AgentMachineProfile, ProfilePhase> = {
 
 export function profileController(deps: ReconcilerDeps): Controller {
   const profiles = deps.informers.profiles;
+  // What runs under a profile being deleted changed: look whether it still holds it.
+  const deletingProfileOf = (o: { spec: { profileRef: { name: string } } }): string[] => {
+    const p = profiles.get(o.spec.profileRef.name);
+    return p && isBeingDeleted(p) ? [objectKey(p)] : [];
+  };
   return new Controller({
     kind: 'AgentMachineProfile',
     informer: profiles,
     logger: deps.logger,
     metrics: deps.metrics,
+    watches: [
+      { informer: deps.informers.executions, map: (e) => deletingProfileOf(e as never) },
+      { informer: deps.informers.grants, map: (g) => deletingProfileOf(g as never) },
+    ],
     reconcile: async (key) => {
-      const profile = profiles.get(key);
+      const found = profiles.get(key);
+      if (!found) return;
+      if (isBeingDeleted(found)) return holdOrRelease(deps, found);
+      const profile = await withFinalizer(deps, KIND.resource, found);
       if (!profile) return;
       const now = deps.clock();
       const authorization = await deps.authorizer.authorize({
@@ -58,4 +75,30 @@ export function profileController(deps: ReconcilerDeps): Controller {
       return result;
     },
   });
+}
+
+/**
+ * A profile being deleted: held (finalizer kept, DeletionHeld=True naming what holds it, a
+ * Warning Event when that changes) while an execution runs or a grant is Active under it;
+ * released when nothing does (profile-in-use.ts).
+ */
+async function holdOrRelease(deps: ReconcilerDeps, profile: AgentMachineProfile): Promise<void> {
+  if (!hasFinalizer(profile)) return;
+  const name = profile.metadata.name!;
+  const holders = profileHolders(name, deps.informers.executions.list(), deps.informers.grants.list());
+  if (holders.length === 0) {
+    deps.logger.info({ kind: 'AgentMachineProfile', name }, 'profile no longer in use: deletion proceeds');
+    await removeFinalizer(deps.clients, KIND.resource, profile);
+    return;
+  }
+  const message = deletionHeldMessage(holders);
+  if (getCondition(profile.status?.conditions, 'DeletionHeld')?.message === message) return;
+  deps.logger.warn({ kind: 'AgentMachineProfile', name, holders: holders.length }, `profile deletion held: ${message}`);
+  deps.recorder.notice(profile, { warning: true, reason: 'DeletionHeld', action: 'agent_machine.profile.delete', message });
+  const conditions = setCondition(profile.status?.conditions, { type: 'DeletionHeld', status: 'True', reason: 'InUse', message }, profile.metadata.generation, deps.clock());
+  // The deletion bumped the generation; the spec it decided is the same.
+  const generation = profile.metadata.generation;
+  const observed = profile.status?.observedGeneration;
+  const caughtUp = generation !== undefined && observed === generation - 1 ? { observedGeneration: generation } : {};
+  await deps.status.write(KIND.resource, profile, { ...profile.status, ...caughtUp, conditions });
 }

@@ -13,7 +13,7 @@ import { toolGrantRequest } from '../governance/requests.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import type { Permission } from './authorization.ts';
 import { decideGrant, type GrantFacts, type GrantState } from './tool-grant-state.ts';
-import { profileFact } from './facts.ts';
+import { profileFact, profileNames } from './facts.ts';
 import { BY_PROFILE, indexed } from './indexes.ts';
 import type { GovernedKind } from './core/governed-kind.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
@@ -72,7 +72,7 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
 
       const now = deps.clock();
       const profile = profiles.get(grant.spec.profileRef.name);
-      const facts: GrantFacts = { grant, now, previousState: grant.status?.state, profile: profileFact(profile, grant.spec.profileRef.name) };
+      const facts: GrantFacts = { grant, now, previousState: grant.status?.state, profile: profileFact(profile, grant.spec.profileRef.name, profileNames(deps)) };
       const d = await walkGates(facts, decideGrant, {
         authorization: async (f) => {
           f.authorization = await deps.authorizer.authorize({

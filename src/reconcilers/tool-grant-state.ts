@@ -8,6 +8,7 @@
 //   authority expired before it ever was ────────────────► Denied (AuthorityExpired)
 //   profile missing / not yet reconciled ────────────────► Pending (waiting; re-evaluated)
 //   profile Invalid ─────────────────────────────────────► Denied (re-evaluated)
+//   profile being deleted, grant not Active yet ─────────► Pending (ProfileDeleting)
 //   admission policy missing ────────────────────────────► Pending (AuthorityUnverifiable)
 //   authority / RBAC / policy denies ────────────────────► Denied (re-evaluated)
 //   everything allows ───────────────────────────────────► Active until expiresAt
@@ -60,6 +61,8 @@ export function decideGrant(f: GrantFacts): GrantDecision {
     return { ...final('Pending', f.profile.found ? 'ProfileNotReady' : 'ProfileNotFound', `waiting: ${f.profile.message}`, 'Unknown', 'Unknown'), waiting: true };
   }
   if (!f.profile.ready) return final('Denied', 'ProfileNotReady', f.profile.message, 'Unknown', 'Unknown');
+  // An Active grant keeps (and holds) a profile being deleted; a new one waits for it to go.
+  if (f.profile.deleting && f.previousState !== 'Active') return { ...final('Pending', 'ProfileDeleting', `waiting: ${f.profile.message}`, 'Unknown', 'Unknown'), waiting: true };
   if (!f.authorization) return { need: 'authorization' };
   const auth = f.authorization;
   if (!auth.allowed) {

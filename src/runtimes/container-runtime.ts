@@ -53,6 +53,11 @@ export interface ContainerObservation {
   startedAt?: string;
   finishedAt?: string;
   imageDigest?: string;
+  /**
+   * Created but not running: why, as the runtime says it (a Pod's SchedulingGated,
+   * Unschedulable, ImagePullBackOff...). The record reports Pending with it, not Running.
+   */
+  waiting?: { reason: string; message: string };
 }
 
 /** The runtime could not be reached: the reconciler sets RuntimeReady=False and retries. */

@@ -72,6 +72,11 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     child.kill('SIGINT');
   }
   assert.equal(await exited, 0, out.slice(-2000));
+  // Once the controller says it is done, nothing of it still talks to the control plane or
+  // the engine it is stopping (a runtime watch left running retried against them).
+  const afterShutdown = out.slice(out.indexOf('shutdown complete'));
+  assert.ok(out.includes('shutdown complete'), out.slice(-2000));
+  assert.doesNotMatch(afterShutdown, /ECONNREFUSED|connection refused|reconnecting|watch .*failed/i, afterShutdown.slice(0, 3000));
   // Everything it started is gone: no process still uses its data dir.
   const { stdout: ps } = await run('ps', ['-eo', 'args']);
   assert.ok(!ps.split('\n').some((l) => l.includes(dataDir)), `left running:\n${ps.split('\n').filter((l) => l.includes(dataDir)).join('\n')}`);

@@ -85,10 +85,19 @@ test('runtime kubernetes: a hardened Pod and a NetworkPolicy that reaches only t
     },
   };
   assert.equal((await createAs('alice', execution)).code, 0);
-  const record = await eventually('the container record', async () => {
+  // No scheduler or kubelet here: the Pod exists and never ran, and says so (not Running).
+  const record = await eventually('the container record Pending on its Pod', async () => {
     const r = await getObject<any>('ContainerExecutionRecord', 'pod-agent-agent', ns);
-    return r?.status?.phase === 'Running' ? r : undefined;
+    if (r?.status?.phase === 'Pending' && r.status.containerId && r.status.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'PodPending') return r;
+    throw new Error(JSON.stringify({ phase: r?.status?.phase, containerId: r?.status?.containerId, ready: r?.status?.conditions?.find((c: any) => c.type === 'Ready') }));
   });
+  assert.equal(record.status.startedAt, undefined, 'no container ran: no start time');
+  assert.match(record.status.conditions.find((c: any) => c.type === 'Ready').message, /^waiting: the Pod is not scheduled to a node yet$/);
+  const waitingExecution = await eventually('the execution tells the Pod has not run', async () => {
+    const s = (await getObject<any>('LocalAgentExecution', 'pod-agent', ns))?.status;
+    return s?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'PodPending' ? s : undefined;
+  });
+  assert.match(waitingExecution.conditions.find((c: any) => c.type === 'Ready').message, /^waiting: container record pod-agent-agent: the Pod is not scheduled to a node yet$/);
   const pods = await admin.request<any>({ method: 'GET', path: PODS.apiPath(ns), query: { labelSelector: `${RECORD_UID_LABEL}=${record.metadata.uid}` } });
   assert.equal(pods.items.length, 1);
   const pod = pods.items[0];
@@ -111,6 +120,17 @@ test('runtime kubernetes: a hardened Pod and a NetworkPolicy that reaches only t
   // Play the scheduler and the kubelet: bound, running, then exited 0.
   await admin.request({ method: 'POST', path: PODS.apiPath(ns, pod.metadata.name, 'binding'), body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name }, target: { apiVersion: 'v1', kind: 'Node', name: 'node-a' } } });
   const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  await admin.request({
+    method: 'PATCH',
+    path: PODS.apiPath(ns, pod.metadata.name, 'status'),
+    contentType: PatchStrategy.MergePatch,
+    body: { status: { phase: 'Running', containerStatuses: [{ name: CONTAINER_NAME, image: IMAGE, imageID: `${IMAGE}@sha256:${'a'.repeat(64)}`, ready: true, restartCount: 0, state: { running: { startedAt: at } } }] } },
+  });
+  const running = await eventually('the record Running once its container runs', async () => {
+    const r = await getObject<any>('ContainerExecutionRecord', 'pod-agent-agent', ns);
+    return r?.status?.phase === 'Running' ? r : undefined;
+  });
+  assert.equal(running.status.startedAt, at, 'the start time the kubelet reported');
   const terminated = { terminated: { exitCode: 0, reason: 'Completed', startedAt: at, finishedAt: at } };
   await admin.request({
     method: 'PATCH',
@@ -153,7 +173,8 @@ test('runtime kubernetes + gateway: the Pod gets the advertised gateway URL and 
   assert.equal((await createAs('alice', execution)).code, 0);
   const record = await eventually('the container record', async () => {
     const r = await getObject<any>('ContainerExecutionRecord', 'pod-llm-agent', ns);
-    if (r?.status?.phase === 'Running') return r;
+    // Its Pod exists (never scheduled here: no scheduler): Pending with a container id.
+    if (r?.status?.phase === 'Pending' && r.status.containerId) return r;
     const ex = (await getObject<any>('LocalAgentExecution', 'pod-llm', ns))?.status;
     throw new Error(JSON.stringify({ record: r?.status, execution: ex?.phase, conditions: ex?.conditions?.map((c: any) => `${c.type}=${c.status} ${c.reason}: ${c.message}`) }));
   });

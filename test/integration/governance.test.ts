@@ -178,19 +178,46 @@ test('deleting a grant is audited as a revocation before the object goes', async
   assert.ok(auditEntries().some((e) => e.object.uid === uid && e.operationType === 'agent_machine.tool_grant.revoke'));
 });
 
-test('a profile deleted under active grants: the grants fail closed (Pending, waiting for it, never Active)', async () => {
+test('a profile deleted under active grants: held while they hold it (naming them), nothing new admitted; once it goes, what names it fails closed', async () => {
   const other = `gov-other-${id}`;
   assert.equal((await createAs('alice', profile(other))).code, 0);
   await kubectl(['wait', '--for=condition=Ready', '--timeout=20s', `agentmachineprofile/${other}`]);
   assert.equal((await createAs('alice', grant('orphan', 'alice', { profile: other }))).code, 0);
   await waitState('orphan', 'Active');
-  await kubectl(['delete', 'agentmachineprofile', other], { user: 'alice' });
-  const status = await waitState('orphan', 'Pending');
-  assert.equal(readyCondition(status).reason, 'ProfileNotFound');
-  assert.match(readyCondition(status).message, /^waiting: profile .* not found/);
+  await kubectl(['delete', 'agentmachineprofile', other, '--wait=false'], { user: 'alice' });
+  const held = await eventually('the deletion held', async () => {
+    const p = await getObject<any>('AgentMachineProfile', other);
+    const c = p?.status?.conditions?.find((c: any) => c.type === 'DeletionHeld' && c.status === 'True');
+    if (!c) throw new Error(`profile: ${JSON.stringify({ metadata: p?.metadata, conditions: p?.status?.conditions?.map((c: any) => `${c.type}=${c.status}`) })}; controller: ${controller.logs.filter((l) => JSON.stringify(l).includes(other)).slice(-3).map((l) => JSON.stringify(l)).join(' | ')}`);
+    return c;
+  });
+  assert.equal(held.reason, 'InUse');
+  assert.match(held.message, new RegExp(`^deletion held: in use by ToolGrantRecord ${ns}/orphan; `));
+  const { stdout: events } = await kubectl(['get', 'events', '--all-namespaces', '--field-selector', `involvedObject.name=${other}`, '-o', 'json']);
+  assert.ok(JSON.parse(events).items.some((e: any) => e.type === 'Warning' && e.reason === 'DeletionHeld' && /orphan/.test(e.note ?? e.message ?? '')), 'a Warning DeletionHeld event naming the grant');
+  assert.equal((await grantState('orphan')).state, 'Active', 'what already runs keeps its profile');
+  // Nothing new under a profile being deleted: a new grant waits.
+  assert.equal((await createAs('alice', grant('latecomer', 'alice', { profile: other }))).code, 0);
+  const late = await waitState('latecomer', 'Pending');
+  assert.equal(readyCondition(late).reason, 'ProfileDeleting');
+  // The grant holding it is revoked: the profile goes, and what names it fails closed.
+  await kubectl(['patch', 'toolgrantrecord', 'orphan', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { revoked: true, revocationReason: 'profile retired' } })], { user: 'alice' });
+  await eventually('the profile gone', async () => ((await getObject('AgentMachineProfile', other)) === undefined ? true : undefined));
+  await eventually('latecomer waits for a profile not found', async () => (readyCondition(await grantState('latecomer'))?.reason === 'ProfileNotFound' ? true : undefined));
+  const gone = await grantState('latecomer');
+  assert.equal(readyCondition(gone).reason, 'ProfileNotFound');
+  assert.match(readyCondition(gone).message, /^waiting: profile .* not found/);
   // Waiting is kstatus InProgress, not Failed: Reconciling=True, Stalled=False.
-  assert.equal(status.conditions.find((c: any) => c.type === 'Reconciling').status, 'True');
-  assert.equal(status.conditions.find((c: any) => c.type === 'Stalled').status, 'False');
+  assert.equal(gone.conditions.find((c: any) => c.type === 'Reconciling').status, 'True');
+  assert.equal(gone.conditions.find((c: any) => c.type === 'Stalled').status, 'False');
+});
+
+test('a mistyped profile name: the waiting message suggests the nearest existing one', async () => {
+  const typo = PROFILE.replace('personal', 'personel');
+  assert.equal((await createAs('alice', grant('typo', 'alice', { profile: typo }))).code, 0);
+  const status = await waitState('typo', 'Pending');
+  assert.equal(readyCondition(status).reason, 'ProfileNotFound');
+  assert.equal(readyCondition(status).message, `waiting: profile ${typo} not found (did you mean ${PROFILE}?): everything under it fails closed`);
 });
 
 test('the metrics endpoint exposes the operator series', async () => {

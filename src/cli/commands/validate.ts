@@ -26,7 +26,10 @@ Checks, with no cluster:
      passes the static limits (otherwise the profile becomes Invalid);
   5. objects whose profile is among the files: their budget against the profile's ceilings
      and their policy gates (the profile type's built-in rules and its CEL rules), as the
-     controller will judge them. Objects whose profile is only in the cluster skip this step.
+     controller will judge them. Objects whose profile is only in the cluster skip this step,
+     with a warning (not an error) naming the nearest profile name among the files;
+  6. delegations already expired (spec.authority.expiresAt in the past): an error, the
+     controller would deny the object (a revoked grant is exempt).
 
 Not checked offline:
   - transition rules, the CEL rules that read oldSelf ("a cancelled execution cannot be
@@ -41,7 +44,8 @@ v1 Lists and folders (recursively, *.yaml and *.yml) are accepted. Documents of 
 groups (Namespaces, RBAC, kustomization files) are skipped and counted.
 
 Prints one line per problem, FILE:LINE: KIND/NAME: MESSAGE (LINE is the offending field's, or
-the nearest enclosing one's), then a summary. Exits 0 when everything is valid, 1 otherwise.
+the nearest enclosing one's), then warnings (FILE:LINE: KIND/NAME: warning: MESSAGE), then a
+summary. Exits 0 when everything is valid (warnings do not fail it), 1 otherwise.
 
 Example:
   agent-machine validate -f examples/ -f gitops/agents.yaml`;
@@ -93,6 +97,7 @@ export function runValidate(targets: readonly string[], out: (line: string) => v
     sandbox.close();
   }
   for (const f of summary.findings) err(`${f.file}:${f.line}: ${f.ref}: ${f.message}`);
+  for (const w of summary.warnings) err(`${w.file}:${w.line}: ${w.ref}: warning: ${w.message}`);
   for (const rule of summary.uncheckableRules) err(`warning: a CRD rule could not be compiled offline and was not checked: ${rule}`);
   out(summaryLine(summary, files, unreadable));
   return summary.findings.length > 0 || unreadable > 0 ? 1 : 0;
@@ -102,6 +107,7 @@ function summaryLine(s: CheckSummary, files: number, unreadable: number): string
   const parts = [
     `${files} file(s), ${s.objects} object(s) checked: ${s.objects - s.invalidObjects} valid, ${s.invalidObjects} invalid, ${s.findings.length + unreadable} error(s)`,
   ];
+  if (s.warnings.length) parts.push(`${s.warnings.length} warning(s)`);
   if (s.skipped) parts.push(`${s.skipped} document(s) of other API groups skipped`);
   if (s.skippedTransitionRules) parts.push(`${s.skippedTransitionRules} transition rule check(s) (oldSelf) need the cluster`);
   return parts.join('; ');

@@ -21,6 +21,8 @@ import { checkCelRules } from '../../governance/cel-rules.ts';
 import type { CelSandbox } from '../../governance/cel-sandbox.ts';
 import type { Decision } from '../../governance/decision.ts';
 import { evaluatePolicy } from '../../governance/policy.ts';
+import { parseExpiry } from '../../governance/authority.ts';
+import { didYouMean } from '../../reconcilers/nearest-name.ts';
 import { containerRequests, modelProviderUseRequest, toolGrantRequest, type PolicyRequest } from '../../governance/requests.ts';
 import type { YamlDocument } from './yaml-documents.ts';
 
@@ -39,6 +41,8 @@ export interface Finding {
 
 export interface CheckSummary {
   findings: Finding[];
+  /** What may be fine in the cluster but looks wrong from the files (a profile not among them). */
+  warnings: Finding[];
   /** agent-machine objects checked. */
   objects: number;
   /** agent-machine objects with at least one finding. */
@@ -73,8 +77,8 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
  * contracts takes a good part of a second: a caller that checks often passes its own validator
  * and CRD rules.
  */
-export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelSandbox, validator = new ContractValidator(), crdRules = new CrdRules()): CheckSummary {
-  const summary: CheckSummary = { findings: [], objects: 0, invalidObjects: 0, skipped: 0, skippedTransitionRules: 0, uncheckableRules: [] };
+export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelSandbox, validator = new ContractValidator(), crdRules = new CrdRules(), now: Date = new Date()): CheckSummary {
+  const summary: CheckSummary = { findings: [], warnings: [], objects: 0, invalidObjects: 0, skipped: 0, skippedTransitionRules: 0, uncheckableRules: [] };
   const checked: Checked[] = [];
   for (const { file, doc } of sources) {
     if (doc.errors.length > 0) {
@@ -86,12 +90,15 @@ export function checkDocuments(sources: readonly SourceDocument[], sandbox: CelS
       if (result) checked.push(result);
     }
   }
+  checkExpiredDelegations(checked, summary, now);
   checkAgainstProfiles(checked, summary, sandbox);
   // Read top to bottom: files in the order given, each file's findings by line (stable, so
   // findings on one line keep the order of the checks).
   const fileOrder = new Map<string, number>();
   for (const { file } of sources) if (!fileOrder.has(file)) fileOrder.set(file, fileOrder.size);
-  summary.findings.sort((a, b) => (fileOrder.get(a.file) ?? 0) - (fileOrder.get(b.file) ?? 0) || a.line - b.line);
+  const byPlace = (a: Finding, b: Finding) => (fileOrder.get(a.file) ?? 0) - (fileOrder.get(b.file) ?? 0) || a.line - b.line;
+  summary.findings.sort(byPlace);
+  summary.warnings.sort(byPlace);
   summary.objects += checked.length;
   summary.invalidObjects += checked.filter((c) => !c.clean).length;
   return summary;
@@ -184,13 +191,20 @@ function checkObject(c: Candidate, validator: ContractValidator, crdRules: CrdRu
  */
 function checkAgainstProfiles(checked: Checked[], summary: CheckSummary, sandbox: CelSandbox): void {
   const profiles = new Map<string, Checked>();
+  const profileNames = new Set<string>();
   for (const c of checked) {
     const name = (c.object['metadata'] as { name?: unknown } | undefined)?.name;
+    if (c.kind === 'AgentMachineProfile' && typeof name === 'string') profileNames.add(name);
     if (c.kind === 'AgentMachineProfile' && c.clean && typeof name === 'string') profiles.set(name, c);
   }
   for (const c of checked) {
-    if (!c.clean || c.kind === 'AgentMachineProfile' || c.kind === 'AgentMachineDiagnosticBundle') continue;
+    if (c.kind === 'AgentMachineProfile' || c.kind === 'AgentMachineDiagnosticBundle') continue;
     const profileName = (c.object['spec'] as { profileRef?: { name?: string } } | undefined)?.profileRef?.name;
+    // Not an error: the profile may be in the cluster already. But a typo waits for ever.
+    if (typeof profileName === 'string' && !profileNames.has(profileName)) {
+      summary.warnings.push({ file: c.file, line: c.doc.lineOf([...c.at, 'spec', 'profileRef', 'name']), ref: c.ref, message: `spec.profileRef.name: profile ${profileName} is not among the files${didYouMean(profileName, profileNames)}; it must exist in the cluster, or this object waits (Pending, ProfileNotFound)` });
+    }
+    if (!c.clean) continue;
     const profileDoc = profileName === undefined ? undefined : profiles.get(profileName);
     if (!profileDoc) continue;
     const profile = profileDoc.object as unknown as AgentMachineProfile;
@@ -230,6 +244,24 @@ function checkAgainstProfiles(checked: Checked[], summary: CheckSummary, sandbox
         gates(['spec', 'endpoint'], [modelProviderUseRequest((c.object as unknown as ModelProviderBinding).spec)]);
         break;
     }
+  }
+}
+
+/**
+ * A delegation that has expired already: the controller would deny the object
+ * (AuthorityExpired), so a repository that still applies it is wrong. A revoked grant is out
+ * of service anyway.
+ */
+function checkExpiredDelegations(checked: Checked[], summary: CheckSummary, now: Date): void {
+  for (const c of checked) {
+    if (!c.clean) continue;
+    const spec = c.object['spec'] as { authority?: { expiresAt?: unknown }; revoked?: unknown } | undefined;
+    if (c.kind === 'ToolGrantRecord' && spec?.revoked === true) continue;
+    const expiresAt = spec?.authority?.expiresAt;
+    const expiry = parseExpiry(expiresAt);
+    if (!expiry || expiry.getTime() > now.getTime()) continue;
+    report(summary, c, ['spec', 'authority', 'expiresAt'], c.ref, `spec.authority.expiresAt: Invalid value: ${JSON.stringify(expiresAt)}: the delegation has expired (the object would be denied: AuthorityExpired); renew it`);
+    c.clean = false;
   }
 }
 

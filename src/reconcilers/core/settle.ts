@@ -14,6 +14,7 @@ import { executionUidOf } from '../prompt-lifetime.ts';
 import type { Tri } from '../facts.ts';
 import type { GovernedKind, GovernedObject } from './governed-kind.ts';
 import { boundedDecisions, gateConditions, requeueAfter } from './status-parts.ts';
+import { admissionLogLine } from './admission-log.ts';
 
 export type ConditionInput = Parameters<typeof setCondition>[1];
 
@@ -77,10 +78,16 @@ export async function settle<T extends GovernedObject, P extends string>(deps: R
     });
     const denied = kind.countsDenial(v.phase) ? firstDenial(v.decisions) : undefined;
     if (denied) deps.metrics.policyDenials.inc({ gate: denied.gate });
+    const line = admissionLogLine({ kind: kind.resource.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid, phase: v.phase, reason: v.reason, outcome: p.outcome, waiting: v.waiting === true, decisions: v.decisions });
+    if (line) deps.logger.warn(line.fields, line.msg);
   }
   await s.beforeWrite?.();
   const status = {
     ...s.fields,
+    // The generation this decision was made on, whatever a kind's fields carried over from the
+    // previous status (an execution keeps its fields): a stale one reads as InProgress forever
+    // to kstatus, Flux and Argo CD.
+    ...(obj.metadata.generation !== undefined ? { observedGeneration: obj.metadata.generation } : {}),
     conditions: gateConditions(
       prev?.conditions,
       obj.metadata.generation,

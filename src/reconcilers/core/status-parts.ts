@@ -3,9 +3,13 @@
 // requeue delays.
 //
 // kstatus (Flux's health checks, kpt, cli-utils) judges custom resources by observedGeneration
-// and two abnormal-true conditions only, never by Ready: Reconciling=True while the controller
-// still works toward what the spec asks, Stalled=True when it cannot get there without someone
-// changing something (a denial, a failure). Both False: Current.
+// and two abnormal-true conditions: Reconciling=True while the controller still works toward
+// what the spec asks, Stalled=True when it cannot get there without someone changing something
+// (a denial, a failure). When both are False it falls back to Ready: Ready=False reads as
+// InProgress, forever. So a state reached on purpose (a grant revoked or expired, an execution
+// cancelled on request) is Ready=True with its own reason: "reconciled to what was asked",
+// kstatus' Current. Nothing enforces on Ready for these kinds — the gateway and the gates read
+// the phase/state — and the reason (Revoked, AuthorityExpired, Cancelled) says which end it is.
 import type { Condition, PolicyDecision } from '../../api/types.generated.ts';
 import { setCondition } from '../../operator/conditions.ts';
 import type { Tri } from '../facts.ts';
@@ -69,8 +73,8 @@ export function gateConditions(prev: Condition[] | undefined, generation: number
     message: g.policyAllowed === 'False' ? g.message : g.policyAllowed === 'True' ? 'every policy gate allowed' : 'not evaluated: an earlier check decided',
   });
   for (const input of extra) set(input);
-  set({ type: 'Ready', status: g.ready ? 'True' : 'False', reason: g.reason, message: g.message });
   const progress = progressOf(g.phase, g.reason);
+  set({ type: 'Ready', status: g.ready || progress === 'Done' ? 'True' : 'False', reason: g.reason, message: g.message });
   set(progress === 'InProgress' ? { type: 'Reconciling', status: 'True', reason: g.reason, message: g.message } : { type: 'Reconciling', status: 'False', reason: progress === 'Done' ? 'Done' : 'Stalled', message: '' });
   set(progress === 'Stalled' ? { type: 'Stalled', status: 'True', reason: g.reason, message: g.message } : { type: 'Stalled', status: 'False', reason: progress === 'Done' ? 'Done' : 'Progressing', message: '' });
   return conditions!;

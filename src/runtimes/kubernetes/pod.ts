@@ -265,7 +265,8 @@ export function containerStatusOf(pod: V1Pod): V1ContainerStatus | undefined {
 
 /**
  * What a Pod says about its container:
- *   - Pending (including gated, unscheduled, pulling, ImagePullBackOff) → created;
+ *   - Pending (including gated, unscheduled, pulling, ImagePullBackOff) → created, with the
+ *     reason the kubelet or the scheduler gives (podWaitingReason);
  *   - Running, or Unknown (the node stopped reporting; the container may still run) → running;
  *   - a terminated container, Succeeded or Failed → exited, with exitCode, reason OOMKilled →
  *     oomKilled, startedAt/finishedAt from the terminated state;
@@ -303,5 +304,24 @@ export function observationFromPod(pod: V1Pod): ContainerObservation {
     const startedAt = iso(cs?.state?.running?.startedAt) ?? iso(pod.status?.startTime);
     return { id, state: 'running', ...(startedAt ? { startedAt } : {}), ...digest };
   }
-  return { id, state: 'created', ...digest };
+  return { id, state: 'created', ...digest, waiting: podWaitingReason(pod) };
+}
+
+/**
+ * Why a Pod's container is not running yet, as `kubectl describe pod` would say: the
+ * container's waiting state (ContainerCreating, ErrImagePull, ImagePullBackOff,
+ * CreateContainerConfigError) first, then the scheduler's (PodScheduled=False:
+ * SchedulingGated, Unschedulable), else PodPending.
+ */
+export function podWaitingReason(pod: V1Pod): { reason: string; message: string } {
+  const waiting = containerStatusOf(pod)?.state?.waiting;
+  if (waiting?.reason) return { reason: waiting.reason, message: `the Pod's container is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}` };
+  const gates = pod.spec?.schedulingGates ?? [];
+  // The API server writes PodScheduled=False/SchedulingGated and only the scheduler replaces
+  // it: once the gates are gone that reason is stale.
+  const scheduled = (pod.status?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False' && (c.reason !== 'SchedulingGated' || gates.length > 0));
+  if (scheduled?.reason) return { reason: scheduled.reason, message: `the Pod is not scheduled: ${scheduled.reason}${scheduled.message ? `: ${scheduled.message}` : ''}` };
+  if (gates.length > 0) return { reason: 'SchedulingGated', message: `the Pod is not scheduled: SchedulingGated: gates ${gates.map((g) => g.name).join(', ')}` };
+  if (!pod.spec?.nodeName) return { reason: 'PodPending', message: 'the Pod is not scheduled to a node yet' };
+  return { reason: 'PodPending', message: `the Pod is ${pod.status?.phase ?? 'Pending'} on node ${pod.spec.nodeName}; no container is running yet` };
 }

@@ -27,6 +27,10 @@ test('after create: running (startedAt from the runtime), or held by a missing S
   const up = decideContainer(observed({ record: record(), created: { id: 'c1', state: 'running', startedAt: '2026-01-01T00:00:59Z' } }));
   assert.deepEqual([up.phase, up.reason, up.action, up.requeueAfterMs], ['Running', 'Running', 'none', 1_000]);
   assert.deepEqual(up.status, { runtime: 'docker', containerId: 'c1', startedAt: '2026-01-01T00:00:59Z' });
+  const pending = decideContainer(observed({ record: record(), created: { id: 'pod-uid', state: 'created', waiting: { reason: 'Unschedulable', message: 'the Pod is not scheduled: Unschedulable: 0/1 nodes are available' } } }));
+  assert.deepEqual([pending.phase, pending.reason], ['Pending', 'Unschedulable'], 'a Pod that never ran is not Running');
+  assert.equal(pending.status.containerId, 'pod-uid', 'its container exists (the record is admitted)');
+  assert.equal(pending.status.startedAt, undefined, 'wallClockSeconds starts when a container runs');
   const noSecret = decideContainer(observed({ record: record(), created: { held: 'SecretNotFound', message: 'env X: secret s key k not found' } }));
   assert.deepEqual([noSecret.phase, noSecret.reason, noSecret.requeueAfterMs, noSecret.finished], ['Pending', 'SecretNotFound', 10_000, false]);
   const noImage = decideContainer(observed({ record: record(), created: { held: 'ImageNotPresent', message: 'no image' } }));

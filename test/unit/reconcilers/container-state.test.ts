@@ -17,10 +17,12 @@ test('a container created but never started before a restart is started (adopted
   assert.equal(d.phase, 'Creating');
 });
 
-test('once the record is started, a created (Pending Pod) container is left to run', () => {
-  const d = decideRun(facts({ id: 'c1', state: 'created' }, true));
+test('once the record is started, a created (Pending Pod) container is left to run and reported Pending with the Pod\'s reason', () => {
+  const d = decideRun(facts({ id: 'c1', state: 'created', waiting: { reason: 'SchedulingGated', message: 'the Pod is not scheduled: SchedulingGated' } }, true));
   assert.equal(d.action, 'none');
-  assert.equal(d.phase, 'Running');
+  assert.deepEqual([d.phase, d.reason, d.message], ['Pending', 'SchedulingGated', 'waiting: the Pod is not scheduled: SchedulingGated']);
+  const running = decideRun(facts({ id: 'c1', state: 'running' }, true));
+  assert.equal(running.phase, 'Running');
 });
 
 test('no container: created when not started yet, lost when it had started', () => {

@@ -78,6 +78,14 @@ test('the wall clock starts when the first container does: the deadline is set t
   assert.equal(kept.status.deadline, undefined, 'already in status: not written again');
 });
 
+test('a container whose Pod has not run yet lends the execution its reason: never "containers running"', () => {
+  const pod = rec('e-a', 'Pending', { containerId: 'pod-uid', conditions: [{ type: 'Ready', status: 'False', reason: 'SchedulingGated', message: 'waiting: the Pod is not scheduled: SchedulingGated' }] });
+  const w = action({ execution: ex(running), owned: [pod, rec('e-b', 'Running')] });
+  assert.deepEqual([w.phase, w.reason], ['Running', 'SchedulingGated']);
+  assert.equal(w.message, 'waiting: container record e-a: the Pod is not scheduled: SchedulingGated');
+  assert.equal(action({ execution: ex(running), owned: [rec('e-a', 'Running'), rec('e-b', 'Running')] }).message, 'containers running');
+});
+
 test("a container that cannot start lends the execution its reason; a cancel keeps it in the final message", () => {
   const blocked = rec('e-a', 'Pending', { conditions: [{ type: 'Ready', status: 'False', reason: 'ImageNotPresent', message: 'image localhost/x:1 is not on the engine' }] });
   const w = action({ execution: ex(running), owned: [blocked, rec('e-b', 'Running')] });

@@ -27,3 +27,18 @@ test('profileFact: only a profile decided at its generation (Ready or Invalid) i
   assert.match(profileFact(profile('Invalid', false, 2), 'p').message, /not Ready \(Invalid\)/);
   assert.match(profileFact(profile('Ready', true, 1), 'p').message, /not yet reconciled/);
 });
+
+test('profileFact: a profile not found suggests the nearest existing name; one being deleted is still usable but says so', () => {
+  assert.equal(profileFact(undefined, 'personel', () => ['personal', 'team-ci']).message, 'profile personel not found (did you mean personal?): everything under it fails closed');
+  assert.equal(profileFact(undefined, 'prod', () => ['personal']).message, 'profile prod not found: everything under it fails closed');
+  const deleting = { ...profile('Ready', true, 2), metadata: { name: 'p', generation: 2, deletionTimestamp: '2026-12-07T00:00:00Z' } } as unknown as AgentMachineProfile;
+  const f = profileFact(deleting, 'p');
+  assert.deepEqual([f.found, f.ready, f.settled, f.deleting], [true, true, true, true]);
+  assert.match(f.message, /being deleted: nothing new is admitted under it/);
+  assert.equal(profileFact(profile('Ready', true, 2), 'p').deleting, false);
+  // The API server bumps the generation when the deletion starts: still the spec decided.
+  const bumped = { ...profile('Ready', true, 2, 3), metadata: { name: 'p', generation: 3, deletionTimestamp: '2026-12-07T00:00:00Z' } } as unknown as AgentMachineProfile;
+  assert.deepEqual([profileFact(bumped, 'p').ready, profileFact(bumped, 'p').deleting], [true, true]);
+  const edited = { ...profile('Ready', true, 2, 4), metadata: { name: 'p', generation: 4, deletionTimestamp: '2026-12-07T00:00:00Z' } } as unknown as AgentMachineProfile;
+  assert.equal(profileFact(edited, 'p').ready, false, 'edited while being deleted: not decided yet');
+});

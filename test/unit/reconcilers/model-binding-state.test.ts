@@ -107,3 +107,11 @@ test('servedModels fits the CRD: 64 names, none longer than 256', () => {
   assert.equal(out[0], 'm099');
   assert.ok(out.every((m) => m.length <= 256));
 });
+
+test('a profile being deleted: a binding in service keeps going, a new one waits Pending (ProfileDeleting)', () => {
+  const deleting = { ...ready, deleting: true, message: 'profile local is being deleted: nothing new is admitted under it' };
+  const waiting = decideBinding(facts({ profile: deleting }));
+  assert.equal(waiting.need, undefined);
+  if (waiting.need === undefined) assert.deepEqual([waiting.phase, waiting.reason, waiting.waiting], ['Pending', 'ProfileDeleting', true]);
+  assert.deepEqual(decideBinding(facts({ profile: deleting, binding: binding({}, { phase: 'Ready' }) })), { need: 'authorization' }, 'in service: decided as before');
+});

@@ -82,3 +82,15 @@ test('a policy denial is Denied with PolicyDenied and the denying rule message',
   assert.deepEqual([d.state, d.reason, d.authorized, d.policyAllowed], ['Denied', 'PolicyDenied', 'True', 'False']);
   assert.equal(d.message, 'network tools are not allowed');
 });
+
+test('a profile being deleted: an Active grant stays Active (and holds it), a new one waits Pending (ProfileDeleting)', () => {
+  const deleting = { ...readyProfile, deleting: true, message: 'profile personal is being deleted: nothing new is admitted under it' };
+  const kept = decideGrant(facts({ profile: deleting, previousState: 'Active', authorization: authorized, policy: policyAllows }));
+  assert.equal(kept.need === undefined && kept.state, 'Active');
+  const fresh = decideGrant(facts({ profile: deleting }));
+  assert.equal(fresh.need, undefined);
+  if (fresh.need === undefined) {
+    assert.deepEqual([fresh.state, fresh.reason, fresh.waiting], ['Pending', 'ProfileDeleting', true]);
+    assert.equal(fresh.message, 'waiting: profile personal is being deleted: nothing new is admitted under it');
+  }
+});

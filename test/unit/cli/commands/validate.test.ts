@@ -318,3 +318,57 @@ describe('CRD rules offline', () => {
     assert.equal(rules.filter((r) => r.compiled === 'transition').length, 5);
   });
 });
+
+describe('references and delegations the files alone can judge', () => {
+  const profile = (name: string) => `apiVersion: agentmachine.sourceos.dev/v1alpha1
+kind: AgentMachineProfile
+metadata:
+  name: ${name}
+spec:
+  profileType: personal
+  authority:
+    delegator: alice
+    delegate: agent:x
+    scopes: [agent_machine.profile.create]
+    expiresAt: "2030-01-01T00:00:00Z"
+    purpose: test
+  budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: 10, cpuGpuComputeSeconds: 60, localDiskBytes: 1048576, sandboxMemoryBytes: 67108864, wallClockSeconds: 60, agentConcurrency: 1 }
+  network: { mode: none }
+`;
+  const grant = (name: string, profileName: string, expiresAt: string, revoked = false) => `apiVersion: agentmachine.sourceos.dev/v1alpha1
+kind: ToolGrantRecord
+metadata:
+  name: ${name}
+  namespace: default
+spec:
+  profileRef:
+    name: ${profileName}
+  tool: mcp.github
+${revoked ? '  revoked: true\n  revocationReason: done\n' : ''}  authority:
+    delegator: alice
+    delegate: agent:x
+    scopes: [agent_machine.tool_grant.apply, "tool:mcp.github"]
+    expiresAt: "${expiresAt}"
+    purpose: test
+`;
+
+  test('a profile not among the files: a warning with the nearest name, not an error', () => {
+    const file = writeScratch('refs/typo.yaml', `${profile('personal')}---\n${grant('gh', 'personel', '2030-01-01T00:00:00Z')}---\n${grant('far', 'prod', '2030-01-01T00:00:00Z')}`);
+    const r = validate(file);
+    assert.equal(r.code, 0, r.err.join('\n'));
+    const lineOf = (text: string, nth = 1) => lineOfText(file, text, nth);
+    assert.deepEqual(r.err, [
+      `${file}:${lineOf('name: personel')}: toolgrantrecord/gh: warning: spec.profileRef.name: profile personel is not among the files (did you mean personal?); it must exist in the cluster, or this object waits (Pending, ProfileNotFound)`,
+      `${file}:${lineOf('name: prod')}: toolgrantrecord/far: warning: spec.profileRef.name: profile prod is not among the files; it must exist in the cluster, or this object waits (Pending, ProfileNotFound)`,
+    ]);
+    assert.match(r.out.join('\n'), /; 2 warning\(s\)/);
+  });
+
+  test('a delegation already expired is an error at its expiresAt (a revoked grant is exempt)', () => {
+    const file = writeScratch('refs/expired.yaml', `${profile('personal')}---\n${grant('old', 'personal', '2020-01-01T00:00:00Z')}---\n${grant('revoked', 'personal', '2020-01-01T00:00:00Z', true)}`);
+    const r = validate(file);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.err, [`${file}:${lineOfText(file, 'expiresAt: "2020-01-01T00:00:00Z"')}: toolgrantrecord/old: spec.authority.expiresAt: Invalid value: "2020-01-01T00:00:00Z": the delegation has expired (the object would be denied: AuthorityExpired); renew it`]);
+    assert.match(r.out.join('\n'), /1 invalid, 1 error\(s\)/);
+  });
+});

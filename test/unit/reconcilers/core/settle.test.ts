@@ -30,14 +30,16 @@ function harness() {
   const audited: Command[] = [];
   const written: Array<Record<string, unknown>> = [];
   const order: string[] = [];
+  const warned: Array<{ fields: Record<string, unknown>; msg: string }> = [];
   const metrics = createMetrics();
   const deps = {
     recorder: { record: async (_obj: unknown, c: Command) => void (audited.push(c), order.push('audit')) },
     status: { write: async (_t: unknown, _o: unknown, s: Record<string, unknown>) => (written.push(s), order.push('status'), { outcome: 'written', object: {} }) },
     metrics,
+    logger: { warn: (fields: Record<string, unknown>, msg: string) => void warned.push({ fields, msg }) },
     clock: () => NOW,
   } as unknown as ReconcilerDeps;
-  return { deps, audited, written, order, metrics };
+  return { deps, audited, written, order, metrics, warned };
 }
 
 function grant(status?: Record<string, unknown>): ToolGrantRecord {
@@ -66,7 +68,7 @@ test('a transition is audited first, counts its denial, then the whole status is
   assert.match(await h.metrics.registry.metrics(), /agent_machine_policy_denials_total\{gate="toolGrant"\} 1/);
   assert.equal(h.written.length, 1);
   const s = h.written[0]!;
-  assert.deepEqual(Object.keys(s), ['state', 'expiresAt', 'conditions', 'decisions', 'operation'], 'the kind fields first');
+  assert.deepEqual(Object.keys(s), ['state', 'expiresAt', 'observedGeneration', 'conditions', 'decisions', 'operation'], 'the kind fields first');
   const conditions = s.conditions as Array<{ type: string; status: string; reason: string }>;
   assert.deepEqual(conditions.map((c) => [c.type, c.status, c.reason]), [
     ['Authorized', 'True', 'Authorized'],
@@ -114,4 +116,23 @@ test('a waiting verdict is audited as queued with a Normal event; warns() turns 
   await settle(w.deps, warns, grant(), { now: NOW, verdict: { ...denied, phase: 'Active', reason: 'Odd' }, fields: { state: 'Active' } });
   await settle(w.deps, warns, grant({ state: 'Pending' }), { now: NOW, verdict: { ...denied, phase: 'Active', reason: 'Active' }, fields: { state: 'Active' } });
   assert.deepEqual(w.audited.map((c) => c.warning), [true, false], 'by reason, else the phase');
+});
+
+test('observedGeneration is the generation decided on, even when the kind carries its previous status over', async () => {
+  const h = harness();
+  // An execution spreads its previous status into its fields: the cancel that bumped the
+  // generation must not leave the old observedGeneration (kstatus: InProgress forever).
+  await settle(h.deps, KIND, grant({ state: 'Pending', observedGeneration: 1 }), { now: NOW, verdict: denied, fields: { state: 'Denied', observedGeneration: 1 } });
+  assert.equal(h.written[0]!.observedGeneration, 2);
+});
+
+test('a denial is logged once at warn with kind/namespace/name; a decision repeated is not logged again', async () => {
+  const h = harness();
+  await settle(h.deps, KIND, grant(), { now: NOW, verdict: denied, fields: { state: 'Denied' } });
+  assert.deepEqual(h.warned.map((w) => w.msg), ['admission denied ToolGrantRecord ns/g: PolicyDenied']);
+  assert.equal(h.warned[0]!.fields.name, 'g');
+  // The same decision again (no transition): nothing new in the log.
+  const ready = { type: 'Ready', status: 'False', reason: 'PolicyDenied', message: 'no', lastTransitionTime: '2026-01-01T00:00:00Z' };
+  await settle(h.deps, KIND, grant({ state: 'Denied', conditions: [ready] }), { now: NOW, verdict: denied, fields: { state: 'Denied' } });
+  assert.equal(h.warned.length, 1);
 });

@@ -41,3 +41,15 @@ test('gateConditions writes Reconciling and Stalled with the reason, and flips t
   assert.equal(cond(done, 'Ready').status, 'True');
   for (const c of done) assert.equal((c as { observedGeneration?: number }).observedGeneration, 3);
 });
+
+test('a state reached on purpose is Ready=True with its own reason (kstatus reads Ready=False as InProgress forever)', () => {
+  for (const [phase, reason] of [['Revoked', 'Revoked'], ['Expired', 'AuthorityExpired'], ['Cancelled', 'Cancelled']] as const) {
+    const cs = gateConditions(undefined, 2, now, outcome(phase, false, reason));
+    assert.deepEqual([cond(cs, 'Ready').status, cond(cs, 'Ready').reason], ['True', reason], phase);
+    assert.equal(cond(cs, 'Reconciling').status, 'False');
+    assert.equal(cond(cs, 'Stalled').status, 'False');
+  }
+  for (const [phase, reason] of [['Cancelled', 'DeadlineExceeded'], ['Denied', 'PermissionDenied'], ['Pending', 'ProfileNotFound']] as const) {
+    assert.equal(cond(gateConditions(undefined, 2, now, outcome(phase, false, reason)), 'Ready').status, 'False', `${phase}/${reason}`);
+  }
+});

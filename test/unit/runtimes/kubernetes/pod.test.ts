@@ -206,12 +206,22 @@ function cs(state: object, imageID = 'docker-pullable://registry.example/agent@s
   return [{ name: CONTAINER_NAME, image: 'img', imageID, ready: false, restartCount: 0, state }];
 }
 
-test('observation: pending (gated, pulling) is created', () => {
-  assert.deepEqual(observationFromPod(podWith(undefined)), { id: 'pod-uid', state: 'created' });
-  assert.deepEqual(observationFromPod(podWith({ phase: 'Pending', containerStatuses: cs({ waiting: { reason: 'ImagePullBackOff' } }, '') })), {
+test('observation: pending (gated, pulling) is created, with the reason the kubelet or scheduler gives', () => {
+  assert.deepEqual(observationFromPod(podWith(undefined)), { id: 'pod-uid', state: 'created', waiting: { reason: 'PodPending', message: 'the Pod is not scheduled to a node yet' } });
+  assert.deepEqual(observationFromPod(podWith({ phase: 'Pending', containerStatuses: cs({ waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "img"' } }, '') })), {
     id: 'pod-uid',
     state: 'created',
+    waiting: { reason: 'ImagePullBackOff', message: 'the Pod\'s container is waiting: ImagePullBackOff: Back-off pulling image "img"' },
   });
+  const gatedStatus = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'SchedulingGated', message: 'Scheduling is blocked due to non-empty scheduling gates' }] };
+  const gated = observationFromPod({ ...podWith(gatedStatus), spec: { containers: [{ name: CONTAINER_NAME }], schedulingGates: [{ name: 'example.com/setup' }] } });
+  assert.deepEqual(gated.waiting, { reason: 'SchedulingGated', message: 'the Pod is not scheduled: SchedulingGated: Scheduling is blocked due to non-empty scheduling gates' });
+  assert.equal(observationFromPod(podWith(gatedStatus)).waiting?.reason, 'PodPending', 'gates removed: the API server\'s SchedulingGated is stale until a scheduler looks');
+  const unschedulable = observationFromPod(podWith({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' }] }));
+  assert.equal(unschedulable.waiting?.reason, 'Unschedulable');
+  const gatedNoCondition = observationFromPod({ ...podWith({ phase: 'Pending' }), spec: { containers: [{ name: CONTAINER_NAME }], schedulingGates: [{ name: 'example.com/setup' }] } });
+  assert.equal(gatedNoCondition.waiting?.reason, 'SchedulingGated');
+  assert.equal(observationFromPod(podWith({ phase: 'Running', containerStatuses: cs({ running: {} }) })).waiting, undefined, 'running: no waiting reason');
 });
 
 test('observation: running with startedAt and image digest (runtime prefix stripped)', () => {
