@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { installApi, grantEditorRole } from '../support/install.ts';
+import { revokeEditorRole } from '../support/install.ts';
 import { kubectl, kubeconfigPath } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix, testExecution } from '../support/objects.ts';
@@ -239,6 +240,8 @@ before(async () => {
 
 after(async () => {
   await controller?.kill('SIGTERM');
+  // Later files rely on the shared user bob having no rights: take back what this file gave.
+  await revokeEditorRole('bob');
 });
 
 function executionNames(): string[] {

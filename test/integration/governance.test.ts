@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { installApi, grantEditorRole } from '../support/install.ts';
+import { revokeEditorRole } from '../support/install.ts';
 import { kubectl } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { authority, createAs, createNamespace, eventually, getObject, suffix, testProfile } from '../support/objects.ts';
@@ -79,6 +80,8 @@ before(async () => {
 
 after(async () => {
   await controller?.kill('SIGTERM');
+  // Later files rely on the shared user bob having no rights: take back what this file gave.
+  await revokeEditorRole('bob');
 });
 
 test('a delegator without RBAC for the tool: the grant ends Denied, naming the missing permission', async () => {

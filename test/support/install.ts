@@ -37,6 +37,11 @@ export async function grantEditorRole(user: string): Promise<void> {
   await kubectl(['apply', '-f', '-'], { stdin: JSON.stringify(manifest) });
 }
 
+/** Takes back grantEditorRole. */
+export async function revokeEditorRole(user: string): Promise<void> {
+  await kubectl(['delete', 'clusterrolebinding', `agent-machine-test-editor-${user}`, '--ignore-not-found']);
+}
+
 /** Binds the agent-machine-delegator ClusterRole (manifests/rbac) to a test user: may use profiles, grant tools, ... */
 export async function bindDelegatorRole(user: string): Promise<void> {
   const binding = {
