@@ -17,6 +17,9 @@ import { createMetrics } from '../observability/metrics.ts';
 import { AccessReviewer } from '../governance/access-review.ts';
 import { NamespaceTenants } from '../reconcilers/namespace-tenants.ts';
 import { AuditLog } from '../governance/audit-log.ts';
+import { describeSource, type AuditSource } from '../governance/audit-source.ts';
+import type { AuditStore } from '../governance/audit-store.ts';
+import { ClusterAuditStore } from '../governance/cluster-audit-store.ts';
 import { AdmissionGuard } from '../reconcilers/admission-guard.ts';
 import { Authorizer } from '../reconcilers/authorization.ts';
 import { CommandRecorder } from '../reconcilers/command-recorder.ts';
@@ -56,6 +59,8 @@ export interface ControllerConfig {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   auditLogPath: string;
+  /** file: the hash-chained log at auditLogPath; cluster: immutable ConfigMap segments in leaderElectionNamespace. */
+  auditStore?: 'file' | 'cluster';
   resyncSeconds: number;
   /** Where containers run unless a record names a runtime. */
   runtime: ContainerRuntime['kind'];
@@ -79,9 +84,19 @@ export interface ControllerConfig {
 
 export interface RunningController {
   manager: Manager;
-  audit: AuditLog;
+  audit: AuditStore;
   gateway?: RunningGateway;
   stop(): Promise<void>;
+}
+
+/** The audit store the controller appends to: the file, or the chain in the API server. */
+async function openAuditStore(source: AuditSource, metrics: ReturnType<typeof createMetrics>, logger: Logger): Promise<AuditStore> {
+  if (source.kind === 'cluster') return ClusterAuditStore.open({ clients: source.clients, namespace: source.namespace, onBacklog: (n) => metrics.auditBacklog.set(n) });
+  mkdirSync(path.dirname(source.path), { recursive: true });
+  return AuditLog.open(source.path, {
+    recoverTornTail: true,
+    onRecovered: (fragment) => logger.warn({ fragment }, 'audit log ended in a torn line (a crash mid-write); it was never acknowledged and was moved aside'),
+  });
 }
 
 export function parseAddress(address: string): { host: string; port: number } {
@@ -94,11 +109,8 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const logger = cfg.logger ?? createLogger();
   const clients = createKubeClients(cfg.kubeConfig);
   const metrics = createMetrics();
-  mkdirSync(path.dirname(cfg.auditLogPath), { recursive: true });
-  const audit = await AuditLog.open(cfg.auditLogPath, {
-    recoverTornTail: true,
-    onRecovered: (fragment) => logger.warn({ fragment }, 'audit log ended in a torn line (a crash mid-write); it was never acknowledged and was moved aside'),
-  });
+  const auditSource: AuditSource = cfg.auditStore === 'cluster' ? { kind: 'cluster', clients, namespace: cfg.leaderElectionNamespace } : { kind: 'file', path: cfg.auditLogPath };
+  const audit = await openAuditStore(auditSource, metrics, logger);
   const resyncPeriodMs = cfg.resyncSeconds * 1000;
 
   const events = new EventRecorder(clients, { logger });
@@ -161,7 +173,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     await setLeaderLabel(clients, pod, false, logger);
     manager.addRunnable(leaderPodLabel(clients, pod, logger));
   }
-  manager.add(diagnosticBundleController(deps, { auditLogPath: cfg.auditLogPath, controllerConfig: { ...cfg } }));
+  manager.add(diagnosticBundleController(deps, { audit: auditSource, controllerConfig: { ...cfg } }));
   let gateway: RunningGateway | undefined;
   if (cfg.gatewayAddress !== undefined && cfg.gatewayAddress !== '') {
     const { host, port } = parseAddress(cfg.gatewayAddress);
@@ -187,7 +199,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     manager.add(gatewayTokenController({ ...gateway, executions: deps.informers.executions, profiles: deps.informers.profiles, logger, metrics }));
   }
   await manager.start();
-  logger.info({ metrics: manager.healthUrl, auditLog: cfg.auditLogPath, leaderElect: cfg.leaderElect }, 'agent-machine controller started');
+  logger.info({ metrics: manager.healthUrl, audit: describeSource(auditSource), leaderElect: cfg.leaderElect }, 'agent-machine controller started');
   return {
     manager,
     audit,

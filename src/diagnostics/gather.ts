@@ -11,14 +11,13 @@
 // credentialsSecretRef) or own (gateway tokens, Pod env Secrets) are read so they can be
 // scrubbed. A referenced Secret that exists but cannot be read fails the export: without its
 // values nothing can prove they are not in the bundle.
-import { createReadStream, existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { RESOURCES } from '../api/resources.ts';
 import type { AgentMachineProfile, ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import { describeError, isNotFound, statusCodeOf, type KubeClients } from '../operator/kube-clients.ts';
 import { SECRETS } from '../operator/resource.ts';
 import type { BundleInclude, BundleScope, BundleSources } from './bundle.ts';
+import { auditLines, describeSource, sourceExists, type AuditSource } from '../governance/audit-source.ts';
 
 /** An export that must not go ahead (fail closed): not retried as a transient error. */
 export class ExportRefused extends Error {
@@ -30,8 +29,8 @@ export interface GatherOptions {
   scope: BundleScope;
   include: BundleInclude;
   now: Date;
-  /** The controller's audit log (JSONL); absent: no audit.jsonl. */
-  auditLogPath?: string;
+  /** The controller's audit trail (its file, or its segments in the API server); absent: no audit.jsonl. */
+  audit?: AuditSource;
   /** Prometheus text of /metrics, when one is known. */
   metrics?: () => Promise<string | undefined>;
   controller?: () => Record<string, unknown>;
@@ -115,14 +114,14 @@ export async function gather(opts: GatherOptions): Promise<Gathered> {
 
   let audit: string[] | undefined;
   if (opts.include.audit) {
-    if (opts.auditLogPath && existsSync(opts.auditLogPath)) {
-      audit = await readAudit(opts.auditLogPath, ns, objects, uids, inWindow);
+    if (opts.audit && sourceExists(opts.audit)) {
+      audit = await readAudit(opts.audit, ns, objects, uids, inWindow);
       if (audit.length > MAX_AUDIT_RECORDS) {
         notes.push(`${audit.length} audit records matched; the newest ${MAX_AUDIT_RECORDS} are included`);
         audit = audit.slice(-MAX_AUDIT_RECORDS);
       }
     } else {
-      notes.push(opts.auditLogPath ? `audit log ${opts.auditLogPath} not found` : 'no audit log available to this exporter (the controller keeps it; the CLI reads one with --audit-log)');
+      notes.push(opts.audit ? `audit log ${describeSource(opts.audit)} not found` : 'no audit log available to this exporter (the controller keeps it; the CLI reads one with --audit-log)');
     }
   }
 
@@ -223,12 +222,10 @@ async function readSecretValues(clients: KubeClients, ns: string, objects: AnyOb
   return { values: [...values], read: secrets.length };
 }
 
-async function readAudit(file: string, ns: string, objects: AnyObject[], uids: Set<string>, inWindow: (t: number | undefined) => boolean): Promise<string[]> {
+async function readAudit(source: AuditSource, ns: string, objects: AnyObject[], uids: Set<string>, inWindow: (t: number | undefined) => boolean): Promise<string[]> {
   const names = new Set(objects.map((o) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`));
   const out: string[] = [];
-  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line === '') continue;
+  for await (const line of auditLines(source)) {
     let entry: { at?: string; object?: { kind?: string; namespace?: string; name?: string; uid?: string } };
     try {
       entry = JSON.parse(line) as typeof entry;

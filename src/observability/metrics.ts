@@ -22,6 +22,8 @@ export interface OperatorMetrics {
   trackLeader(isLeader: () => boolean): void;
   /** Reports count() as agent_machine_executions{phase,profile} on every scrape. */
   trackExecutions(count: () => ReadonlyArray<{ phase: string; profile: string; count: number }>): void;
+  /** Audit records waiting to be stored (the cluster store holds them while the API server does not answer). */
+  readonly auditBacklog: Gauge;
 }
 
 export interface MetricsOptions {
@@ -39,6 +41,7 @@ export const METRIC_NAMES = {
   runtimeUp: 'agent_machine_runtime_up',
   leader: 'agent_machine_leader',
   executions: 'agent_machine_executions',
+  auditBacklog: 'agent_machine_audit_backlog',
 } as const;
 
 export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
@@ -121,6 +124,11 @@ export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
       name: METRIC_NAMES.runtimeUp,
       help: 'Whether a container runtime answered its last call (1) or was unreachable (0), by runtime.',
       labelNames: ['runtime'] as const,
+      registers: [registry],
+    }),
+    auditBacklog: new Gauge({
+      name: METRIC_NAMES.auditBacklog,
+      help: 'Audit records accepted but not yet stored (cluster audit store: held while the API server does not answer; nothing is acknowledged before it is stored).',
       registers: [registry],
     }),
     trackLeader(isLeader: () => boolean): void {

@@ -8,7 +8,8 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { OperationType } from '../api/types.generated.ts';
 import { operationIds } from '../api/operation.ts';
-import type { AuditLog, AuditOutcome } from '../governance/audit-log.ts';
+import type { AuditOutcome } from '../governance/audit-log.ts';
+import type { AuditStore } from '../governance/audit-store.ts';
 import { auditedDecisions, type Decision } from '../governance/decision.ts';
 import type { EventRecorder } from '../operator/events.ts';
 import { RecentMap } from '../operator/recent-map.ts';
@@ -29,7 +30,7 @@ export interface Command {
 const REMEMBERED = 10_000;
 
 export class CommandRecorder {
-  readonly #audit: AuditLog;
+  readonly #audit: AuditStore;
   readonly #events: EventRecorder;
   /**
    * uid → the last command audited for it, with the resourceVersion it was decided on. A
@@ -40,7 +41,7 @@ export class CommandRecorder {
    */
   readonly #lastAudited = new RecentMap<string, string>(REMEMBERED);
 
-  constructor(audit: AuditLog, events: EventRecorder) {
+  constructor(audit: AuditStore, events: EventRecorder) {
     this.#audit = audit;
     this.#events = events;
   }

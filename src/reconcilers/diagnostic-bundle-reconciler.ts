@@ -6,6 +6,7 @@
 // Anything short of that (denied, redactor error, leak found) leaves no ConfigMap behind.
 // A finalizer removes the ConfigMaps when the bundle is deleted (no garbage collector is
 // assumed, as on a bare API server).
+import type { AuditSource } from '../governance/audit-source.ts';
 import os from 'node:os';
 import type { KubernetesObject, V1ConfigMap } from '@kubernetes/client-node';
 import type { AgentMachineDiagnosticBundle } from '../api/types.generated.ts';
@@ -52,8 +53,8 @@ const CONFIG_FIELDS = [
 ];
 
 export interface DiagnosticBundleOptions {
-  /** The controller's audit log, read for audit.jsonl. */
-  auditLogPath?: string;
+  /** The controller's audit trail, read for audit.jsonl. */
+  audit?: AuditSource;
   /** The controller's configuration; only allowlisted fields reach controller.json. */
   controllerConfig?: Record<string, unknown>;
 }
@@ -147,7 +148,7 @@ async function runExport(deps: ReconcilerDeps, opts: DiagnosticBundleOptions, bu
     scope: { namespace: ns, ...(scope.executions ? { executions: scope.executions } : {}), ...(scope.since ? { since: scope.since } : {}), ...(scope.until ? { until: scope.until } : {}) },
     include: includeFrom(bundle.spec.include),
     now,
-    ...(opts.auditLogPath ? { auditLogPath: opts.auditLogPath } : {}),
+    ...(opts.audit ? { audit: opts.audit } : {}),
     metrics: () => deps.metrics.registry.metrics(),
     controller: () => controllerInfo(opts, started),
     runtime: (objects) => runtimeInfo(deps, objects),

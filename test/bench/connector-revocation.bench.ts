@@ -13,12 +13,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Watch } from '@kubernetes/client-node';
 import { grantEditorRole, installApi } from '../support/install.ts';
 import { createKubeClients } from '../../src/operator/kube-clients.ts';
-import { adminKubeConfig, kubeConfigFor, kubectl, sandboxImage } from '../support/integration-env.ts';
+import { kubeConfigFor, kubectl } from '../support/integration-env.ts';
 import { startControllerProcess } from '../support/controller-process.ts';
-import { admin, authority, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
+import { percentile, runningExecution, watchRevocations } from './revocation-rig.ts';
+import { authority, createNamespace, eventually, suffix } from '../support/objects.ts';
 import { startMcpEverything } from '../support/mcp-everything.ts';
 import { RESOURCES } from '../../src/api/resources.ts';
 
@@ -26,10 +26,6 @@ const REVOCATIONS = Math.max(20, Number(process.env.BENCH_REVOCATIONS ?? 24));
 const MiB = 1024 * 1024;
 const BIG = 1_000_000_000;
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 
 async function main(): Promise<void> {
   await installApi();
@@ -77,43 +73,8 @@ async function main(): Promise<void> {
         }),
       ),
     );
-    await eventually('every grant Active', async () => {
-      const states = await Promise.all(tools.map((_, i) => getObject<any>('ToolGrantRecord', grantName(i), ns)));
-      return states.every((g) => g?.status?.state === 'Active');
-    }, 60_000);
-    await alice.request({
-      method: 'POST',
-      path: RESOURCES.LocalAgentExecution.apiPath(ns),
-      body: {
-        apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-        kind: 'LocalAgentExecution',
-        metadata: { name: 'agent', namespace: ns },
-        spec: {
-          profileRef: { name: profileName },
-          authority: { ...authority('alice', ['agent_machine.execution.*', 'agent_machine.container.run', 'tool:*']), delegate: 'agent:bench' },
-          containers: [{ name: 'agent', image: sandboxImage(), command: ['sleep', '590'] }],
-          tools,
-          budget: { wallClockSeconds: 600, connectorCalls: BIG },
-        },
-      },
-    });
-    await eventually('execution Running', async () => (await getObject<any>('LocalAgentExecution', 'agent', ns))?.status?.phase === 'Running', 60_000);
-    const token = await eventually('token', async () => {
-      try {
-        const s = await admin.core.readNamespacedSecret({ name: 'agent-gateway-token', namespace: ns });
-        return Buffer.from(s.data!.token!, 'base64').toString();
-      } catch {
-        return undefined;
-      }
-    });
-    watch = await new Watch(adminKubeConfig()).watch(
-      `/apis/agentmachine.sourceos.dev/v1alpha1/namespaces/${ns}/toolgrantrecords`,
-      {},
-      (type, grant) => {
-        if (type === 'MODIFIED' && grant.spec?.revoked === true && !seen.has(grant.metadata.name)) seen.set(grant.metadata.name, performance.now());
-      },
-      () => {},
-    );
+    const token = await runningExecution(alice, ns, profileName, tools, tools.map((_, i) => grantName(i)), BIG);
+    watch = await watchRevocations(ns, seen);
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     const post = (tool: string, session: string | undefined, body: unknown) => fetch(`${gateway}/v1/tools/${tool}`, { method: 'POST', headers: { ...headers, ...(session ? { 'mcp-session-id': session } : {}) }, body: JSON.stringify(body) });
 

@@ -22,7 +22,7 @@ import { stringify } from 'yaml';
 import { loadAllYaml } from '../support/yaml.ts';
 import { PatchStrategy } from '@kubernetes/client-node';
 import { installApi, grantEditorRole, bindDelegatorRole } from '../support/install.ts';
-import { adminKubeConfig, apiserverAuditLogPath, kubectl, sandboxImage } from '../support/integration-env.ts';
+import { adminKubeConfig, apiserverAuditLogPath, kubeconfigPath, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { admin, authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../support/openai-test-server.ts';
@@ -99,7 +99,6 @@ test('manifests/ and the workstation overlay apply (server-side dry run), render
   const w = await kubectl(['apply', '-k', WORKSTATION, '--server-side', '--force-conflicts', '--dry-run=server'], { check: false });
   assert.equal(w.code, 0, w.stderr);
   assert.match(w.stdout, /deployment\.apps\/agent-machine-controller serverside-applied \(server dry run\)/);
-  assert.match(w.stdout, /persistentvolumeclaim\/agent-machine-audit serverside-applied \(server dry run\)/);
   const otherWarnings = w.stderr.split('\n').filter((l) => l.trim() !== '' && !/^Warning: would violate PodSecurity "restricted:latest": host namespaces \(hostNetwork=true\), hostPort .*restricted volume types \(volume "podman-socket"/.test(l));
   assert.deepEqual(otherWarnings, []);
   const base = await render(BASE);
@@ -317,7 +316,8 @@ test('RBAC: the controller as its ServiceAccount runs a representative flow with
     kubeconfig,
     auditLogPath: path.join(dir, 'audit.jsonl'),
     leaderElect: true,
-    args: ['-n', ns, '--gateway-bind-address', '127.0.0.1:0'],
+    // As the Deployment runs it: the audit chain in the API server (its RBAC is checked below too).
+    args: ['-n', ns, '--gateway-bind-address', '127.0.0.1:0', '--audit-store', 'cluster'],
   });
   await controller.waitForLog((l) => l.msg === 'became leader', 20_000);
 
@@ -366,7 +366,11 @@ test('RBAC: the controller as its ServiceAccount runs a representative flow with
   // The test plays the scheduler and the kubelet (there are none), so the log is read and fails.
   const podExec = execution('on-pods', { runtime: 'kubernetes', containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', 'echo hi'] }] });
   assert.equal((await createAs('alice', podExec)).code, 0);
-  const podRecord = await waitPhase('ContainerExecutionRecord', 'on-pods-agent', 'Running', ns);
+  // Until the "kubelet" reports it running, the record is Pending with the Pod's reason.
+  const podRecord = await eventually('on-pods-agent waiting for its Pod', async () => {
+    const r = await getObject<any>('ContainerExecutionRecord', 'on-pods-agent', ns);
+    return r?.status?.phase === 'Pending' && r.status.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'PodPending' ? r : undefined;
+  }, 30_000);
   const pod = await eventually('the released Pod', async () => {
     const list = await admin.request<any>({ method: 'GET', path: PODS.apiPath(ns), query: { labelSelector: `${RECORD_UID_LABEL}=${podRecord.metadata.uid}` } });
     const p = list.items[0];
@@ -409,6 +413,14 @@ test('RBAC: the controller as its ServiceAccount runs a representative flow with
   // SIGTERM releases the lease (an update) and closes the watches.
   assert.equal(await controller.kill('SIGTERM'), 0);
   controller = undefined;
+
+  // The flow's commands are in the cluster's audit chain, which verifies.
+  const verified = await new Promise<{ code: number; out: string }>((resolve) =>
+    execFile(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'audit', 'verify', '--cluster', '--namespace', 'agent-machine-system', '--kubeconfig', kubeconfigPath()], (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr })),
+  );
+  assert.equal(verified.code, 0, verified.out);
+  const entries = Number(/chain intact, (\d+) entries/.exec(verified.out)?.[1] ?? 0);
+  assert.ok(entries >= 3, `the flow's commands are in the chain: ${verified.out}`);
 
   const events = await auditEventsFrom(auditFile, offset);
   assert.ok(events.length > 50, `audit events of ${SA_USER}: ${events.length}`);

@@ -28,7 +28,8 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--gateway-advertise-url <url>', 'gateway URL given to containers when the default for their runtime and network does not reach it')
     .option('--egress-hosts <file>', 'hosts file (ADDRESS NAME... lines) the egress proxy resolves from before DNS')
     .option('--output-registry <url>', 'OCI registry (http(s)://host[:port]) declared outputs are pushed to when a container ends; without it outputs are not kept')
-    .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL)', defaultAuditLogPath())
+    .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL) of --audit-store file', defaultAuditLogPath())
+    .addOption(new Option('--audit-store <store>', 'where the audit chain is kept: file (--audit-log), or cluster (immutable ConfigMap segments in --leader-election-namespace: survives Pods and failover)').choices(['file', 'cluster']).default('file'))
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'));
@@ -58,6 +59,7 @@ export interface ControllerCliOptions {
   gatewayAdvertiseUrl?: string;
   egressHosts?: string;
   outputRegistry?: string;
+  auditStore: 'file' | 'cluster';
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -90,6 +92,7 @@ export function controllerConfig(opts: ControllerCliOptions) {
     renewDeadlineMs: opts.leaderElectRenewDeadline * 1000,
     retryPeriodMs: opts.leaderElectRetryPeriod * 1000,
     auditLogPath: opts.auditLog,
+    auditStore: opts.auditStore,
     resyncSeconds: opts.resyncPeriod,
     runtime: opts.runtime,
     ...(opts.dockerHost ? { dockerSocket: opts.dockerHost.replace(/^unix:\/\//, '') } : {}),

@@ -124,7 +124,7 @@ async function runExport(opts: ExportCliOptions): Promise<void> {
     scope: { namespace, ...(opts.execution.length > 0 ? { executions: opts.execution } : {}), ...(opts.since ? { since: opts.since } : {}), ...(opts.until ? { until: opts.until } : {}) },
     include,
     now: new Date(),
-    ...(opts.auditLog ? { auditLogPath: opts.auditLog } : {}),
+    ...(opts.auditLog ? { audit: { kind: 'file' as const, path: opts.auditLog } } : {}),
     ...(metricsUrl ? { metrics: () => fetchMetrics(metricsUrl) } : {}),
     controller: () => ({ note: 'exported by the CLI: the controller configuration is not visible from here', cli: { node: process.version, platform: `${process.platform}/${process.arch}` } }),
     runtime: async (objects) => ({ note: 'as recorded in the ContainerExecutionRecords (the CLI does not reach the runtimes)', records: recordRuntimes(objects) }),
