@@ -54,6 +54,12 @@ export interface ControllerOptions {
   backoff?: { baseDelayMs?: number; maxDelayMs?: number };
   logger?: Logger;
   metrics?: OperatorMetrics;
+  /**
+   * What of the primary object this controller's decision depends on: an update that leaves it
+   * unchanged is not enqueued (controller-runtime's predicates). Absent: every update is. Adds,
+   * deletes and resyncs of the same object (no change at all) are unaffected by it.
+   */
+  decidesOn?: (obj: KubernetesObject) => string;
 }
 
 export class Controller {
@@ -81,7 +87,14 @@ export class Controller {
     // Handlers are registered now, so events that arrive before start() (while waiting for
     // leadership) queue up as keys and are reconciled as soon as the workers start.
     const enqueue = (obj: KubernetesObject): void => this.queue.add(objectKey(obj));
-    this.#unsubscribe.push(opts.informer.on({ add: enqueue, update: enqueue, delete: enqueue }));
+    const decidesOn = opts.decidesOn;
+    // A resync hands the same object again (old === new by resourceVersion): always enqueued.
+    const onUpdate = decidesOn
+      ? (obj: KubernetesObject, old?: KubernetesObject): void => {
+          if (!old || old.metadata?.resourceVersion === obj.metadata?.resourceVersion || decidesOn(old) !== decidesOn(obj)) enqueue(obj);
+        }
+      : enqueue;
+    this.#unsubscribe.push(opts.informer.on({ add: enqueue, update: onUpdate, delete: enqueue }));
     for (const w of opts.watches ?? []) {
       const mapped = (obj: KubernetesObject): void => {
         for (const key of w.map(obj)) this.queue.add(key);

@@ -36,6 +36,9 @@ export function gatewayTokenController(d: GatewayTokenDeps): Controller {
     logger: d.logger,
     ...(d.metrics ? { metrics: d.metrics } : {}),
     concurrency: 2,
+    // Only what tokenAction reads: status writes (usage, budget used, conditions) of a running
+    // execution are most of its updates and never change its token.
+    decidesOn: (o) => tokenInputs(o as LocalAgentExecution),
     // A token Secret whose execution is gone (deleted while this controller was down) is revoked.
     watches: [{ informer: d.secrets, map: (s) => [`${s.metadata?.namespace}/${(s as V1Secret).metadata?.labels?.[TOKEN_EXECUTION_LABEL] ?? ''}`] }],
     reconcile: async (key) => {
@@ -48,6 +51,11 @@ export function gatewayTokenController(d: GatewayTokenDeps): Controller {
       if (action === 'ensure') await tokens.ensure(ex);
     },
   });
+}
+
+/** The inputs of tokenAction an execution update can change (the profile's network is read fresh). */
+export function tokenInputs(ex: LocalAgentExecution): string {
+  return [ex.metadata.uid, ex.metadata.generation, ex.metadata.deletionTimestamp ?? '', ex.status?.phase ?? ''].join('|');
 }
 
 class GatewayTokenController extends Controller {

@@ -98,3 +98,23 @@ test('errors are retried with backoff and counted; success forgets; requeueAfter
   assert.match(text, /agent_machine_reconcile_duration_seconds_count\{kind="Thing"\} 4/);
   await c.shutdown(0);
 });
+
+test('decidesOn: an update that leaves what the controller decides on unchanged is not enqueued; a resync still is', async () => {
+  const handlers = new Set<InformerHandlers<KubernetesObject>>();
+  const source = { on: (h: InformerHandlers<KubernetesObject>) => (handlers.add(h), () => void handlers.delete(h)) } as unknown as Informer;
+  const update = (obj: KubernetesObject, old: KubernetesObject) => handlers.forEach((h) => h.update?.(obj, old));
+  const seen: string[] = [];
+  const obj = (rv: string, phase: string, note: string) => ({ metadata: { name: 'e', namespace: 'n', resourceVersion: rv }, status: { phase, note } }) as KubernetesObject;
+  const c = new Controller({ kind: 'X', informer: source, decidesOn: (o) => (o as { status?: { phase?: string } }).status?.phase ?? '', reconcile: async (key) => void seen.push(key) });
+  c.start();
+  update(obj('2', 'Running', 'usage 1'), obj('1', 'Running', 'usage 0'));
+  await flush();
+  assert.deepEqual(seen, [], 'a status write that only moved usage');
+  update(obj('3', 'Succeeded', 'usage 1'), obj('2', 'Running', 'usage 1'));
+  await flush();
+  assert.deepEqual(seen, ['n/e'], 'the phase changed');
+  update(obj('3', 'Succeeded', 'usage 1'), obj('3', 'Succeeded', 'usage 1'));
+  await flush();
+  assert.deepEqual(seen, ['n/e', 'n/e'], 'a resync (same resourceVersion) is always looked at');
+  await c.shutdown(100);
+});

@@ -8,7 +8,7 @@ import type { UsageLedger } from '../../../src/gateway/ledger.ts';
 import type { GatewayServer } from '../../../src/gateway/server.ts';
 import type { TokenStore } from '../../../src/gateway/tokens.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
-import { gatewayTokenController } from '../../../src/reconcilers/gateway-token-reconciler.ts';
+import { gatewayTokenController, tokenInputs } from '../../../src/reconcilers/gateway-token-reconciler.ts';
 import { FakeInformer, execution } from '../gateway/fixtures.ts';
 
 async function until(what: () => boolean): Promise<void> {
@@ -44,4 +44,15 @@ test('GatewayToken: a token while the execution runs, revoked when it ends or go
 
   await c.shutdown(1_000);
   assert.deepEqual(calls, ['active false', 'ledger flushed', 'ledger stopped', 'env closed', 'server closed']);
+});
+
+test('tokenInputs: usage and condition writes of a running execution do not change it; phase, spec, deletion and a new object do', () => {
+  const ex = (over: Record<string, unknown> = {}, status: Record<string, unknown> = {}) =>
+    ({ metadata: { name: 'e', namespace: 'n', uid: 'u1', generation: 1, ...over }, spec: {}, status: { phase: 'Running', ...status } }) as never;
+  const base = tokenInputs(ex());
+  assert.equal(tokenInputs(ex({}, { budget: { used: { modelCalls: 3 } }, conditions: [] })), base);
+  assert.notEqual(tokenInputs(ex({}, { phase: 'Succeeded' })), base);
+  assert.notEqual(tokenInputs(ex({ generation: 2 })), base);
+  assert.notEqual(tokenInputs(ex({ deletionTimestamp: '2026-12-07T00:00:00Z' })), base);
+  assert.notEqual(tokenInputs(ex({ uid: 'u2' })), base);
 });
