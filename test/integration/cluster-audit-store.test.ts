@@ -7,9 +7,12 @@ import assert from 'node:assert/strict';
 import { createKubeClients, type KubeClients } from '../../src/operator/kube-clients.ts';
 import { ClusterAuditStore, listSegments, segmentName, verifySegments } from '../../src/governance/cluster-audit-store.ts';
 import type { AuditRecord } from '../../src/governance/audit-log.ts';
-import { adminKubeConfig, kubectl } from '../support/integration-env.ts';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { adminKubeConfig, kubeconfigPath, kubectl } from '../support/integration-env.ts';
 import { createNamespace } from '../support/objects.ts';
 
+const BIN = fileURLToPath(new URL('../../bin/agent-machine.js', import.meta.url));
 let clients: KubeClients;
 const record = (i: number, actor = 'alice'): AuditRecord => ({ operationType: 'agent_machine.tool_grant.apply', commandRef: `ns/g${i}`, object: { kind: 'ToolGrantRecord', namespace: 'ns', name: `g${i}` }, actor, outcome: 'allowed', reason: 'Active' });
 
@@ -37,6 +40,17 @@ test('1,000 records: each acknowledged once its segment is stored; a new writer 
   assert.deepEqual([e.seq, e.prevHash], [1001, acked.at(-1)!.hash]);
   await next.close();
   assert.equal(verifySegments(await listSegments(clients, ns)).entries, 1001);
+
+  // The CLI reads the same chain: verify, and export as OCSF.
+  const cli = (args: string[]) => new Promise<{ code: number; out: string; err: string }>((resolve) => execFile(process.execPath, [BIN, 'audit', ...args, '--cluster', '--namespace', ns, '--kubeconfig', kubeconfigPath()], { maxBuffer: 64 * 1024 * 1024 }, (e, out, err) => resolve({ code: e ? 1 : 0, out, err })));
+  const verified = await cli(['verify']);
+  assert.equal(verified.code, 0, verified.err);
+  assert.match(verified.out, /chain intact, 1001 entries/);
+  const exported = await cli(['export', '--format', 'ocsf']);
+  assert.equal(exported.code, 0, exported.err);
+  const events = exported.out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(events.length, 1001);
+  assert.deepEqual([events[0].class_uid, events[0].unmapped.seq, events.at(-1).unmapped.seq], [6003, 1, 1001]);
 });
 
 test('two writers racing (a failover): the API server refuses the second segment, the loser re-chains — one chain, nothing twice, nothing lost', async () => {
