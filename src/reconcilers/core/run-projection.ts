@@ -11,8 +11,23 @@ export const RUN_PROJECTION = {
   Denied: { state: 'failed', event: 'failure', outcome: 'denied', warning: true },
 } as const satisfies Record<string, Projection>;
 
-/** Pending for these cannot end without someone's change (load the image, create the Secret, start the engine). */
-export const BLOCKING_REASONS: ReadonlySet<string> = new Set(['ImageNotPresent', 'SecretNotFound', 'RuntimeUnavailable', 'OutputsNotStored']);
+/**
+ * Pending for these cannot end without someone's change: load the image, create the Secret,
+ * start the engine or the registry — or, under the kubernetes runtime, what the kubelet and the
+ * scheduler report for a Pod that cannot start (a bad image, a bad container config, no node).
+ */
+export const BLOCKING_REASONS: ReadonlySet<string> = new Set([
+  'ImageNotPresent',
+  'SecretNotFound',
+  'RuntimeUnavailable',
+  'OutputsNotStored',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'Unschedulable',
+]);
 
 /**
  * Real failures read as Warning Events whatever the phase: a run blocked on something someone
