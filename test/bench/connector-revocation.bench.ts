@@ -17,13 +17,12 @@ import { grantEditorRole, installApi } from '../support/install.ts';
 import { createKubeClients } from '../../src/operator/kube-clients.ts';
 import { kubeConfigFor, kubectl } from '../support/integration-env.ts';
 import { startControllerProcess } from '../support/controller-process.ts';
-import { percentile, runningExecution, watchRevocations } from './revocation-rig.ts';
+import { createBenchProfile, percentile, runningExecution, watchRevocations } from './revocation-rig.ts';
 import { authority, createNamespace, eventually, suffix } from '../support/objects.ts';
 import { startMcpEverything } from '../support/mcp-everything.ts';
 import { RESOURCES } from '../../src/api/resources.ts';
 
 const REVOCATIONS = Math.max(20, Number(process.env.BENCH_REVOCATIONS ?? 24));
-const MiB = 1024 * 1024;
 const BIG = 1_000_000_000;
 
 
@@ -37,21 +36,7 @@ async function main(): Promise<void> {
   const profileName = `bench-conn-revoke-${id}`;
   const tools = Array.from({ length: REVOCATIONS }, (_, i) => `mcp.bench-${i}`);
   const mcp = await startMcpEverything();
-  await alice.request({
-    method: 'POST',
-    path: RESOURCES.AgentMachineProfile.apiPath(),
-    body: {
-      apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
-      kind: 'AgentMachineProfile',
-      metadata: { name: profileName },
-      spec: {
-        profileType: 'local_model_provider',
-        authority: authority('alice', ['agent_machine.profile.create']),
-        budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls: BIG, cpuGpuComputeSeconds: 600, localDiskBytes: 16 * MiB, sandboxMemoryBytes: 64 * MiB, wallClockSeconds: 600, agentConcurrency: 1 },
-        network: { mode: 'none' },
-      },
-    },
-  });
+  await createBenchProfile(alice, profileName, BIG);
   const controller = await startControllerProcess({ auditLogPath: path.join(mkdtempSync(path.join(tmpdir(), 'am-bench-conn-revoke-')), 'audit.jsonl'), args: ['--gateway-bind-address', '127.0.0.1:0', '-n', ns] });
   const seen = new Map<string, number>();
   let watch: AbortController | undefined;

@@ -13,6 +13,26 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
+/** The profile both benchmarks run under: calls only refused on lost authority, no network, one slot. */
+export async function createBenchProfile(alice: KubeClients, name: string, connectorCalls: number): Promise<void> {
+  const MiB = 1024 * 1024;
+  await alice.request({
+    method: 'POST',
+    path: RESOURCES.AgentMachineProfile.apiPath(),
+    body: {
+      apiVersion: 'agentmachine.sourceos.dev/v1alpha1',
+      kind: 'AgentMachineProfile',
+      metadata: { name },
+      spec: {
+        profileType: 'local_model_provider',
+        authority: authority('alice', ['agent_machine.profile.create']),
+        budgetCeilings: { modelCalls: 10, tokens: 1000, connectorCalls, cpuGpuComputeSeconds: 600, localDiskBytes: 16 * MiB, sandboxMemoryBytes: 64 * MiB, wallClockSeconds: 600, agentConcurrency: 1 },
+        network: { mode: 'none' },
+      },
+    },
+  });
+}
+
 /** Waits for the grants to be Active, starts the execution (delegate agent:bench) and answers its gateway token. */
 export async function runningExecution(alice: KubeClients, ns: string, profileName: string, tools: string[], grantNames: string[], connectorCalls: number): Promise<string> {
   await eventually('every grant Active', async () => {
