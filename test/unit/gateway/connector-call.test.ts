@@ -6,18 +6,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { V1Secret } from '@kubernetes/client-node';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { GatewayServer } from '../../../src/gateway/server.ts';
-import { TokenStore, mintToken, tokenSecretFor } from '../../../src/gateway/tokens.ts';
-import { UsageLedger } from '../../../src/gateway/ledger.ts';
+import { mintToken, tokenSecretFor } from '../../../src/gateway/tokens.ts';
 import { CredentialCache } from '../../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
-import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
-import { FakeInformer, TestCallAuthority, execution, grant, profile } from './fixtures.ts';
+import type { LocalAgentExecution, ToolGrantRecord } from '../../../src/api/types.generated.ts';
+import { execution, grant, gatewayCaches } from './fixtures.ts';
 import { startToolUpstream, type ToolUpstream } from '../../support/tool-upstream.ts';
 import { startMcpEverything, type McpEverything } from '../../support/mcp-everything.ts';
 
@@ -31,14 +29,7 @@ const clients = {
   request: async () => ({}),
 } as unknown as KubeClients;
 
-const executions = FakeInformer.of<LocalAgentExecution>();
-const bindings = FakeInformer.of<ModelProviderBinding>();
-const profiles = FakeInformer.of<AgentMachineProfile>(profile());
-const grants = FakeInformer.of<ToolGrantRecord>();
-const secrets = FakeInformer.of<V1Secret>();
-const tokens = new TokenStore(clients, secrets);
-const ledger = new UsageLedger({ clients, logger: silentLogger(), flushIntervalMs: 60_000 });
-const authority = new TestCallAuthority();
+const { executions, bindings, profiles, grants, secrets, tokens, ledger, authority } = gatewayCaches(clients);
 let upstream: ToolUpstream;
 let mcp: McpEverything;
 let server: GatewayServer;

@@ -6,6 +6,11 @@ import type { Informer, InformerHandlers } from '../../../src/operator/informer.
 import { objectKey } from '../../../src/operator/resource.ts';
 import type { CallAuthority } from '../../../src/gateway/authenticate.ts';
 import type { Command } from '../../../src/reconcilers/command-recorder.ts';
+import type { V1Secret } from '@kubernetes/client-node';
+import type { KubeClients } from '../../../src/operator/kube-clients.ts';
+import { TokenStore } from '../../../src/gateway/tokens.ts';
+import { UsageLedger } from '../../../src/gateway/ledger.ts';
+import { silentLogger } from '../../../src/observability/logger.ts';
 
 export const NOW = new Date('2026-06-01T00:00:00Z');
 const LATER = '2030-01-01T00:00:00Z';
@@ -141,5 +146,23 @@ export class TestCallAuthority implements CallAuthority {
   };
   readonly recorder = {
     record: async (obj: KubernetesObject, command: Command): Promise<void> => void this.audited.push({ name: obj.metadata?.name, command }),
+  };
+}
+
+/**
+ * The caches, token store, ledger and call authority a GatewayServer under test reads: what
+ * every gateway test file sets up the same way before its own server.
+ */
+export function gatewayCaches(clients: KubeClients) {
+  const secrets = FakeInformer.of<V1Secret>();
+  return {
+    executions: FakeInformer.of<LocalAgentExecution>(),
+    bindings: FakeInformer.of<ModelProviderBinding>(),
+    profiles: FakeInformer.of<AgentMachineProfile>(profile()),
+    grants: FakeInformer.of<ToolGrantRecord>(),
+    secrets,
+    tokens: new TokenStore(clients, secrets),
+    ledger: new UsageLedger({ clients, logger: silentLogger(), flushIntervalMs: 60_000 }),
+    authority: new TestCallAuthority(),
   };
 }

@@ -2,17 +2,15 @@
 // by the test (no API server: the end-to-end path is test/integration/gateway.test.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Secret } from '@kubernetes/client-node';
 import { CelSandbox } from '../../../src/governance/cel-sandbox.ts';
 import { GatewayServer } from '../../../src/gateway/server.ts';
-import { TokenStore, mintToken, tokenSecretFor } from '../../../src/gateway/tokens.ts';
-import { UsageLedger } from '../../../src/gateway/ledger.ts';
+import { mintToken, tokenSecretFor } from '../../../src/gateway/tokens.ts';
 import { CredentialCache } from '../../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../../support/openai-test-server.ts';
-import { FakeInformer, TestCallAuthority, binding, execution, grant, profile } from './fixtures.ts';
-import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
+import { binding, execution, grant, profile, gatewayCaches } from './fixtures.ts';
+import type { LocalAgentExecution } from '../../../src/api/types.generated.ts';
 
 // The CEL worker this file's gateways evaluate profile rules on: the test file owns it.
 const celSandbox = new CelSandbox();
@@ -30,14 +28,7 @@ const clients = {
   },
 } as unknown as KubeClients;
 
-const executions = FakeInformer.of<LocalAgentExecution>();
-const bindings = FakeInformer.of<ModelProviderBinding>();
-const profiles = FakeInformer.of<AgentMachineProfile>(profile());
-const grants = FakeInformer.of<ToolGrantRecord>();
-const secrets = FakeInformer.of<V1Secret>();
-const tokens = new TokenStore(clients, secrets);
-const ledger = new UsageLedger({ clients, logger: silentLogger(), flushIntervalMs: 60_000 });
-const authority = new TestCallAuthority();
+const { executions, bindings, profiles, grants, secrets, tokens, ledger, authority } = gatewayCaches(clients);
 
 /** A running execution with its token; returns the token. */
 function admit(name: string, budget: Record<string, number> = {}, spec: Partial<LocalAgentExecution['spec']> = {}): string {
