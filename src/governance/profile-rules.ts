@@ -507,7 +507,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     gate: 'artifactAccess',
     name: 'builtin.outputs.names',
     appliesTo: (p) => outputRules(p).allowedNames !== undefined,
-    describe: (p) => `only outputs named ${listForMessage(outputRules(p).allowedNames ?? [])} are admitted`,
+    describe: (p) => `only outputs named in outputs.allowedNames ${listForMessage(outputRules(p).allowedNames ?? [])} are admitted`,
     check: (p, r) => {
       if (!r.promotion) return AT_PROMOTION;
       const names = outputRules(p).allowedNames ?? [];
@@ -518,7 +518,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     gate: 'artifactAccess',
     name: 'builtin.outputs.size',
     appliesTo: (p) => outputRules(p).maxBytes !== undefined,
-    describe: (p) => `outputs of at most ${outputRules(p).maxBytes} bytes are admitted`,
+    describe: (p) => `outputs of at most outputs.maxBytes (${outputRules(p).maxBytes ?? 'unset'}) bytes are admitted`,
     check: (p, r) => {
       if (!r.promotion) return AT_PROMOTION;
       const max = outputRules(p).maxBytes ?? 0;
@@ -529,7 +529,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     gate: 'artifactAccess',
     name: 'builtin.outputs.media-types',
     appliesTo: (p) => outputRules(p).allowedMediaTypes !== undefined,
-    describe: (p) => `outputs are admitted only when every entry is one of ${listForMessage(outputRules(p).allowedMediaTypes ?? [])} (read from its bytes)`,
+    describe: (p) => `outputs are admitted only when every entry's media type (read from its bytes) is in outputs.allowedMediaTypes ${listForMessage(outputRules(p).allowedMediaTypes ?? [])}`,
     check: (p, r) => {
       if (!r.promotion) return AT_PROMOTION;
       const allowed = outputRules(p).allowedMediaTypes ?? [];

@@ -206,3 +206,30 @@ test('the registry down when the container ends: the record waits (OutputsNotSto
   assert.equal(out.admitted, true);
   assert.equal((await restore(out, 'waits-agent')).get('kept.txt')?.toString(), 'kept\n');
 });
+
+test('retention: deleting an execution keeps its admitted outputs; --output-retention deletes provisional ones, admitted ones stay', async () => {
+  const client = new OciRegistry({ url: registry.url });
+  const okOut = (await recordOf('ok')).status.outputs[0];
+  const fwOut = (await recordOf('fw-bin')).status.outputs[0];
+  const manifestOf = (o: { reference: string }, record: string) => client.pullManifest(repositoryFor(ns, record), o.reference.split('@')[1]!);
+  await kubectl(['delete', 'localagentexecution', 'ok', '-n', ns, '--wait=true', '--timeout=60s']);
+  await eventually('the record went with its execution', async () => ((await recordOf('ok')) ? undefined : true));
+  assert.equal((await manifestOf(okOut, 'ok-agent')).manifest.annotations?.[STATE_ANNOTATION], 'admitted', 'kubectl delete does not delete admitted outputs');
+
+  await controller.kill('SIGTERM');
+  controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl'), args: ['--output-registry', registry.url, '--output-retention', '3s'] });
+  const gone = await eventually('the provisional output deleted', async () => {
+    try {
+      await manifestOf(fwOut, 'fw-bin-agent');
+      return undefined;
+    } catch (err) {
+      return (err as { status?: number }).status === 404 ? err : undefined;
+    }
+  }, 60_000);
+  assert.match(String(gone), /404/);
+  // The admitted outputs outlive the retention, the deleted execution's too.
+  assert.equal((await manifestOf(okOut, 'ok-agent')).manifest.annotations?.[STATE_ANNOTATION], 'admitted');
+  const fwText = (await recordOf('fw-text')).status.outputs[0];
+  assert.equal((await manifestOf(fwText, 'fw-text-agent')).manifest.annotations?.[STATE_ANNOTATION], 'admitted');
+  await assert.rejects(client.pullBlob(repositoryFor(ns, 'ok-agent'), { digest: 'sha256:' + '0'.repeat(64), size: 1, mediaType: '' }), /404/, 'the registry answers, so the 404 above was a deletion');
+});

@@ -57,7 +57,7 @@ test('at admission (no output yet) the outputs rules allow and say when they dec
 
 test('status.effective.rules lists the outputs rules in force', () => {
   const lines = describeProfileRules(profile('corporate_firewall', { outputs: { allowedMediaTypes: ['text/*'], requireReview: true } }));
-  assert.ok(lines.includes('artifactAccess builtin.outputs.media-types: outputs are admitted only when every entry is one of [text/*] (read from its bytes)'), lines.join('\n'));
+  assert.ok(lines.includes("artifactAccess builtin.outputs.media-types: outputs are admitted only when every entry's media type (read from its bytes) is in outputs.allowedMediaTypes [text/*]"), lines.join('\n'));
   assert.ok(lines.includes('artifactAccess builtin.outputs.review: no output is admitted without review: each stays provisional'));
   assert.ok(!lines.some((l) => l.includes('builtin.outputs.size')));
 });
