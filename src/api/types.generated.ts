@@ -189,6 +189,17 @@ export type AgentMachineProfileSpec = {
   credentialMounts?: Array<string>;
   /** Environment variable names that containers under this profile may take from Secrets (env valueFrom.secretKeyRef). corporate_firewall, multi_corporate_firewall and hosted_model_provider profiles refuse every other one (builtin.credentials.secret-env): tool credentials go through connectors (ToolGrantRecord spec.connector), where the agent never holds them. */
   secretEnv?: Array<string>;
+  /** The artifactAccess gate's promotion rules: which of a container's collected outputs become durable workspace state (admitted) and which stay provisional, with the rule that decided in status.outputs. Unset fields restrict nothing. */
+  outputs?: {
+    /** Output names that may be admitted (the names declared in spec.containers[].outputs). */
+    allowedNames?: Array<ObjectName>;
+    /** Largest output (its tar archive's bytes) that may be admitted. */
+    maxBytes?: number;
+    /** Media types every entry of an admitted output must have, as read from the bytes (not the file name): type/subtype or type/*. Executables are application/x-executable, links inode/symlink. */
+    allowedMediaTypes?: Array<string>;
+    /** No output is admitted by the gate alone: every one stays provisional (reason ReviewRequired) until reviewed. Meant for firewall profiles. */
+    requireReview?: boolean;
+  };
   /** What happens to a running execution whose authority is lost (its tool grant revoked or expired, its model provider binding deleted, its delegator's RBAC removed, its delegation expired): deny-calls refuses its next gateway call; cancel also cancels the execution (containers stopped, phase Cancelled, reason AuthorityLost). Default: cancel for corporate_firewall and multi_corporate_firewall profiles, deny-calls for the others. */
   onAuthorityLost?: "deny-calls" | "cancel";
 };
@@ -356,7 +367,7 @@ export type ContainerExecutionRecordStatus = {
   oomKilled?: boolean;
   /** Last lines of output, redacted and bounded. */
   logTail?: string;
-  /** The declared outputs, collected when the container ended and stored content-addressed as one OCI artifact in the output registry (provisional until promoted). An output over localDiskBytes is refused, never truncated. */
+  /** The declared outputs, collected when the container ended, stored content-addressed in the output registry (one OCI artifact per output, provisional) and promoted into durable workspace state only when the profile's artifactAccess gate admits them. An output over localDiskBytes is refused, never truncated. */
   outputs?: Array<{
     name: string;
     /** sha256 of the output's tar archive. */
@@ -366,8 +377,14 @@ export type ContainerExecutionRecordStatus = {
     mediaType?: string;
     /** The OCI artifact holding it: registry/repository@sha256:... */
     reference?: string;
-    /** Stored; false when refused (the reason says why). */
+    /** Pushed to the output registry (digest and reference say where). */
+    stored?: boolean;
+    /** Promoted by the artifactAccess gate: durable workspace state. False when refused or held for review (reason and rule say why); a stored output that is not admitted is provisional. */
     admitted: boolean;
+    /** The artifactAccess rule that decided. */
+    rule?: string;
+    /** Media types of the output's entries, as read from their bytes. */
+    contentTypes?: Array<string>;
     reason?: string;
     message?: string;
   }>;

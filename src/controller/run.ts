@@ -39,6 +39,8 @@ import { startGateway, type RunningGateway } from '../gateway/gateway.ts';
 import { hostsResolver, parseHostsFile } from '../gateway/egress-hosts.ts';
 import { OciRegistry } from '../outputs/oci-registry.ts';
 import { OutputStore } from '../outputs/output-store.ts';
+import type { RetentionPolicy } from '../outputs/retention.ts';
+import { outputRetentionSweeper } from '../outputs/retention-sweeper.ts';
 import { PromptMemory } from '../gateway/prompt-memory.ts';
 import { followPromptLifetime } from '../reconcilers/prompt-lifetime.ts';
 import { gatewayTokenController } from '../reconcilers/gateway-token-reconciler.ts';
@@ -74,6 +76,10 @@ export interface ControllerConfig {
   egressHostsPath?: string;
   /** The OCI registry finished records' declared outputs are pushed to (http(s)://host[:port]). */
   outputRegistry?: string;
+  /** Its pull/push credentials (a Secret's username and password in the cluster install). */
+  outputRegistryCredentials?: { username: string; password: string };
+  /** Retention of stored outputs (outputs/retention.ts); unset: nothing is deleted. */
+  outputRetention?: RetentionPolicy;
   /** The gateway URL containers are given, when the default (per runtime and network) does not reach it. */
   gatewayAdvertiseUrl?: string;
   logger?: Logger;
@@ -112,6 +118,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const auditSource: AuditSource = cfg.auditStore === 'cluster' ? { kind: 'cluster', clients, namespace: cfg.leaderElectionNamespace } : { kind: 'file', path: cfg.auditLogPath };
   const audit = await openAuditStore(auditSource, metrics, logger);
   const resyncPeriodMs = cfg.resyncSeconds * 1000;
+  const outputRegistry = cfg.outputRegistry ? new OciRegistry({ url: cfg.outputRegistry, ...(cfg.outputRegistryCredentials ?? {}) }) : undefined;
 
   const events = new EventRecorder(clients, { logger });
   // One CEL worker for every reconciler and the gateway; closed when the controller stops.
@@ -142,7 +149,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     logger,
     clock: () => new Date(),
     prompts,
-    ...(cfg.outputRegistry ? { outputs: new OutputStore(new OciRegistry({ url: cfg.outputRegistry })) } : {}),
+    ...(outputRegistry ? { outputs: new OutputStore(outputRegistry) } : {}),
   };
   followPromptLifetime(prompts, deps.informers.executions, deps.informers.containers);
 
@@ -163,6 +170,9 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     handleSignals: cfg.handleSignals,
     exit: cfg.exit,
   });
+  if (outputRegistry && cfg.outputRetention && (cfg.outputRetention.provisionalMs !== undefined || cfg.outputRetention.admittedMs !== undefined)) {
+    manager.addRunnable(outputRetentionSweeper(outputRegistry, cfg.outputRetention, logger));
+  }
   const credentials = new CredentialCache(clients);
   manager.add(profileController(deps)).add(toolGrantController(deps)).add(executionController(deps)).add(containerController(deps)).add(modelBindingController(deps, { credentials }));
   manager.addRunnable(orphanSweeper(deps, { namespace: cfg.namespace }));

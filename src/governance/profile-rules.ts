@@ -32,6 +32,13 @@
 // | artifactAccess     | builtin.artifacts.output-paths                | every type                          |
 // | artifactAccess     | builtin.airgapped.output-paths                | airgapped                           |
 // | artifactAccess     | builtin.firewall.output-paths                 | corporate, multi-corporate firewall |
+// | artifactAccess     | builtin.outputs.names                         | outputs.allowedNames set            |
+// | artifactAccess     | builtin.outputs.size                          | outputs.maxBytes set                |
+// | artifactAccess     | builtin.outputs.media-types                   | outputs.allowedMediaTypes set       |
+// | artifactAccess     | builtin.outputs.review                        | outputs.requireReview               |
+//
+// The builtin.outputs.* rules decide promotion (a request with `promotion` set, made when a
+// container's outputs are stored); when the container is admitted they have nothing to check.
 //
 // An unknown profile type gets no table rows, only a denial (builtin.profile.type).
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../api/types.generated.ts';
@@ -161,6 +168,14 @@ function outputsWithinRoots(request: RequestFor<'artifactAccess'>): Outcome {
   if (outside.length > 0) return no(`output paths ${listForMessage(outside)} are outside ${CONFINED_OUTPUT_ROOTS.join(' and ')}`);
   return ok(`output paths are under ${CONFINED_OUTPUT_ROOTS.join(' or ')}`);
 }
+
+/** type/subtype matches itself; type/* matches any subtype of type. */
+export function mediaTypeMatches(type: string, pattern: string): boolean {
+  return pattern.endsWith('/*') ? type.startsWith(pattern.slice(0, -1)) : type === pattern;
+}
+
+const outputRules = (profile: ProfileInput) => profile.spec.outputs ?? {};
+const AT_PROMOTION = ok('checked when an output is promoted');
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = [
   // containerExecution
@@ -487,6 +502,49 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     appliesTo: ofType(...FIREWALLS),
     describe: () => `writes only under ${CONFINED_OUTPUT_ROOTS.join(' or ')}`,
     check: (_, r) => outputsWithinRoots(r),
+  }),
+  rule({
+    gate: 'artifactAccess',
+    name: 'builtin.outputs.names',
+    appliesTo: (p) => outputRules(p).allowedNames !== undefined,
+    describe: (p) => `only outputs named in outputs.allowedNames ${listForMessage(outputRules(p).allowedNames ?? [])} are admitted`,
+    check: (p, r) => {
+      if (!r.promotion) return AT_PROMOTION;
+      const names = outputRules(p).allowedNames ?? [];
+      return names.includes(r.promotion.name) ? ok(`output name ${r.promotion.name} is allowed`) : no(`output name ${r.promotion.name} is not one of ${listForMessage(names)}`);
+    },
+  }),
+  rule({
+    gate: 'artifactAccess',
+    name: 'builtin.outputs.size',
+    appliesTo: (p) => outputRules(p).maxBytes !== undefined,
+    describe: (p) => `outputs of at most outputs.maxBytes (${outputRules(p).maxBytes ?? 'unset'}) bytes are admitted`,
+    check: (p, r) => {
+      if (!r.promotion) return AT_PROMOTION;
+      const max = outputRules(p).maxBytes ?? 0;
+      return r.promotion.size <= max ? ok(`${r.promotion.size} bytes is within ${max}`) : no(`output ${r.promotion.name} is ${r.promotion.size} bytes, over the profile's ${max}`);
+    },
+  }),
+  rule({
+    gate: 'artifactAccess',
+    name: 'builtin.outputs.media-types',
+    appliesTo: (p) => outputRules(p).allowedMediaTypes !== undefined,
+    describe: (p) => `outputs are admitted only when every entry's media type (read from its bytes) is in outputs.allowedMediaTypes ${listForMessage(outputRules(p).allowedMediaTypes ?? [])}`,
+    check: (p, r) => {
+      if (!r.promotion) return AT_PROMOTION;
+      const allowed = outputRules(p).allowedMediaTypes ?? [];
+      const refused = r.promotion.contentTypes.filter((t) => !allowed.some((pattern) => mediaTypeMatches(t, pattern)));
+      return refused.length === 0
+        ? ok(`entries are ${listForMessage(r.promotion.contentTypes)}`)
+        : no(`output ${r.promotion.name} holds ${listForMessage(refused)}, not among the allowed ${listForMessage(allowed)}`);
+    },
+  }),
+  rule({
+    gate: 'artifactAccess',
+    name: 'builtin.outputs.review',
+    appliesTo: (p) => outputRules(p).requireReview === true,
+    describe: () => 'no output is admitted without review: each stays provisional',
+    check: (_, r) => (r.promotion ? no(`output ${r.promotion.name} waits for review (outputs.requireReview): it stays provisional`) : AT_PROMOTION),
   }),
 ];
 

@@ -82,6 +82,18 @@ export type ArtifactAccessRequest = {
   /** Writable output paths inside the container. */
   outputs?: string[];
   tenant?: string;
+  /** Set when a collected output is promoted into durable workspace state, not when the container is admitted. */
+  promotion?: OutputCandidate;
+};
+
+/** A collected, stored output as the promotion rules see it. */
+export type OutputCandidate = {
+  /** Its name in spec.containers[].outputs. */
+  name: string;
+  /** Bytes of its tar archive. */
+  size: number;
+  /** Media types of its entries, read from their bytes (outputs/content-types.ts). */
+  contentTypes: string[];
 };
 
 export type PolicyRequest =

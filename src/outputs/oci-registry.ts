@@ -133,6 +133,42 @@ export class OciRegistry {
     return data;
   }
 
+  /** Repositories the registry holds (the catalog, every page). */
+  async repositories(): Promise<string[]> {
+    return this.#paged('/v2/_catalog?n=1000', 'repositories', 'listing the catalog');
+  }
+
+  /** Tags of a repository; none when the repository is gone. */
+  async tags(repo: string): Promise<string[]> {
+    checkRepository(repo);
+    return this.#paged(`/v2/${repo}/tags/list?n=1000`, 'tags', `listing the tags of ${repo}`);
+  }
+
+  /** Deletes a manifest by digest (its tags go with it; blobs are left to the registry's garbage collection). */
+  async deleteManifest(repo: string, digest: string): Promise<void> {
+    checkRepository(repo);
+    if (!/^sha256:[a-f0-9]{64}$/.test(digest)) throw new RegistryError(`${JSON.stringify(digest)} is not a sha256 digest`);
+    const res = await this.#request('DELETE', `/v2/${repo}/manifests/${digest}`);
+    if (res.status !== 202 && res.status !== 404) throw await failure(res, `deleting ${repo}@${digest}`);
+  }
+
+  async #paged(first: string, key: 'repositories' | 'tags', what: string): Promise<string[]> {
+    const all: string[] = [];
+    let next: string | undefined = first;
+    for (let page = 0; next && page < 1000; page++) {
+      const res = await this.#request('GET', next);
+      if (res.status === 404) return all;
+      if (res.status !== 200) throw await failure(res, what);
+      const body = (await res.json()) as Record<string, unknown>;
+      const items = body[key];
+      if (Array.isArray(items)) all.push(...items.filter((i): i is string => typeof i === 'string'));
+      // Link: </v2/_catalog?last=x&n=1000>; rel="next"
+      const link = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+      next = link ? new URL(link, this.#base).pathname + new URL(link, this.#base).search : undefined;
+    }
+    return all;
+  }
+
   async #request(method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
     try {
       return await fetch(`${this.#base}${path}`, {

@@ -1,9 +1,12 @@
 // A finished record's declared outputs: read from its stopped container (the runtime's archive
 // API), bounded by localDiskBytes across all of them (over → that output is refused with a
-// reason, never truncated), and stored as one OCI artifact (outputs/output-store.ts). A
-// registry that does not answer throws RegistryError: the record keeps its container and waits
-// (OutputsNotStored) until it does — nothing is lost.
-import type { ContainerExecutionRecord } from '../api/types.generated.ts';
+// reason, never truncated), decided by the artifactAccess gate (governance/output-promotion.ts)
+// and stored as one OCI artifact each (outputs/output-store.ts), marked admitted or provisional.
+// A registry that does not answer throws RegistryError: the record keeps its container and
+// waits (OutputsNotStored) until it does — nothing is lost.
+import type { AgentMachineProfile, ContainerExecutionRecord } from '../api/types.generated.ts';
+import { decidePromotion } from '../governance/output-promotion.ts';
+import { contentTypes } from '../outputs/content-types.ts';
 import type { OutputStore } from '../outputs/output-store.ts';
 import { OUTPUT_LAYER_TYPE } from '../outputs/output-store.ts';
 import { relativeToOutput } from '../outputs/output-archive.ts';
@@ -11,36 +14,48 @@ import { OutputMissingError, OutputTooLargeError, type ContainerRuntime } from '
 
 export type RecordOutput = NonNullable<NonNullable<ContainerExecutionRecord['status']>['outputs']>[number];
 
-export async function collectOutputs(store: OutputStore | undefined, runtime: ContainerRuntime, record: ContainerExecutionRecord, maxBytes: number): Promise<RecordOutput[]> {
+/** status.outputs[].contentTypes holds at most 16. */
+const MAX_CONTENT_TYPES = 16;
+
+export async function collectOutputs(store: OutputStore | undefined, runtime: ContainerRuntime, record: ContainerExecutionRecord, profile: AgentMachineProfile | undefined, maxBytes: number, now: Date): Promise<RecordOutput[]> {
   const declared = record.spec.container.outputs ?? [];
   if (declared.length === 0) return [];
-  const refuse = (name: string, reason: string, message: string): RecordOutput => ({ name, admitted: false, reason, message });
+  const refuse = (name: string, reason: string, message: string): RecordOutput => ({ name, stored: false, admitted: false, reason, message });
   if (!runtime.collectOutput) return declared.map((o) => refuse(o.name, 'OutputsNotCollected', `the ${runtime.kind} runtime does not collect outputs yet`));
   if (!store) return declared.map((o) => refuse(o.name, 'NoOutputRegistry', 'no output registry is configured (--output-registry): the output was not kept'));
 
-  const read: Array<{ name: string; tar: Buffer }> = [];
-  const refused = new Map<string, RecordOutput>();
+  const results: RecordOutput[] = [];
   let left = maxBytes;
   for (const o of declared) {
+    let tar: Buffer;
     try {
-      const tar = await relativeToOutput(await runtime.collectOutput(record.metadata.uid!, o.path, left), o.path);
-      left -= tar.length;
-      read.push({ name: o.name, tar });
+      tar = await relativeToOutput(await runtime.collectOutput(record.metadata.uid!, o.path, left), o.path);
     } catch (err) {
-      if (err instanceof OutputTooLargeError) refused.set(o.name, refuse(o.name, 'OutputTooLarge', `${err.message}; ${maxBytes} bytes are shared by all outputs of the container`));
-      else if (err instanceof OutputMissingError) refused.set(o.name, refuse(o.name, 'OutputMissing', err.message));
+      if (err instanceof OutputTooLargeError) results.push(refuse(o.name, 'OutputTooLarge', `${err.message}; ${maxBytes} bytes are shared by all outputs of the container`));
+      else if (err instanceof OutputMissingError) results.push(refuse(o.name, 'OutputMissing', err.message));
       else throw err;
+      continue;
     }
+    left -= tar.length;
+    const types = await contentTypes(tar).catch(() => ['application/x-tar-unreadable']);
+    const promotion = decidePromotion(profile, { name: o.name, size: tar.length, contentTypes: types });
+    const stored = await store.store(record.metadata.namespace!, record.metadata.name!, record.metadata.uid!, { name: o.name, tar }, promotion.admitted ? 'admitted' : 'provisional', now, {
+      'agentmachine.sourceos.dev/record': `${record.metadata.namespace}/${record.metadata.name}`,
+      'agentmachine.sourceos.dev/delegator': record.spec.authority.delegator,
+    });
+    results.push({
+      name: o.name,
+      stored: true,
+      admitted: promotion.admitted,
+      digest: stored.layer.digest,
+      size: stored.layer.size,
+      mediaType: OUTPUT_LAYER_TYPE,
+      contentTypes: types.slice(0, MAX_CONTENT_TYPES),
+      reference: stored.reference,
+      reason: promotion.reason,
+      rule: promotion.rule,
+      message: promotion.message.slice(0, 1024),
+    });
   }
-  const stored = read.length > 0
-    ? await store.store(record.metadata.namespace!, record.metadata.name!, record.metadata.uid!, read, {
-        'agentmachine.sourceos.dev/record': `${record.metadata.namespace}/${record.metadata.name}`,
-        'agentmachine.sourceos.dev/delegator': record.spec.authority.delegator,
-      })
-    : undefined;
-  return declared.map((o) => {
-    const layer = stored?.layers.get(o.name);
-    if (!layer || !stored) return refused.get(o.name) ?? refuse(o.name, 'OutputMissing', 'not stored');
-    return { name: o.name, admitted: true, digest: layer.digest, size: layer.size, mediaType: OUTPUT_LAYER_TYPE, reference: stored.reference, reason: 'Stored', message: `stored in ${stored.reference.split('@')[0]} (provisional until promoted)` };
-  });
+  return results;
 }

@@ -181,7 +181,7 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
     if (plan.finished) {
       plan.status.logTail = await logTail(deps, runtime, record);
       try {
-        const outputs = await collectOutputs(deps.outputs, runtime, record, effective.localDiskBytes);
+        const outputs = await collectOutputs(deps.outputs, runtime, record, profile, effective.localDiskBytes, now);
         if (outputs.length > 0) plan.status.outputs = outputs;
       } catch (err) {
         if (!(err instanceof RegistryError)) throw err;

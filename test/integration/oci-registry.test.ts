@@ -78,3 +78,16 @@ test('a registry that does not answer is a RegistryError naming it, not a crash'
   const down = new OciRegistry({ url: 'http://127.0.0.1:9', timeoutMs: 2_000 });
   await assert.rejects(down.pushBlob('agent-machine/x', Buffer.from('x'), 'text/plain'), (err: unknown) => err instanceof RegistryError && /did not answer HEAD/.test(err.message));
 });
+
+test('the catalog, a repository\'s tags and a manifest DELETE (what retention uses); a deleted manifest is gone, its tag with it', async () => {
+  const repo = 'agent-machine/ns/retained';
+  const a = await client.pushArtifact(repo, 'keep', [{ name: 'a', mediaType: 'application/octet-stream', data: randomBytes(64) }]);
+  const b = await client.pushArtifact(repo, 'drop', [{ name: 'b', mediaType: 'application/octet-stream', data: randomBytes(64) }]);
+  assert.ok((await client.repositories()).includes(repo));
+  assert.deepEqual((await client.tags(repo)).sort(), ['drop', 'keep']);
+  await client.deleteManifest(repo, b.digest);
+  await assert.rejects(client.pullManifest(repo, b.digest), (err: unknown) => err instanceof RegistryError && err.status === 404);
+  assert.equal((await client.pullManifest(repo, 'keep')).digest, a.digest);
+  await client.deleteManifest(repo, b.digest); // again: already gone is not an error
+  assert.deepEqual(await client.tags('agent-machine/ns/never-pushed'), []);
+});

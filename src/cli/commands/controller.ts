@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../observability/logger.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
+import { parseDuration } from '../lifecycle.ts';
 
 export function defaultAuditLogPath(): string {
   const state = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
@@ -27,12 +28,20 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--gateway-network <name>', 'internal podman/Docker network gateway-only containers join to reach the gateway (docker runtime)')
     .option('--gateway-advertise-url <url>', 'gateway URL given to containers when the default for their runtime and network does not reach it')
     .option('--egress-hosts <file>', 'hosts file (ADDRESS NAME... lines) the egress proxy resolves from before DNS')
-    .option('--output-registry <url>', 'OCI registry (http(s)://host[:port]) declared outputs are pushed to when a container ends; without it outputs are not kept')
+    .addOption(new Option('--output-registry <url>', 'OCI registry (http(s)://host[:port]) declared outputs are pushed to when a container ends; without it outputs are not kept. Credentials: $AGENT_MACHINE_OUTPUT_REGISTRY_USERNAME, $AGENT_MACHINE_OUTPUT_REGISTRY_PASSWORD').env('AGENT_MACHINE_OUTPUT_REGISTRY'))
+    .addOption(new Option('--output-retention <duration>', 'delete provisional outputs (stored, not admitted by artifactAccess) older than this, e.g. 72h (default: kept)').env('AGENT_MACHINE_OUTPUT_RETENTION').argParser(retention))
+    .addOption(new Option('--admitted-output-retention <duration>', 'delete admitted outputs older than this (default: kept; deleting an execution never deletes them)').env('AGENT_MACHINE_ADMITTED_OUTPUT_RETENTION').argParser(retention))
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL) of --audit-store file', defaultAuditLogPath())
     .addOption(new Option('--audit-store <store>', 'where the audit chain is kept: file (--audit-log), or cluster (immutable ConfigMap segments in --leader-election-namespace: survives Pods and failover)').choices(['file', 'cluster']).default('file'))
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'));
+}
+
+function retention(value: string): number {
+  const s = parseDuration(value);
+  if (s === undefined) throw new InvalidArgumentError('expected a duration: 90s, 30m, 72h');
+  return s;
 }
 
 function seconds(value: string): number {
@@ -59,6 +68,8 @@ export interface ControllerCliOptions {
   gatewayAdvertiseUrl?: string;
   egressHosts?: string;
   outputRegistry?: string;
+  outputRetention?: number;
+  admittedOutputRetention?: number;
   auditStore: 'file' | 'cluster';
   logFormat: 'json' | 'dev';
   logLevel: string;
@@ -100,6 +111,21 @@ export function controllerConfig(opts: ControllerCliOptions) {
     ...(opts.gatewayNetwork ? { gatewayNetwork: opts.gatewayNetwork } : {}),
     ...(opts.gatewayAdvertiseUrl ? { gatewayAdvertiseUrl: opts.gatewayAdvertiseUrl } : {}),
     ...(opts.egressHosts ? { egressHostsPath: opts.egressHosts } : {}),
-    ...(opts.outputRegistry ? { outputRegistry: opts.outputRegistry } : {}),
+    ...(opts.outputRegistry ? { outputRegistry: opts.outputRegistry, ...outputRegistryCredentials() } : {}),
+    ...(opts.outputRetention !== undefined || opts.admittedOutputRetention !== undefined
+      ? {
+          outputRetention: {
+            ...(opts.outputRetention !== undefined ? { provisionalMs: opts.outputRetention * 1000 } : {}),
+            ...(opts.admittedOutputRetention !== undefined ? { admittedMs: opts.admittedOutputRetention * 1000 } : {}),
+          },
+        }
+      : {}),
   };
+}
+
+/** The registry's pull/push credentials: the cluster install sets both from a Secret (manifests/controller). */
+function outputRegistryCredentials(): { outputRegistryCredentials?: { username: string; password: string } } {
+  const username = process.env.AGENT_MACHINE_OUTPUT_REGISTRY_USERNAME;
+  const password = process.env.AGENT_MACHINE_OUTPUT_REGISTRY_PASSWORD;
+  return username ? { outputRegistryCredentials: { username, password: password ?? '' } } : {};
 }

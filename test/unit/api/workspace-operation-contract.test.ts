@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { COMMON_SCHEMA_FILE, readSchemaFile } from '../../../src/api/contracts.ts';
 import { KINDS, type KindName } from '../../../src/api/group.ts';
 import { operationIds, nextOperation } from '../../../src/api/operation.ts';
-import type { AgentMachineProfile, Operation, OperationEvent } from '../../../src/api/types.generated.ts';
+import type { AgentMachineProfile, ContainerExecutionRecord, Operation, OperationEvent } from '../../../src/api/types.generated.ts';
 import {
   buildWorkspaceOperationContract,
   contractIdFor,
@@ -328,3 +328,31 @@ function validateOurs(doc: unknown): string[] {
   return contractValidator.validateContract(doc).map((i) => `${i.path} ${i.message}`);
 }
 const validateUpstream = validateUpstreamContract;
+
+test("a container record's outputs are artifact records: admitted, provisional or refused, each with its decision", () => {
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const rec = objectOf('ContainerExecutionRecord') as ContainerExecutionRecord;
+  assert.equal(build(rec).artifacts.outputArtifacts, undefined, 'none before the container ended');
+  const ref = `127.0.0.1:5000/agent-machine/ns/r@${digest}`;
+  const ended = {
+    ...rec,
+    status: {
+      outputs: [
+        { name: 'report', stored: true, admitted: true, digest, size: 10, mediaType: 'application/vnd.agentmachine.output.layer.v1.tar', reference: ref, reason: 'Admitted', rule: 'artifactAccess', message: 'every rule admits it' },
+        { name: 'bins', stored: true, admitted: false, digest, size: 10, reference: ref, reason: 'PromotionRefused', rule: 'builtin.outputs.media-types', message: 'holds [application/x-executable]' },
+        { name: 'huge', stored: false, admitted: false, reason: 'OutputTooLarge', message: 'refused, not truncated' },
+      ],
+    },
+  } as ContainerExecutionRecord;
+  const records = build(ended).artifacts.outputArtifacts!;
+  assert.deepEqual(records.map((r) => [r.name, r.state, r.decision.admitted, r.decision.reason, r.decision.rule]), [
+    ['report', 'admitted', true, 'Admitted', 'artifactAccess'],
+    ['bins', 'provisional', false, 'PromotionRefused', 'builtin.outputs.media-types'],
+    ['huge', 'refused', false, 'OutputTooLarge', undefined],
+  ]);
+  assert.equal(records[0]!.reference, ref);
+  assert.deepEqual(validateOurs(build(ended)), []);
+  const bad = structuredClone(build(ended)) as any;
+  bad.artifacts.outputArtifacts[0].state = 'durable';
+  assert.notDeepEqual(validateOurs(bad), []);
+});

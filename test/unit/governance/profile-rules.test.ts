@@ -102,6 +102,11 @@ const CASES: Case[] = [
   { type: 'corporate_firewall', title: 'invalid tool', request: { gate: 'toolGrant', tool: '' }, denies: 'builtin.tool.name' },
   { type: 'corporate_firewall', title: 'outputs under /workspace/out', request: { gate: 'artifactAccess', outputs: ['/workspace/out/report'] }, checks: 'builtin.firewall.output-paths' },
   { type: 'corporate_firewall', title: 'outputs outside', request: { gate: 'artifactAccess', outputs: ['/tmp/exfil'] }, denies: 'builtin.firewall.output-paths' },
+  { type: 'corporate_firewall', title: 'promoting an output of an unlisted name', spec: { outputs: { allowedNames: ['report'] } }, request: { gate: 'artifactAccess', promotion: { name: 'dump', size: 1, contentTypes: [] } }, denies: 'builtin.outputs.names' },
+  { type: 'corporate_firewall', title: 'promoting an output over outputs.maxBytes', spec: { outputs: { maxBytes: 100 } }, request: { gate: 'artifactAccess', promotion: { name: 'report', size: 101, contentTypes: [] } }, denies: 'builtin.outputs.size' },
+  { type: 'corporate_firewall', title: 'promoting an executable output', spec: { outputs: { allowedMediaTypes: ['text/*'] } }, request: { gate: 'artifactAccess', promotion: { name: 'report', size: 1, contentTypes: ['application/x-executable'] } }, denies: 'builtin.outputs.media-types' },
+  { type: 'corporate_firewall', title: 'promoting under requireReview', spec: { outputs: { requireReview: true } }, request: { gate: 'artifactAccess', promotion: { name: 'report', size: 1, contentTypes: ['text/plain'] } }, denies: 'builtin.outputs.review' },
+  { type: 'corporate_firewall', title: 'promoting an allowed text output', spec: { outputs: { allowedNames: ['report'], maxBytes: 100, allowedMediaTypes: ['text/*'] } }, request: { gate: 'artifactAccess', promotion: { name: 'report', size: 100, contentTypes: ['text/plain'] } }, checks: 'builtin.outputs.media-types' },
 
   // multi_corporate_firewall
   { type: 'multi_corporate_firewall', title: 'listed tenant', request: { gate: 'containerExecution', image: 'registry.corp.example/agent:1', tenant: 'acme' }, checks: 'builtin.multi-tenant.execution-tenant' },
