@@ -78,6 +78,6 @@ export function toOcsf(e: AuditEntry, productVersion: string): Record<string, un
     api: { operation: e.operationType, service: { name: 'agent-machine' }, request: { uid: e.commandRef } },
     src_endpoint: { name: 'agent-machine-controller' },
     resources: [{ type: e.object.kind, name: e.object.name, ...(e.object.uid ? { uid: e.object.uid } : {}), ...(e.object.namespace ? { namespace: e.object.namespace } : {}) }],
-    unmapped: { outcome: e.outcome, seq: e.seq, prevHash: e.prevHash, hash: e.hash, ...(e.delegate ? { delegate: e.delegate } : {}), ...(e.decisions ? { decisions: e.decisions } : {}), ...(e.egress ? { egress: e.egress } : {}) },
+    unmapped: { outcome: e.outcome, seq: e.seq, prevHash: e.prevHash, hash: e.hash, ...(e.delegate ? { delegate: e.delegate } : {}), ...(e.decisions ? { decisions: e.decisions } : {}), ...(e.egress ? { egress: e.egress } : {}), ...(e.calls ? { calls: e.calls } : {}) },
   };
 }
