@@ -30,9 +30,17 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--output-registry <url>', 'OCI registry (http(s)://host[:port]) declared outputs are pushed to when a container ends; without it outputs are not kept')
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL) of --audit-store file', defaultAuditLogPath())
     .addOption(new Option('--audit-store <store>', 'where the audit chain is kept: file (--audit-log), or cluster (immutable ConfigMap segments in --leader-election-namespace: survives Pods and failover)').choices(['file', 'cluster']).default('file'))
+    .option('--audit-segment-entries <n>', 'most audit entries per segment ConfigMap (--audit-store cluster)', count, 500)
+    .option('--audit-retain-entries <n>', 'audit entries kept in segments; older whole segments are compacted into a checkpoint and deleted (0 keeps all; --audit-store cluster)', count, 50_000)
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'));
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
 }
 
 function seconds(value: string): number {
@@ -60,6 +68,8 @@ export interface ControllerCliOptions {
   egressHosts?: string;
   outputRegistry?: string;
   auditStore: 'file' | 'cluster';
+  auditSegmentEntries: number;
+  auditRetainEntries: number;
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -93,6 +103,8 @@ export function controllerConfig(opts: ControllerCliOptions) {
     retryPeriodMs: opts.leaderElectRetryPeriod * 1000,
     auditLogPath: opts.auditLog,
     auditStore: opts.auditStore,
+    auditSegmentEntries: opts.auditSegmentEntries,
+    auditRetainEntries: opts.auditRetainEntries,
     resyncSeconds: opts.resyncPeriod,
     runtime: opts.runtime,
     ...(opts.dockerHost ? { dockerSocket: opts.dockerHost.replace(/^unix:\/\//, '') } : {}),
