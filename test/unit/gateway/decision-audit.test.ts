@@ -80,6 +80,8 @@ test('model, tool and MCP decisions, allowed and refused, become batched records
   assert.equal((await post('/v1/chat/completions', token, { model: 'another-model', messages: [{ role: 'user', content: PROMPT }] })).status, 400);
   assert.equal((await post('/v1/tools/authorize', token, { tool: 'shell.exec', action: 'run' })).status, 200);
   assert.equal((await post('/v1/tools/authorize', token, { tool: 'shell.exec', action: 'rm' })).status, 403);
+  // A tool name is the agent's to write: one it was not admitted with is not repeated.
+  assert.equal((await post('/v1/tools/authorize', token, { tool: PROMPT, action: 'run' })).status, 403);
   const client = new Client({ name: 'unit', version: '1' });
   await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/v1/tools/mcp.everything?${QUERY}`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
   try {
@@ -105,6 +107,7 @@ test('model, tool and MCP decisions, allowed and refused, become batched records
   assert.ok(items.some((i) => /^model llm denied \S+ x1$/.test(i)), items.join('\n'));
   assert.ok(items.includes('tool shell.exec allowed allowed x1'), items.join('\n'));
   assert.ok(items.some((i) => /^tool shell.exec denied \S+ x1$/.test(i)), items.join('\n'));
+  assert.ok(items.some((i) => /^tool \(not admitted\) denied \S+ x1$/.test(i)), items.join('\n'));
   assert.ok(items.includes('mcp echo allowed allowed x1'), items.join('\n'));
   assert.ok(items.includes('mcp get-env denied not_granted x1'), items.join('\n'));
   assert.ok(items.some((i) => i.startsWith('connector mcp.everything allowed forwarded')), items.join('\n'));
