@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman registry crds docs typecheck kstatus lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs image
+.PHONY: help deps control-plane podman registry crds docs typecheck kstatus lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -73,10 +73,13 @@ bench-connector-revocation: deps control-plane podman ## benchmark: revoke write
 bench-outputs: deps control-plane podman registry ## benchmark: collecting + pushing outputs (1 MB, 100 MB, 1,000 small files) vs podman cp + a plain registry push of the same bytes
 	node test/run-integration.ts --bench test/bench/outputs.bench.ts
 
+bench-audit: deps control-plane ## benchmark: cluster audit store vs file store (records/s, append→ack p50/p99, etcd bytes per record and per 10,000, after retention)
+	node test/run-integration.ts --bench test/bench/audit.bench.ts
+
 bench-cel: deps ## benchmark: the CEL cost model against time (ms per million units, per kind of rule); no cluster needed
 	node test/bench/cel-cost.bench.ts
 
-bench: bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs ## every benchmark (prints figures; asserts nothing)
+bench: bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit ## every benchmark (prints figures; asserts nothing)
 
 run: deps control-plane podman registry ## run the controller on a local control plane + podman (or KUBECONFIG's cluster); flags: make run ARGS='--metrics-bind-address 127.0.0.1:0 --data-dir DIR'
 	node bin/agent-machine.js dev $(ARGS)

@@ -63,6 +63,10 @@ export interface ControllerConfig {
   auditLogPath: string;
   /** file: the hash-chained log at auditLogPath; cluster: immutable ConfigMap segments in leaderElectionNamespace. */
   auditStore?: 'file' | 'cluster';
+  /** Cluster store: most entries per segment (default 500). */
+  auditSegmentEntries?: number;
+  /** Cluster store: entries kept in segments before older ones are compacted into a checkpoint (0: keep all). */
+  auditRetainEntries?: number;
   resyncSeconds: number;
   /** Where containers run unless a record names a runtime. */
   runtime: ContainerRuntime['kind'];
@@ -96,8 +100,17 @@ export interface RunningController {
 }
 
 /** The audit store the controller appends to: the file, or the chain in the API server. */
-async function openAuditStore(source: AuditSource, metrics: ReturnType<typeof createMetrics>, logger: Logger): Promise<AuditStore> {
-  if (source.kind === 'cluster') return ClusterAuditStore.open({ clients: source.clients, namespace: source.namespace, onBacklog: (n) => metrics.auditBacklog.set(n) });
+async function openAuditStore(source: AuditSource, metrics: ReturnType<typeof createMetrics>, logger: Logger, sizes: { segmentEntries?: number; retainEntries?: number } = {}): Promise<AuditStore> {
+  if (source.kind === 'cluster') {
+    return ClusterAuditStore.open({
+      clients: source.clients,
+      namespace: source.namespace,
+      onBacklog: (n) => metrics.auditBacklog.set(n),
+      ...(sizes.segmentEntries ? { maxEntries: sizes.segmentEntries } : {}),
+      ...(sizes.retainEntries !== undefined ? { retainEntries: sizes.retainEntries } : {}),
+      onCompaction: (r) => ('error' in r ? logger.error({ error: r.error }, 'audit compaction failed; retried later') : r.checkpoint && logger.info({ lastSeq: r.checkpoint.lastSeq, deleted: r.deleted }, 'audit segments compacted into a checkpoint')),
+    });
+  }
   mkdirSync(path.dirname(source.path), { recursive: true });
   return AuditLog.open(source.path, {
     recoverTornTail: true,
@@ -116,7 +129,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const clients = createKubeClients(cfg.kubeConfig);
   const metrics = createMetrics();
   const auditSource: AuditSource = cfg.auditStore === 'cluster' ? { kind: 'cluster', clients, namespace: cfg.leaderElectionNamespace } : { kind: 'file', path: cfg.auditLogPath };
-  const audit = await openAuditStore(auditSource, metrics, logger);
+  const audit = await openAuditStore(auditSource, metrics, logger, { ...(cfg.auditSegmentEntries !== undefined ? { segmentEntries: cfg.auditSegmentEntries } : {}), ...(cfg.auditRetainEntries !== undefined ? { retainEntries: cfg.auditRetainEntries } : {}) });
   const resyncPeriodMs = cfg.resyncSeconds * 1000;
   const outputRegistry = cfg.outputRegistry ? new OciRegistry({ url: cfg.outputRegistry, ...(cfg.outputRegistryCredentials ?? {}) }) : undefined;
 

@@ -1,18 +1,29 @@
 // How the gateway answers, for every route: JSON bodies, OpenAI-shaped refusals (the tool
-// decision endpoint adds {allowed: false, reason}), and the counters of /metrics. Nothing here
-// puts a token, a credential or prompt text into a body or a label.
+// decision endpoint adds {allowed: false, reason}), the counters of /metrics, and — for a call
+// the router attributed to an execution — its decision in the batched audit (decision-audit.ts).
+// Nothing here puts a token, a credential or prompt text into a body, a label or a record.
 import type http from 'node:http';
 import { Counter, type Registry } from 'prom-client';
+import type { LocalAgentExecution } from '../api/types.generated.ts';
+import type { GatewayCallKind } from '../governance/audit-log.ts';
+import { subjectOf, type DecisionSubject, type GatewayDecisionAudit } from './decision-audit.ts';
 import type { Refusal } from './gates.ts';
 
 export type Route = 'models' | 'forward' | 'tools' | 'connector' | 'egress';
+
+/** Whose call a response answers, and what it uses (the binding, the tool). */
+type Attribution = { subject: DecisionSubject; kind: GatewayCallKind; target: string };
 
 export class GatewayAnswers {
   readonly #requests: Counter<'route' | 'code'>;
   readonly #tokensCounted: Counter;
   readonly #budgetExhausted: Counter<'dimension' | 'route'>;
+  readonly #audit: GatewayDecisionAudit | undefined;
+  /** Responses → their call's attribution, until its decision is noted (then removed). */
+  readonly #attributed = new WeakMap<http.ServerResponse, Attribution>();
 
-  constructor(registry: Registry | undefined) {
+  constructor(registry: Registry | undefined, audit?: GatewayDecisionAudit) {
+    this.#audit = audit;
     const registers = registry ? [registry] : [];
     this.#requests = new Counter({ name: 'agent_machine_gateway_requests_total', help: 'Gateway requests by route and HTTP status.', labelNames: ['route', 'code'] as const, registers });
     this.#tokensCounted = new Counter({ name: 'agent_machine_gateway_tokens_total', help: 'Tokens the providers reported for calls through the gateway.', registers });
@@ -23,17 +34,50 @@ export class GatewayAnswers {
     this.#requests.inc({ route, code: String(code) });
   }
 
+  /** The call this response answers is the execution's: its decision will be audited. */
+  attribute(res: http.ServerResponse, ex: LocalAgentExecution, kind: GatewayCallKind, target: string): void {
+    if (this.#audit) this.#attributed.set(res, { subject: subjectOf(ex), kind, target });
+  }
+
+  /** What the call uses, once known (a tool decision names its tool in the body). */
+  retarget(res: http.ServerResponse, target: string): void {
+    const a = this.#attributed.get(res);
+    if (a) a.target = target;
+  }
+
+  /** The call's decision (the first one noted counts; later answers to the same call do not). */
+  decided(res: http.ServerResponse, decision: 'allowed' | 'denied', reason: string): void {
+    const a = this.#attributed.get(res);
+    if (!a) return;
+    this.#attributed.delete(res);
+    this.#audit!.call(a.subject, a.kind, a.target, decision, reason);
+  }
+
+  /** A decision inside the call (each MCP tools/call), besides the call's own. */
+  decidedWithin(res: http.ServerResponse, kind: GatewayCallKind, target: string, decision: 'allowed' | 'denied', reason: string): void {
+    const a = this.#attributed.get(res);
+    if (a) this.#audit!.call(a.subject, kind, target, decision, reason);
+  }
+
+  /** An upstream answer passed on with this status: the call was allowed. */
+  passed(res: http.ServerResponse, route: Route, status: number): void {
+    this.count(route, status);
+    this.decided(res, 'allowed', 'forwarded');
+  }
+
   tokensCounted(tokens: number): void {
     this.#tokensCounted.inc(tokens);
   }
 
   json(res: http.ServerResponse, route: Route, status: number, body: unknown): void {
     this.count(route, status);
+    this.decided(res, status < 400 ? 'allowed' : 'denied', status < 400 ? 'allowed' : `status_${status}`);
     sendJson(res, status, body);
   }
 
   refuse(res: http.ServerResponse, route: Route | 'unknown', refusal: Refusal, tool = false): void {
     this.count(route, refusal.status);
+    this.decided(res, 'denied', refusal.code);
     if (res.headersSent) {
       res.destroy();
       return;

@@ -103,17 +103,21 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
     const granted = grant.spec.actions ?? [];
     const verdict = judgeMcpPost(raw, granted);
     if (!verdict.ok) {
-      for (const r of verdict.refusedCalls) await auditDenied(d, ex, route.tool, `tools/call ${r.name === undefined ? '(no name)' : JSON.stringify(r.name.slice(0, 128))} refused: ${r.message}`);
-      return sendJson(d, res, verdict.status, verdict.body);
+      for (const r of verdict.refusedCalls) {
+        d.answers.decidedWithin(res, 'mcp', r.name === undefined ? '(no name)' : r.name.slice(0, 128), 'denied', 'not_granted');
+        await auditDenied(d, ex, route.tool, `tools/call ${r.name === undefined ? '(no name)' : JSON.stringify(r.name.slice(0, 128))} refused: ${r.message}`);
+      }
+      return sendJson(d, res, verdict.status, verdict.body, verdict.refusedCalls.length > 0 ? 'tools_call_refused' : 'invalid_request');
     }
     for (const name of verdict.calls) {
       const p = d.policies.toolUse(profile, grant, ex.spec.tenant, { action: name, method, path });
       if (!p.allowed) {
         const denial = p.decisions.find((x) => !x.allowed);
         const message = `tools/call ${JSON.stringify(name)} denied by toolGrant policy${denial ? ` (${denial.rule}: ${denial.message})` : ''}`;
+        d.answers.decidedWithin(res, 'mcp', name.slice(0, 128), 'denied', 'policy_denied');
         await auditDenied(d, ex, route.tool, message);
         const error = (id: string | number) => rpcError(id, MCP_ERRORS.notGranted, 'policy_denied', message);
-        return sendJson(d, res, 200, verdict.batch ? verdict.requestIds.map(error) : error(verdict.requestIds[0] ?? 0));
+        return sendJson(d, res, 200, verdict.batch ? verdict.requestIds.map(error) : error(verdict.requestIds[0] ?? 0), 'policy_denied');
       }
     }
     judged = verdict;
@@ -135,10 +139,11 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
       d.answers.budgetExhausted(r.dimension, 'connector');
       const message = `budget exhausted: ${r.dimension} ${r.used} of ${r.limit} used`;
       const error = (id: string | number | null) => ({ jsonrpc: '2.0', id, error: { code: MCP_ERRORS.budget, message, data: { reason: 'budget_exceeded', dimension: r.dimension } } });
-      return sendJson(d, res, 429, judged.batch ? judged.requestIds.map(error) : error(judged.requestIds[0] ?? null));
+      return sendJson(d, res, 429, judged.batch ? judged.requestIds.map(error) : error(judged.requestIds[0] ?? null), 'budget_exceeded');
     }
     reservations.push(r);
   }
+  for (const name of judged?.calls ?? []) d.answers.decidedWithin(res, 'mcp', name.slice(0, 128), 'allowed', 'allowed');
 
   let credential: string | undefined;
   const ref = c.credentialsSecretRef;
@@ -193,7 +198,7 @@ async function relay(d: ConnectorCallDeps, res: http.ServerResponse, plan: Conne
   const type = String(up.headers['content-type'] ?? '');
   const secrets = x.credential ? [x.credential] : [];
   const filtering = x.mcp !== undefined && x.mcp.granted.length > 0;
-  d.answers.count('connector', up.statusCode);
+  d.answers.passed(res, 'connector', up.statusCode);
   if (d.log.isLevelEnabled('debug')) {
     d.log.debug({ execution: `${x.ex.metadata.namespace}/${x.ex.metadata.name}`, tool: x.tool, method: plan.method, status: up.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 }, 'connector call forwarded');
   }
@@ -249,8 +254,10 @@ async function auditDenied(d: ConnectorCallDeps, ex: LocalAgentExecution, tool: 
   }
 }
 
-function sendJson(d: ConnectorCallDeps, res: http.ServerResponse, status: number, body: unknown): void {
+/** A JSON-RPC answer of the gateway's own to an MCP POST: the call was refused (reason: why). */
+function sendJson(d: ConnectorCallDeps, res: http.ServerResponse, status: number, body: unknown, reason: string): void {
   d.answers.count('connector', status);
+  d.answers.decided(res, 'denied', reason);
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
 }

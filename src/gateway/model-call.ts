@@ -93,7 +93,7 @@ export async function forwardModelCall(d: ModelCallDeps, req: http.IncomingMessa
     secrets: () => [credential, ...d.credentials.values()],
     refuse,
     answered: (status, tokens) => {
-      d.answers.count('forward', status);
+      d.answers.passed(res, 'forward', status);
       if (d.log.isLevelEnabled('debug')) {
         d.log.debug({ execution: `${ex.metadata.namespace}/${ex.metadata.name}`, status, tokens, ms: Math.round((performance.now() - started) * 10) / 10 }, 'model call forwarded');
       }

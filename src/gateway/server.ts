@@ -39,6 +39,7 @@ import type { AuditLog } from '../governance/audit-log.ts';
 import { GatewayAnswers, type Route } from './answers.ts';
 import { auditRefusal, authenticate, reauthorize, type CallAuthority } from './authenticate.ts';
 import type { CredentialCache } from './credentials.ts';
+import { GatewayDecisionAudit } from './decision-audit.ts';
 import { EgressRecorder } from './egress-audit.ts';
 import { EgressProxy, type Resolve } from './egress-proxy.ts';
 import { parseAbsoluteUrl } from './egress-plan.ts';
@@ -82,9 +83,9 @@ export interface GatewayServerOptions {
   upstreamTimeoutMs?: number;
   /** Forwarded prompt texts are remembered here, for the redactor. */
   prompts?: PromptMemory;
-  /** Where the egress proxy's batched records go (the controller's hash-chained audit log). */
+  /** Where the batched records of every gateway decision go (the controller's hash-chained audit trail). */
   audit?: Pick<AuditLog, 'append'>;
-  /** How often egress records are written (default 5 s; and at close). */
+  /** How often gateway decision records are written (default 5 s; and at close). */
   egressAuditIntervalMs?: number;
   /** Name resolution of the egress proxy (default: the system resolver, every address). */
   resolve?: Resolve;
@@ -121,7 +122,7 @@ export class GatewayServer {
   readonly #tools: ToolAuthorizationDeps;
   readonly #connectors: ConnectorCallDeps;
   readonly #streams: OpenStreams;
-  readonly #egressRecorder: EgressRecorder;
+  readonly #decisions: GatewayDecisionAudit | undefined;
   readonly #egress: EgressProxy;
   #active = false;
   /** host:port forms that name this gateway (see selfAuthorities). */
@@ -132,15 +133,16 @@ export class GatewayServer {
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'gateway' });
     this.#clock = opts.clock ?? (() => new Date());
-    this.#answers = new GatewayAnswers(opts.registry);
+    this.#decisions = opts.audit ? new GatewayDecisionAudit({ audit: opts.audit, logger: this.#log, ...(opts.egressAuditIntervalMs ? { flushIntervalMs: opts.egressAuditIntervalMs } : {}) }) : undefined;
+    this.#answers = new GatewayAnswers(opts.registry, this.#decisions);
     this.#policies = new PolicyCache(opts.celSandbox);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024, ...(opts.prompts ? { prompts: opts.prompts } : {}) };
     this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
     this.#connectors = { ...this.#tools, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
-    this.#egressRecorder = new EgressRecorder({ logger: this.#log, ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.egressAuditIntervalMs ? { flushIntervalMs: opts.egressAuditIntervalMs } : {}) });
-    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: this.#egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
+    const egressRecorder = new EgressRecorder({ ...(opts.registry ? { registry: opts.registry } : {}), ...(this.#decisions ? { audit: this.#decisions } : {}) });
+    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
     const headersTimeout = opts.headersTimeoutMs ?? 30_000;
     this.#server = http.createServer(
       // The server checks headersTimeout every connectionsCheckingInterval: keep that below it.
@@ -186,7 +188,7 @@ export class GatewayServer {
       setTimeout(() => this.#server.closeAllConnections(), 2_000).unref();
     });
     await this.#upstream.close();
-    await this.#egressRecorder.close();
+    await this.#decisions?.close();
   }
 
   #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -222,6 +224,7 @@ export class GatewayServer {
     const now = this.#clock();
     const { informers } = this.#o;
     const checked = authenticate(req.headers, this.#o.tokens, informers.executions, now);
+    if (checked.execution) answers.attribute(res, checked.execution, route === 'tools' ? 'tool' : 'model', route === 'tools' ? '(unread)' : (checked.execution.spec.modelProviderRef?.name ?? '(none)'));
     if (!checked.ok) {
       if (checked.execution) void auditRefusal(this.#o.authority, checked.execution, checked.refusal).catch((err: unknown) => this.#auditFailed(err));
       return answers.refuse(res, route, checked.refusal, route === 'tools');
@@ -248,11 +251,13 @@ export class GatewayServer {
     if (!this.#active) return answers.refuse(res, 'connector', { status: 503, type: 'service_unavailable', code: 'gateway_inactive', message: this.#inactiveReason });
     const now = this.#clock();
     const checked = authenticate(req.headers, this.#o.tokens, this.#o.informers.executions, now);
+    if (checked.execution) answers.attribute(res, checked.execution, 'connector', '(unknown)');
     if (!checked.ok) {
       if (checked.execution) void auditRefusal(this.#o.authority, checked.execution, checked.refusal).catch((err: unknown) => this.#auditFailed(err));
       return answers.refuse(res, 'connector', checked.refusal);
     }
     const route = connectorRoute(this.#connectors, path, checked.execution);
+    if (route) answers.retarget(res, route.tool);
     if (!route) return answers.refuse(res, 'connector', { status: 404, type: 'invalid_request_error', code: 'unknown_tool', message: 'no tool of this execution with a connector matches the path /v1/tools/<tool>/...' });
     forwardConnectorCall(this.#connectors, req, res, route, query, checked.execution, checked.effective, now).catch((err: unknown) => this.#internalError(res, 'connector', err));
   }

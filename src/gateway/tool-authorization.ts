@@ -31,6 +31,8 @@ export async function authorizeTool(d: ToolAuthorizationDeps, req: http.Incoming
   } catch {
     return d.answers.refuse(res, 'tools', { status: 400, type: 'invalid_request_error', code: 'invalid_json', message: 'the body must be a JSON object {tool, action}' }, true);
   }
+  // The audit names only tools the execution was admitted with: the body is the agent's to fill.
+  if (typeof body.tool === 'string') d.answers.retarget(res, (ex.spec.tools ?? []).includes(body.tool) ? body.tool : '(not admitted)');
   const profile = d.profiles.get(ex.spec.profileRef.name);
   const check = checkToolUse(ex, body.tool, body.action, d.grants.list(), now, (grant) => d.policies.toolUse(profile, grant, ex.spec.tenant));
   const refusal = check.ok ? await reauthorize(d.authority, ex, now, { tool: body.tool as string }) : check.refusal;

@@ -30,12 +30,17 @@ export function matches(e: AuditEntry, f: AuditFilter): boolean {
 
 export type ExportResult = { ok: true; read: number; written: number } | { ok: false; read: number; written: number; firstBadSeq: number; problem: string };
 
-/** Verifies every line in order and hands on the matching entries; stops at the first break. */
-export async function exportEntries(lines: AsyncIterable<string>, filter: AuditFilter, write: (e: AuditEntry) => void): Promise<ExportResult> {
-  let previous: AuditHead = { seq: 0, hash: GENESIS_HASH };
+/**
+ * Verifies every line in order and hands on the matching entries; stops at the first break.
+ * `start` is where the lines continue the chain (a retention checkpoint's head; asked when the
+ * first line arrives, so the reader can learn it while reading): the genesis hash by default.
+ */
+export async function exportEntries(lines: AsyncIterable<string>, filter: AuditFilter, write: (e: AuditEntry) => void, start: () => AuditHead = () => ({ seq: 0, hash: GENESIS_HASH })): Promise<ExportResult> {
+  let previous: AuditHead | undefined;
   let read = 0;
   let written = 0;
   for await (const line of lines) {
+    previous ??= start();
     const problem = lineProblem(line, previous);
     if (problem) return { ok: false, read, written, firstBadSeq: previous.seq + 1, problem };
     const e = JSON.parse(line) as AuditEntry;
@@ -78,6 +83,6 @@ export function toOcsf(e: AuditEntry, productVersion: string): Record<string, un
     api: { operation: e.operationType, service: { name: 'agent-machine' }, request: { uid: e.commandRef } },
     src_endpoint: { name: 'agent-machine-controller' },
     resources: [{ type: e.object.kind, name: e.object.name, ...(e.object.uid ? { uid: e.object.uid } : {}), ...(e.object.namespace ? { namespace: e.object.namespace } : {}) }],
-    unmapped: { outcome: e.outcome, seq: e.seq, prevHash: e.prevHash, hash: e.hash, ...(e.delegate ? { delegate: e.delegate } : {}), ...(e.decisions ? { decisions: e.decisions } : {}), ...(e.egress ? { egress: e.egress } : {}) },
+    unmapped: { outcome: e.outcome, seq: e.seq, prevHash: e.prevHash, hash: e.hash, ...(e.delegate ? { delegate: e.delegate } : {}), ...(e.decisions ? { decisions: e.decisions } : {}), ...(e.egress ? { egress: e.egress } : {}), ...(e.calls ? { calls: e.calls } : {}) },
   };
 }

@@ -41,10 +41,16 @@ export type AuditRecord = {
   decisions?: Decision[];
   /** Egress proxy records (one batch per execution and outcome): destinations and bytes, never paths or headers. */
   egress?: EgressAuditItem[];
+  /** Gateway call decisions (one batch per execution and outcome): kind, target, reason, how many. */
+  calls?: GatewayCallAuditItem[];
 };
 
 /** One destination of an egress batch: how many connections, how many bytes each way. */
 export type EgressAuditItem = { host: string; port: number; decision: 'allowed' | 'denied'; reason: string; connections: number; bytesUp: number; bytesDown: number };
+
+export type GatewayCallKind = 'model' | 'tool' | 'connector' | 'mcp';
+/** Gateway calls decided alike in one batch: the binding or tool (an MCP tool's name), the refusal code or `allowed`. */
+export type GatewayCallAuditItem = { kind: GatewayCallKind; target: string; decision: 'allowed' | 'denied'; reason: string; calls: number };
 
 export type AuditEntry = AuditRecord & { seq: number; at: string; prevHash: string; hash: string };
 export type AuditHead = { seq: number; hash: string };
@@ -110,6 +116,7 @@ export function entryFor(record: AuditRecord, head: AuditHead, at: Date): AuditE
     reason: sanitizeReason(record.reason),
     ...(record.decisions !== undefined ? { decisions: record.decisions.map((d) => ({ ...d, message: sanitizeReason(d.message) })) } : {}),
     ...(record.egress !== undefined ? { egress: record.egress.map((e) => ({ host: sanitizeReason(e.host), port: e.port, decision: e.decision, reason: sanitizeReason(e.reason), connections: e.connections, bytesUp: e.bytesUp, bytesDown: e.bytesDown })) } : {}),
+    ...(record.calls !== undefined ? { calls: record.calls.map((c) => ({ kind: c.kind, target: sanitizeReason(c.target), decision: c.decision, reason: sanitizeReason(c.reason), calls: c.calls })) } : {}),
   };
   // Round-trip so the hash covers exactly what a reader will parse (undefined fields vanish).
   const plain = JSON.parse(JSON.stringify(body)) as Record<string, unknown>;

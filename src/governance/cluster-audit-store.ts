@@ -4,13 +4,19 @@
 // (409), and the loser re-reads the head and chains its unacknowledged entries after it. A
 // record is acknowledged only once its segment is stored; while the API server does not
 // answer, entries wait (bounded; beyond the bound appends are refused) and are retried.
+// Retention (retainEntries): the oldest segments are compacted into a checkpoint
+// (audit-checkpoint.ts) and deleted, so etcd keeps the newest entries and one small object.
+import { hostname } from 'node:os';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { GENESIS_HASH, AuditLogError, canonicalJson, entryFor, invalidRecord, lineProblem, type AuditEntry, type AuditHead, type AuditRecord } from './audit-log.ts';
+import { checkpointProblem, planCompaction, sealCheckpoint, startOf, type AuditCheckpoint, type SegmentSummary } from './audit-checkpoint.ts';
+import { AuditLogError, canonicalJson, entryFor, invalidRecord, lineProblem, type AuditEntry, type AuditHead, type AuditRecord } from './audit-log.ts';
 import type { AuditStore } from './audit-store.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
-import { isConflict } from '../operator/kube-clients.ts';
+import { isConflict, isNotFound } from '../operator/kube-clients.ts';
 
 export const SEGMENT_LABEL = 'agentmachine.sourceos.dev/audit-segment';
+export const CHECKPOINT_LABEL = 'agentmachine.sourceos.dev/audit-checkpoint';
+const CHECKPOINT_KEY = 'checkpoint.json';
 const FIRST = 'agentmachine.sourceos.dev/first-seq';
 const LAST = 'agentmachine.sourceos.dev/last-seq';
 const KEY = 'entries.jsonl';
@@ -27,6 +33,17 @@ export interface ClusterAuditStoreOptions {
   clock?: () => Date;
   /** Told how many entries wait for a segment, after every change (a metric). */
   onBacklog?: (pending: number) => void;
+  /**
+   * Entries kept in segments; older whole segments are compacted into a checkpoint and
+   * deleted (0, the default: keep every segment). Checked every compactEvery entries stored.
+   */
+  retainEntries?: number;
+  /** Entries stored between compaction checks (default: max(maxEntries, retainEntries / 10)). */
+  compactEvery?: number;
+  /** Told about each compaction (or why one failed: it is retried at the next check). */
+  onCompaction?: (result: { checkpoint?: AuditCheckpoint; deleted: number } | { error: string }) => void;
+  /** Who makes checkpoints (default: the host name, i.e. the Pod). */
+  identity?: string;
 }
 
 type Pending = { record: AuditRecord; entry: AuditEntry; resolve: (e: AuditEntry) => void; reject: (e: Error) => void };
@@ -48,13 +65,56 @@ export function segmentFor(namespace: string, entries: readonly AuditEntry[]): V
   };
 }
 
-export type SegmentVerification = { ok: boolean; entries: number; head: AuditHead; firstBadSeq?: number; problem?: string };
+export function checkpointName(lastSeq: number): string {
+  return `agent-machine-audit-checkpoint-${String(lastSeq).padStart(12, '0')}`;
+}
 
-/** Walks the chain across segments in order: any edit, deletion, insertion or reordering breaks it. */
-export function verifySegments(segments: readonly V1ConfigMap[]): SegmentVerification {
-  let previous: AuditHead = { seq: 0, hash: GENESIS_HASH };
-  let count = 0;
-  const sorted = [...segments].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+export function checkpointFor(namespace: string, c: AuditCheckpoint): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: checkpointName(c.lastSeq), namespace, labels: { [CHECKPOINT_LABEL]: 'true', 'app.kubernetes.io/part-of': 'agent-machine' } },
+    immutable: true,
+    data: { [CHECKPOINT_KEY]: `${canonicalJson(c)}\n` },
+  };
+}
+
+/** The first seq a segment's name gives (names sort in chain order). */
+export function segmentFirstSeq(s: V1ConfigMap): number {
+  const m = /^agent-machine-audit-(\d{12})$/.exec(s.metadata?.name ?? '');
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/** The newest checkpoint (the one verification starts from), parsed; a problem if it is not intact. */
+export function latestCheckpoint(checkpoints: readonly V1ConfigMap[]): { checkpoint?: AuditCheckpoint; problem?: string } {
+  const newest = [...checkpoints].sort((a, b) => (b.metadata?.name ?? '').localeCompare(a.metadata?.name ?? ''))[0];
+  if (!newest) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(newest.data?.[CHECKPOINT_KEY] ?? '');
+  } catch {
+    return { problem: `checkpoint ${newest.metadata?.name}: not JSON` };
+  }
+  const problem = checkpointProblem(parsed);
+  if (problem) return { problem: `checkpoint ${newest.metadata?.name}: ${problem}` };
+  const c = parsed as AuditCheckpoint;
+  if (newest.metadata?.name !== checkpointName(c.lastSeq)) return { problem: `checkpoint ${newest.metadata?.name}: named for another seq than its lastSeq ${c.lastSeq}` };
+  return { checkpoint: c };
+}
+
+export type SegmentVerification = { ok: boolean; entries: number; head: AuditHead; firstBadSeq?: number; problem?: string; checkpoint?: AuditCheckpoint };
+
+/**
+ * Walks the chain across segments in order, from the newest checkpoint (if any; its entries
+ * count): any edit, deletion, insertion or reordering of a segment, or an edited or deleted
+ * checkpoint, breaks it. Segments the checkpoint already stands for are skipped.
+ */
+export function verifySegments(segments: readonly V1ConfigMap[], checkpoints: readonly V1ConfigMap[] = []): SegmentVerification {
+  const cp = latestCheckpoint(checkpoints);
+  if (cp.problem) return { ok: false, entries: 0, head: startOf(undefined), firstBadSeq: 1, problem: cp.problem };
+  let previous: AuditHead = startOf(cp.checkpoint);
+  let count = cp.checkpoint?.count ?? 0;
+  const sorted = [...segments].filter((s) => !(segmentFirstSeq(s) <= previous.seq)).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   for (const s of sorted) {
     const lines = (s.data?.[KEY] ?? '').split('\n');
     if (lines.at(-1) !== '') return { ok: false, entries: count, head: previous, firstBadSeq: previous.seq + 1, problem: `segment ${s.metadata?.name}: incomplete last line` };
@@ -66,7 +126,7 @@ export function verifySegments(segments: readonly V1ConfigMap[]): SegmentVerific
       count++;
     }
   }
-  return { ok: true, entries: count, head: previous };
+  return { ok: true, entries: count, head: previous, ...(cp.checkpoint ? { checkpoint: cp.checkpoint } : {}) };
 }
 
 export async function listSegments(clients: Pick<KubeClients, 'request'>, namespace: string): Promise<V1ConfigMap[]> {
@@ -74,21 +134,45 @@ export async function listSegments(clients: Pick<KubeClients, 'request'>, namesp
   return list.items ?? [];
 }
 
+export async function listCheckpoints(clients: Pick<KubeClients, 'request'>, namespace: string): Promise<V1ConfigMap[]> {
+  const list = await clients.request<{ items?: V1ConfigMap[] }>({ method: 'GET', path: `/api/v1/namespaces/${namespace}/configmaps`, query: { labelSelector: `${CHECKPOINT_LABEL}=true` } });
+  return list.items ?? [];
+}
+
+/** Reads and verifies everything stored: the newest checkpoint and the segments after it. */
+export async function verifyStored(clients: Pick<KubeClients, 'request'>, namespace: string): Promise<SegmentVerification> {
+  const [checkpoints, segments] = await Promise.all([listCheckpoints(clients, namespace), listSegments(clients, namespace)]);
+  return verifySegments(segments, checkpoints);
+}
+
+/** The stored segments' names and seq ranges, without their entries (metadata only). */
+async function segmentSummaries(clients: Pick<KubeClients, 'request'>, namespace: string): Promise<SegmentSummary[]> {
+  const list = await clients.request<{ items?: { metadata?: { name?: string; annotations?: Record<string, string> } }[] }>({
+    method: 'GET',
+    path: `/api/v1/namespaces/${namespace}/configmaps`,
+    query: { labelSelector: `${SEGMENT_LABEL}=true` },
+    accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+  });
+  return (list.items ?? []).map((i) => ({ name: i.metadata?.name ?? '', first: Number(i.metadata?.annotations?.[FIRST]), last: Number(i.metadata?.annotations?.[LAST]) })).filter((s) => Number.isSafeInteger(s.first) && Number.isSafeInteger(s.last));
+}
+
 export class ClusterAuditStore implements AuditStore {
-  readonly #o: Required<Omit<ClusterAuditStoreOptions, 'onBacklog'>> & Pick<ClusterAuditStoreOptions, 'onBacklog'>;
+  readonly #o: Required<Omit<ClusterAuditStoreOptions, 'onBacklog' | 'onCompaction'>> & Pick<ClusterAuditStoreOptions, 'onBacklog' | 'onCompaction'>;
   #head: AuditHead;
+  #sinceCompaction = 0;
+  #compacting: Promise<void> | undefined;
   #pending: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
 
   private constructor(o: ClusterAuditStoreOptions, head: AuditHead) {
-    this.#o = { maxEntries: 500, batchMs: 50, maxPending: 10_000, clock: () => new Date(), ...o };
+    this.#o = { maxEntries: 500, batchMs: 50, maxPending: 10_000, clock: () => new Date(), retainEntries: 0, compactEvery: Math.max(o.maxEntries ?? 500, Math.floor((o.retainEntries ?? 0) / 10)), identity: hostname(), ...o };
     this.#head = head;
   }
 
   /** Reads the stored chain (verifying it) and continues it; a broken chain is refused. */
   static async open(o: ClusterAuditStoreOptions): Promise<ClusterAuditStore> {
-    const v = verifySegments(await listSegments(o.clients, o.namespace));
+    const v = await verifyStored(o.clients, o.namespace);
     if (!v.ok) throw new AuditLogError('broken', `the audit chain in namespace ${o.namespace} is broken at seq ${v.firstBadSeq}: ${v.problem}`);
     return new ClusterAuditStore(o, v.head);
   }
@@ -118,6 +202,59 @@ export class ClusterAuditStore implements AuditStore {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#flushing;
+    await this.#compacting;
+  }
+
+  /**
+   * Compacts the oldest segments beyond retainEntries into a checkpoint, then deletes them (and
+   * older checkpoints). The covered segments are verified before they are sealed over, so a
+   * checkpoint never vouches for a broken chain. Safe to race with another replica: the
+   * checkpoint's name is its lastSeq, so the API server keeps only one.
+   */
+  async compact(): Promise<{ checkpoint?: AuditCheckpoint; deleted: number }> {
+    const { clients, namespace } = this.#o;
+    const checkpoints = await listCheckpoints(clients, namespace);
+    const current = latestCheckpoint(checkpoints);
+    if (current.problem) throw new AuditLogError('broken', `the audit chain in namespace ${namespace} is broken at seq 1: ${current.problem}`);
+    const plan = planCompaction(await segmentSummaries(clients, namespace), current.checkpoint, this.#o.retainEntries);
+    if (!plan) return { deleted: 0 };
+    let made: AuditCheckpoint | undefined;
+    if (plan.covered.length > 0) {
+      const covered = await Promise.all(plan.covered.map((s) => clients.request<V1ConfigMap>({ method: 'GET', path: `/api/v1/namespaces/${namespace}/configmaps/${s.name}` })));
+      const v = verifySegments(covered, current.checkpoint ? [checkpointFor(namespace, current.checkpoint)] : []);
+      if (!v.ok) throw new AuditLogError('broken', `not compacting: the audit chain in namespace ${namespace} is broken at seq ${v.firstBadSeq}: ${v.problem}`);
+      if (v.head.seq !== plan.lastSeq) throw new AuditLogError('broken', `not compacting: the segments end at seq ${v.head.seq}, their annotations say ${plan.lastSeq}`);
+      made = sealCheckpoint({ count: v.entries, firstSeq: 1, lastSeq: v.head.seq, headHash: v.head.hash, at: this.#o.clock().toISOString(), by: this.#o.identity });
+      try {
+        await clients.request({ method: 'POST', path: `/api/v1/namespaces/${namespace}/configmaps`, body: checkpointFor(namespace, made) });
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        // Another replica sealed the same segments: delete what it covers and nothing more.
+      }
+    }
+    let deleted = 0;
+    for (const s of [...plan.stale, ...plan.covered]) {
+      await deleteIfPresent(clients, namespace, s.name);
+      deleted++;
+    }
+    const keep = made ? checkpointName(made.lastSeq) : current.checkpoint ? checkpointName(current.checkpoint.lastSeq) : undefined;
+    for (const c of checkpoints) if (c.metadata?.name !== keep) await deleteIfPresent(clients, namespace, c.metadata!.name!);
+    return { ...(made ? { checkpoint: made } : {}), deleted };
+  }
+
+  #maybeCompact(stored: number): void {
+    if (this.#o.retainEntries <= 0) return;
+    this.#sinceCompaction += stored;
+    if (this.#sinceCompaction < this.#o.compactEvery || this.#compacting) return;
+    this.#sinceCompaction = 0;
+    this.#compacting = this.compact()
+      .then(
+        (r) => this.#o.onCompaction?.(r),
+        (err: unknown) => this.#o.onCompaction?.({ error: err instanceof Error ? err.message : String(err) }),
+      )
+      .finally(() => {
+        this.#compacting = undefined;
+      });
   }
 
   #chain(record: AuditRecord): AuditEntry {
@@ -152,6 +289,7 @@ export class ClusterAuditStore implements AuditStore {
         backoffMs = 100;
         for (const p of batch) p.resolve(p.entry);
         this.#o.onBacklog?.(this.#pending.length);
+        this.#maybeCompact(batch.length);
       }
     } finally {
       this.#flushing = undefined;
@@ -173,7 +311,7 @@ export class ClusterAuditStore implements AuditStore {
 
   /** Re-reads the stored head and chains every unacknowledged entry after it again. */
   async #rechain(): Promise<void> {
-    const v = verifySegments(await listSegments(this.#o.clients, this.#o.namespace));
+    const v = await verifyStored(this.#o.clients, this.#o.namespace);
     if (!v.ok) {
       const e = new AuditLogError('broken', `the audit chain in namespace ${this.#o.namespace} is broken at seq ${v.firstBadSeq}: ${v.problem}`);
       for (const p of this.#pending.splice(0)) p.reject(e);
@@ -181,5 +319,13 @@ export class ClusterAuditStore implements AuditStore {
     }
     this.#head = v.head;
     for (const p of this.#pending) p.entry = this.#chain(p.record);
+  }
+}
+
+async function deleteIfPresent(clients: Pick<KubeClients, 'request'>, namespace: string, name: string): Promise<void> {
+  try {
+    await clients.request({ method: 'DELETE', path: `/api/v1/namespaces/${namespace}/configmaps/${name}` });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
 }

@@ -35,6 +35,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Aborts the request (e.g. AbortSignal.timeout(ms)). */
   signal?: AbortSignal;
+  /** Default 'application/json' (e.g. a PartialObjectMetadataList to list names and annotations only). */
+  accept?: string;
 }
 
 export interface KubeClients {
@@ -74,7 +76,7 @@ export function createKubeClients(kubeConfig: KubeConfig): KubeClients {
         if (v !== undefined) url.searchParams.set(k, String(v));
       }
       const ctx = new RequestContext(url.toString(), HttpMethod[opts.method]);
-      ctx.setHeaderParam('Accept', 'application/json');
+      ctx.setHeaderParam('Accept', opts.accept ?? 'application/json');
       if (opts.body !== undefined) {
         ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
         ctx.setBody(JSON.stringify(opts.body));

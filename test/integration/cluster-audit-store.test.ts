@@ -1,11 +1,12 @@
 // The audit chain in the API server (immutable ConfigMap segments): acknowledged only once
 // stored, continued by a new writer from the last segment, kept as one chain when two writers
-// race (the API server refuses the second create of a segment), tamper-evident, and held while
-// the API server does not answer. Real kube-apiserver + etcd.
+// race (the API server refuses the second create of a segment), tamper-evident, held while
+// the API server does not answer, and compacted into a checkpoint past its retention. Real
+// kube-apiserver + etcd.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKubeClients, type KubeClients } from '../../src/operator/kube-clients.ts';
-import { ClusterAuditStore, listSegments, segmentName, verifySegments } from '../../src/governance/cluster-audit-store.ts';
+import { ClusterAuditStore, listCheckpoints, listSegments, segmentName, verifySegments, verifyStored } from '../../src/governance/cluster-audit-store.ts';
 import type { AuditRecord } from '../../src/governance/audit-log.ts';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -86,9 +87,9 @@ test('tampering is detected (a segment deleted, or re-made with edited content),
   assert.match(edited.problem!, /edited/);
 });
 
-test('the API server not answering: records are held (a backlog), acknowledged once it answers, nothing lost', async () => {
+test('the API server not answering: records are held (a backlog), none acknowledged while down, every acknowledged one stored once it answers', async () => {
   const ns = await createNamespace('audit-outage');
-  let down = true;
+  let down = false;
   const backlog: number[] = [];
   // The real API server behind a switch: while down, every request fails as a refused connection does.
   const flaky: Pick<KubeClients, 'request'> = {
@@ -97,16 +98,64 @@ test('the API server not answering: records are held (a backlog), acknowledged o
       return clients.request(...args);
     }) as KubeClients['request'],
   };
-  const head = (await ClusterAuditStore.open({ clients, namespace: ns })).head();
-  const store = ClusterAuditStore.openAt({ clients: flaky, namespace: ns, batchMs: 10, onBacklog: (n) => backlog.push(n) }, head);
-  const pending = Promise.all(Array.from({ length: 20 }, (_, i) => store.append(record(i))));
+  const store = await ClusterAuditStore.open({ clients: flaky, namespace: ns, batchMs: 10, onBacklog: (n) => backlog.push(n) });
+  const before = await Promise.all(Array.from({ length: 5 }, (_, i) => store.append(record(i))));
+  down = true;
+  let acknowledgedWhileDown = 0;
+  const pending = Promise.all(Array.from({ length: 20 }, (_, i) => store.append(record(100 + i)).then((e) => (down && acknowledgedWhileDown++, e))));
   await new Promise((r) => setTimeout(r, 1_000));
   assert.equal(Math.max(...backlog), 20, 'the backlog is counted');
-  assert.equal((await listSegments(clients, ns)).length, 0, 'nothing stored while down');
+  assert.equal(acknowledgedWhileDown, 0, 'nothing is acknowledged before it is stored');
+  assert.equal((await listSegments(clients, ns)).length, 1, 'nothing more stored while down');
   down = false;
-  const acked = await pending;
+  const acked = [...before, ...(await pending)];
   await store.close();
-  assert.equal(acked.length, 20);
-  assert.equal(verifySegments(await listSegments(clients, ns)).entries, 20);
+  assert.equal(acked.length, 25);
+  const stored = (await listSegments(clients, ns)).flatMap((s) => s.data!['entries.jsonl']!.trim().split('\n').map((l) => JSON.parse(l).hash as string));
+  assert.deepEqual(new Set(stored), new Set(acked.map((e) => e.hash)), 'every acknowledged record is in the chain, and nothing else');
+  assert.equal(verifySegments(await listSegments(clients, ns)).entries, 25);
   assert.equal(backlog.at(-1), 0, 'the backlog drains');
+});
+
+test('retention: old segments compacted into a sealed checkpoint; the chain verifies across it (CLI too); a new writer continues; tampering after it is named', async () => {
+  const ns = await createNamespace('audit-retain');
+  const compactions: unknown[] = [];
+  const store = await ClusterAuditStore.open({ clients, namespace: ns, maxEntries: 100, retainEntries: 500, compactEvery: 300, onCompaction: (r) => compactions.push(r) });
+  const acked = await Promise.all(Array.from({ length: 2000 }, (_, i) => store.append(record(i))));
+  await store.close();
+  const last = await store.compact();
+  assert.ok(compactions.length > 0 && compactions.every((c) => !('error' in (c as object))), JSON.stringify(compactions));
+  const checkpoints = await listCheckpoints(clients, ns);
+  assert.equal(checkpoints.length, 1, 'older checkpoints are deleted');
+  const segments = await listSegments(clients, ns);
+  const kept = segments.reduce((n, s) => n + s.data!['entries.jsonl']!.trim().split('\n').length, 0);
+  assert.ok(kept >= 500 && kept < 600, `${kept} entries kept in ${segments.length} segments (last compaction ${JSON.stringify(last)})`);
+  const v = await verifyStored(clients, ns);
+  assert.deepEqual([v.ok, v.entries, v.head.hash, v.checkpoint!.lastSeq], [true, 2000, acked.at(-1)!.hash, 2000 - kept]);
+
+  const cli = (args: string[]) => new Promise<{ code: number; out: string; err: string }>((resolve) => execFile(process.execPath, [BIN, 'audit', ...args, '--cluster', '--namespace', ns, '--kubeconfig', kubeconfigPath()], { maxBuffer: 64 * 1024 * 1024 }, (e, out, err) => resolve({ code: e ? 1 : 0, out, err })));
+  const ok = await cli(['verify']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, new RegExp(`chain intact, 2000 entries \\(seq 1\\.\\.${2000 - kept} compacted`));
+  const exported = (await cli(['export'])).out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual([exported.length, exported[0].seq], [kept, 2000 - kept + 1], 'the export starts after the checkpoint');
+
+  const next = await ClusterAuditStore.open({ clients, namespace: ns });
+  const e = await next.append(record(2001));
+  await next.close();
+  assert.deepEqual([e.seq, e.prevHash], [2001, acked.at(-1)!.hash]);
+
+  // Reorder: two segments after the checkpoint re-made with each other's entries.
+  const [a, b] = (await listSegments(clients, ns)).sort((x, y) => x.metadata!.name!.localeCompare(y.metadata!.name!));
+  const remake = (name: string, from: typeof a) => ({ apiVersion: 'v1', kind: 'ConfigMap', immutable: true, metadata: { name, namespace: ns, labels: from!.metadata!.labels, annotations: from!.metadata!.annotations }, data: from!.data });
+  await kubectl(['delete', 'configmap', a!.metadata!.name!, b!.metadata!.name!, '-n', ns]);
+  await kubectl(['create', '-f', '-'], { stdin: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [remake(a!.metadata!.name!, b), remake(b!.metadata!.name!, a)] }) });
+  const reordered = await cli(['verify']);
+  assert.equal(reordered.code, 1);
+  assert.match(reordered.err, new RegExp(`chain BROKEN at seq ${2000 - kept + 1}:`));
+  // The checkpoint deleted: the first segment left links to a head nobody vouches for.
+  await kubectl(['delete', 'configmap', checkpoints[0]!.metadata!.name!, '-n', ns]);
+  const noCheckpoint = await cli(['verify']);
+  assert.equal(noCheckpoint.code, 1);
+  assert.match(noCheckpoint.err, /chain BROKEN at seq 1:/);
 });

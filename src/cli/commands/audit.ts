@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { API_VERSION } from '../../api/group.ts';
 import { exportEntries, toOcsf, type AuditFilter } from '../../governance/audit-export.ts';
-import { verifyAuditLog } from '../../governance/audit-log.ts';
+import { GENESIS_HASH, verifyAuditLog, type AuditHead } from '../../governance/audit-log.ts';
 import { auditLines, describeSource, type AuditSource } from '../../governance/audit-source.ts';
-import { listSegments, verifySegments } from '../../governance/cluster-audit-store.ts';
+import { verifyStored } from '../../governance/cluster-audit-store.ts';
 import { createKubeClients, describeError } from '../../operator/kube-clients.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
 import { defaultAuditLogPath } from './controller.ts';
@@ -57,9 +57,10 @@ Examples:
     .action(async (opts: SourceOptions) => {
       if (opts.cluster) {
         try {
-          const v = verifySegments(await listSegments(createKubeClients(loadKubeConfig(opts.kubeconfig)), opts.namespace));
+          const v = await verifyStored(createKubeClients(loadKubeConfig(opts.kubeconfig)), opts.namespace);
           if (v.ok) {
-            console.log(`audit segments in ${opts.namespace}: chain intact, ${v.entries} entries`);
+            const cp = v.checkpoint ? ` (seq 1..${v.checkpoint.lastSeq} compacted into a checkpoint of ${v.checkpoint.at})` : '';
+            console.log(`audit segments in ${opts.namespace}: chain intact, ${v.entries} entries${cp}`);
             return;
           }
           console.error(`audit segments in ${opts.namespace}: chain BROKEN at seq ${v.firstBadSeq ?? '?'}: ${v.problem ?? 'unknown problem'} (${v.entries} entries verified before it)`);
@@ -112,7 +113,9 @@ Examples:
       };
       const source = sourceOf(opts);
       try {
-        const result = await exportEntries(auditLines(source), filter, (e) => process.stdout.write(`${JSON.stringify(opts.format === 'ocsf' ? toOcsf(e, API_VERSION) : e)}\n`));
+        let start: AuditHead = { seq: 0, hash: GENESIS_HASH };
+        const lines = auditLines(source, (head) => (start = head));
+        const result = await exportEntries(lines, filter, (e) => process.stdout.write(`${JSON.stringify(opts.format === 'ocsf' ? toOcsf(e, API_VERSION) : e)}\n`), () => start);
         if (!result.ok) {
           console.error(`${describeSource(source)}: chain BROKEN at seq ${result.firstBadSeq}: ${result.problem} (${result.read} entries verified, ${result.written} written before it)`);
           process.exitCode = 1;

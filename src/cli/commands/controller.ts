@@ -33,6 +33,8 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .addOption(new Option('--admitted-output-retention <duration>', 'delete admitted outputs older than this (default: kept; deleting an execution never deletes them)').env('AGENT_MACHINE_ADMITTED_OUTPUT_RETENTION').argParser(retention))
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL) of --audit-store file', defaultAuditLogPath())
     .addOption(new Option('--audit-store <store>', 'where the audit chain is kept: file (--audit-log), or cluster (immutable ConfigMap segments in --leader-election-namespace: survives Pods and failover)').choices(['file', 'cluster']).default('file'))
+    .option('--audit-segment-entries <n>', 'most audit entries per segment ConfigMap (--audit-store cluster)', count, 500)
+    .option('--audit-retain-entries <n>', 'audit entries kept in segments; older whole segments are compacted into a checkpoint and deleted (0 keeps all; --audit-store cluster)', count, 50_000)
     .option('--resync-period <seconds>', 'how often every cached object is reconciled again', seconds, 300)
     .addOption(new Option('--log-format <format>', 'log format').choices(['json', 'dev']).default(defaults.logFormat))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'));
@@ -42,6 +44,12 @@ function retention(value: string): number {
   const s = parseDuration(value);
   if (s === undefined) throw new InvalidArgumentError('expected a duration: 90s, 30m, 72h');
   return s;
+}
+
+function count(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
 }
 
 function seconds(value: string): number {
@@ -71,6 +79,8 @@ export interface ControllerCliOptions {
   outputRetention?: number;
   admittedOutputRetention?: number;
   auditStore: 'file' | 'cluster';
+  auditSegmentEntries: number;
+  auditRetainEntries: number;
   logFormat: 'json' | 'dev';
   logLevel: string;
 }
@@ -104,6 +114,8 @@ export function controllerConfig(opts: ControllerCliOptions) {
     retryPeriodMs: opts.leaderElectRetryPeriod * 1000,
     auditLogPath: opts.auditLog,
     auditStore: opts.auditStore,
+    auditSegmentEntries: opts.auditSegmentEntries,
+    auditRetainEntries: opts.auditRetainEntries,
     resyncSeconds: opts.resyncPeriod,
     runtime: opts.runtime,
     ...(opts.dockerHost ? { dockerSocket: opts.dockerHost.replace(/^unix:\/\//, '') } : {}),

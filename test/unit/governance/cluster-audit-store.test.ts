@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GENESIS_HASH, entryFor, type AuditEntry, type AuditRecord } from '../../../src/governance/audit-log.ts';
-import { segmentFor, segmentName, verifySegments } from '../../../src/governance/cluster-audit-store.ts';
+import { checkpointFor, segmentFor, segmentName, verifySegments } from '../../../src/governance/cluster-audit-store.ts';
+import { sealCheckpoint } from '../../../src/governance/audit-checkpoint.ts';
 
 const record = (i: number): AuditRecord => ({ operationType: 'agent_machine.tool_grant.apply', commandRef: `ns/g${i}`, object: { kind: 'ToolGrantRecord', namespace: 'ns', name: `g${i}` }, actor: 'alice', outcome: 'allowed', reason: 'Active' });
 
@@ -42,4 +43,36 @@ test('a deleted, edited or re-made segment breaks the chain at the first bad seq
   const f = verifySegments([segs[0]!, segmentFor('sys', forged), segs[2]!]);
   assert.equal(f.ok, false);
   assert.equal(f.firstBadSeq, 11);
+});
+
+test('reordered segments (two swapped contents) break the chain at the first bad seq', () => {
+  const e = chain(30);
+  const a = segmentFor('sys', e.slice(10, 20));
+  const b = segmentFor('sys', e.slice(20));
+  // Each re-made under the other's name.
+  const swapped = [segmentFor('sys', e.slice(0, 10)), { ...a, data: b.data }, { ...b, data: a.data }];
+  const v = verifySegments(swapped);
+  assert.deepEqual([v.ok, v.firstBadSeq], [false, 11]);
+});
+
+test('across a checkpoint: verifies from its head; an edited or deleted checkpoint, or a segment after it removed, is named', () => {
+  const e = chain(30);
+  const segs = [segmentFor('sys', e.slice(0, 10)), segmentFor('sys', e.slice(10, 20)), segmentFor('sys', e.slice(20))];
+  const cp = checkpointFor('sys', sealCheckpoint({ count: 10, firstSeq: 1, lastSeq: 10, headHash: e[9]!.hash, at: '2026-12-08T00:00:00.000Z', by: 'test' }));
+  const after = verifySegments(segs.slice(1), [cp]);
+  assert.deepEqual([after.ok, after.entries, after.head.seq, after.checkpoint?.lastSeq], [true, 30, 30, 10]);
+  // A compaction cut short left the covered segment: skipped, same answer.
+  assert.deepEqual(verifySegments(segs, [cp]).entries, 30);
+  const deletedCp = verifySegments(segs.slice(1));
+  assert.deepEqual([deletedCp.ok, deletedCp.firstBadSeq], [false, 1]);
+  const edited = structuredClone(cp);
+  edited.data!['checkpoint.json'] = edited.data!['checkpoint.json']!.replace('"count":10', '"count":11');
+  const ev = verifySegments(segs.slice(1), [edited]);
+  assert.deepEqual([ev.ok, ev.firstBadSeq], [false, 1]);
+  assert.match(ev.problem!, /edited/);
+  const gap = verifySegments([segs[2]!], [cp]);
+  assert.deepEqual([gap.ok, gap.firstBadSeq], [false, 11]);
+  // A checkpoint whose head is not the chain's: the next segment does not link to it.
+  const wrong = checkpointFor('sys', sealCheckpoint({ count: 10, firstSeq: 1, lastSeq: 10, headHash: e[8]!.hash, at: 'x', by: 'test' }));
+  assert.deepEqual(verifySegments(segs.slice(1), [wrong]).firstBadSeq, 11);
 });
