@@ -62,7 +62,7 @@ export function validateReference(dir: string, file: string, doc: unknown, def?:
   if (!validate) {
     const schema = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Record<string, unknown>;
     if (schema['$schema'] !== 'https://json-schema.org/draft/2020-12/schema') throw new Error(`${file}: expected a draft 2020-12 schema, got ${String(schema['$schema'])}`);
-    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    const ajv = new Ajv2020({ allErrors: true, strict: true });
     addFormats(ajv);
     ajv.addSchema(schema, 'root');
     validate = ajv.compile(def ? { $ref: `root#/$defs/${def}` } : { $ref: 'root' });

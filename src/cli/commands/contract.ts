@@ -137,12 +137,10 @@ function auditSourceOf(opts: ContractCliOptions, clients: KubeClients): AuditSou
  */
 async function readAuditAbout(source: AuditSource, obj: AgentMachineObject): Promise<AuditEntry[]> {
   if (!sourceExists(source)) throw new ContractError(`audit log ${describeSource(source)} not found`);
-  const all: AuditEntry[] = [];
-  const result = await exportEntries(auditLines(source), {}, (e) => {
-    if (e.object.uid === obj.metadata.uid) all.push(e);
-  });
+  const about: AuditEntry[] = [];
+  const result = await exportEntries(auditLines(source), {}, (e) => about.push(...entriesAbout(obj, [e])));
   if (!result.ok) throw new ContractError(`${describeSource(source)}: chain BROKEN at seq ${result.firstBadSeq}: ${result.problem}; records would cite entries that do not verify`);
-  return entriesAbout(obj, all);
+  return about;
 }
 
 export function registerContractCommand(program: Command): void {
