@@ -237,7 +237,7 @@ test('--format: every upstream record family through the CLI, valid against the 
     return JSON.parse(result.stdout);
   };
   // Independent CLI runs: in parallel, to keep this file's added time small.
-  const [prophet, lae, registry, gates, log, noAudit, wrongKind, kubeSystem, nodes] = await Promise.all([
+  const [prophet, lae, registry, gates, log, noAudit, wrongKind, kubeSystem, nodes, asAlice] = await Promise.all([
     record([execution, '--format', 'prophet-core', '--audit-log', file]),
     record([execution, '--format', 'local-agent-execution', '--audit-log', file]),
     record([grant, '--format', 'agent-registry', '--audit-log', file]),
@@ -247,6 +247,8 @@ test('--format: every upstream record family through the CLI, valid against the 
     contractCli([grant, '--format', 'local-agent-execution', '-n', NS]),
     kubectl(['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}']),
     kubectl(['get', 'nodes', '-o', 'name']),
+    // alice may not read kube-system: the device id falls back to the API server URL, saying so.
+    contractCli([execution, '--format', 'local-agent-execution', '-n', NS], kubeconfigPath(USER)),
   ]);
   assert.deepEqual(prophet.operationEvents.map((e: any) => e.event_id), ['urn:srcos:agent-machine:audit-entry:2', 'urn:srcos:agent-machine:audit-entry:3']);
   assert.equal(prophet.workspaceOperation.status, 'queued', 'no controller ran: the object is unreconciled');
@@ -261,6 +263,9 @@ test('--format: every upstream record family through the CLI, valid against the 
   assert.match(noAudit.stderr, /made of audit entries: give --audit-log FILE or --audit-cluster/);
   assert.equal(wrongKind.code, 1);
   assert.match(wrongKind.stderr, /a LocalAgentExecution's; ToolGrantRecord has none/);
+  assert.equal(asAlice.code, 0, asAlice.stderr);
+  assert.match(asAlice.stderr, /cannot read namespace kube-system .*the device id is derived from the API server URL instead/);
+  assert.notEqual(JSON.parse(asAlice.stdout).deviceId, lae.deviceId);
 
   const dir = referenceDir();
   if (!dir) {
