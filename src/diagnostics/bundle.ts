@@ -10,6 +10,8 @@
 //   controller.json               controller version and configuration (no secrets)
 //   runtime.json                  container runtimes as the exporter sees them
 //   metrics.txt                   a /metrics snapshot
+//   records/prophet-core/<Kind>/<name>.json   upstream WorkspaceOperation/OperationTask/OperationEvents
+//   records/local-operation-log.jsonl         upstream LocalOperationLog entries of audit.jsonl
 //
 // Fail closed: the bundle is refused (no tarball) when the redactor reports an internal error,
 // when any finished file still contains any form of a known secret value, or when redacting a
@@ -26,6 +28,8 @@ import type { PromptMatcher } from '../redaction/prompt-matcher.ts';
 import { isSensitiveKey } from '../redaction/sensitive-keys.ts';
 import { Redactor } from '../redaction/redactor.ts';
 import { writeTar } from './tar.ts';
+import type { DeviceContext } from '../api/upstream-records/common.ts';
+import { upstreamRecordFiles } from './upstream-records.ts';
 
 export const MANIFEST_KIND = 'DiagnosticBundleManifest';
 
@@ -98,6 +102,10 @@ export interface BundleSources {
   metrics?: string;
   /** Things the gatherer wants a reader to know (execution not found, Secret unreadable...). */
   notes: string[];
+  /** Who emits the upstream records (their device id); absent: no records/ in the bundle. */
+  device?: DeviceContext;
+  /** Which audit store the audit lines came from. */
+  auditStore?: 'file' | 'cluster';
 }
 
 export interface BuildOptions {
@@ -153,8 +161,16 @@ export function buildBundle(sources: BundleSources, opts: BuildOptions): BuildRe
   if (inc.runtime && sources.runtime) files.set('runtime.json', json(redactor.value(sources.runtime)));
   if (inc.metrics && sources.metrics !== undefined) files.set('metrics.txt', redactor.text(sources.metrics));
 
+  const recordNotes: string[] = [];
+  if (sources.device) {
+    const records = upstreamRecordFiles(sources.objects, sources.audit, sources.device, { objects: inc.objects, audit: inc.audit, auditStore: sources.auditStore ?? 'file', now: opts.now, segment: safeSegment });
+    // Through the same redactor as the files they are made from.
+    for (const [path, content] of records.files) files.set(path, path.endsWith('.jsonl') ? content.split('\n').filter((l) => l !== '').map((l) => redactAuditLine(redactor, l)).join('') : json(redactor.value(JSON.parse(content) as unknown)));
+    recordNotes.push(...records.notes);
+  }
+
   const scope = redactor.value(opts.scope);
-  const notes = sources.notes.map((n) => redactor.text(n));
+  const notes = [...sources.notes, ...recordNotes].map((n) => redactor.text(n));
   if (redactor.failed) return { ok: false, reason: 'RedactionFailed', message: redactor.errors.slice(0, 3).join('; '), report: redactor.report() };
 
   const report = redactor.report();

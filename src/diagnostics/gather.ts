@@ -18,6 +18,7 @@ import { describeError, isNotFound, statusCodeOf, type KubeClients } from '../op
 import { SECRETS } from '../operator/resource.ts';
 import type { BundleInclude, BundleScope, BundleSources } from './bundle.ts';
 import { auditLines, describeSource, sourceExists, type AuditSource } from '../governance/audit-source.ts';
+import { readDeviceContext } from '../operator/device-context.ts';
 
 /** An export that must not go ahead (fail closed): not retried as a transient error. */
 export class ExportRefused extends Error {
@@ -35,6 +36,8 @@ export interface GatherOptions {
   metrics?: () => Promise<string | undefined>;
   controller?: () => Record<string, unknown>;
   runtime?: (objects: KubernetesObject[]) => Promise<Record<string, unknown>>;
+  /** The node the upstream records' device id names (the controller's own); absent: the cluster's only Node, else `cluster`. */
+  node?: string;
 }
 
 export interface Gathered {
@@ -135,10 +138,14 @@ export async function gather(opts: GatherOptions): Promise<Gathered> {
   }
   if (opts.include.metrics && metrics === undefined) notes.push('no metrics snapshot (no /metrics URL known)');
 
+  const device = await readDeviceContext(clients, opts.node, (m) => notes.push(`upstream records: ${m}`));
+
   return {
     sources: {
       objects,
       events,
+      device,
+      ...(opts.audit ? { auditStore: opts.audit.kind } : {}),
       logs,
       ...(audit !== undefined ? { audit } : {}),
       ...(opts.include.controller && opts.controller ? { controller: opts.controller() } : {}),

@@ -33,14 +33,27 @@ export function deny(gate: string, rule: string, message: string): Decision {
 }
 
 /**
- * How an allowed decision that must still be in the audit trail begins (a profile let a
- * container mount a credential store). The audit log keeps denials and these.
+ * How an allowed decision that must stand out in the audit trail begins (a profile let a
+ * container mount a credential store): kept ahead of the other allows when the list is cut.
  */
 export const CREDENTIAL_MOUNT = 'credential mount: ';
 
-/** What the audit log keeps of a command's decisions: every denial and every credential mount. */
+/** How many decisions one audit entry keeps. */
+export const MAX_AUDITED_DECISIONS = 16;
+
+/**
+ * What the audit log keeps of a command's decisions: every one (upstream wants a policy gate
+ * record per decision, allows included), bounded. When a command took more than the bound,
+ * denials go first, then credential mounts, then the other allows, so what is cut is the
+ * least telling; order within each group is kept.
+ */
 export function auditedDecisions(decisions: readonly Decision[]): Decision[] {
-  return decisions.filter((d) => !d.allowed || d.message.startsWith(CREDENTIAL_MOUNT));
+  const rank = (d: Decision) => (!d.allowed ? 0 : d.message.startsWith(CREDENTIAL_MOUNT) ? 1 : 2);
+  return decisions
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => rank(a.d) - rank(b.d) || a.i - b.i)
+    .slice(0, MAX_AUDITED_DECISIONS)
+    .map(({ d }) => d);
 }
 
 /**

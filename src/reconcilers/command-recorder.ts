@@ -77,7 +77,7 @@ export class CommandRecorder {
       ...(command.delegate ? { delegate: command.delegate } : {}),
       outcome: command.outcome,
       reason: command.message,
-      ...(command.decisions ? { decisions: auditedDecisions(command.decisions).slice(0, 8) } : {}),
+      ...(command.decisions ? { decisions: auditedDecisions(command.decisions) } : {}),
     });
   }
 }

@@ -25,6 +25,7 @@ import type { GovernedKind } from './core/governed-kind.ts';
 import { finalizeIfDeleted, withFinalizer } from './core/finalizer.ts';
 import { walkGates } from './core/gate-walk.ts';
 import { settle } from './core/settle.ts';
+import { controllerNode } from '../operator/device-context.ts';
 
 const EXPORT = 'agent_machine.diagnostics.export_redacted';
 
@@ -152,6 +153,7 @@ async function runExport(deps: ReconcilerDeps, opts: DiagnosticBundleOptions, bu
     metrics: () => deps.metrics.registry.metrics(),
     controller: () => controllerInfo(opts, started),
     runtime: (objects) => runtimeInfo(deps, objects),
+    node: controllerNode(),
     // Executions still running (or whose containers are) have their forwarded prompts here.
     ...(deps.prompts ? { prompts: (uids: string[]) => deps.prompts!.matcher(uids) } : {}),
   });

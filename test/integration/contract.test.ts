@@ -17,7 +17,11 @@ import { contractIdFor, isDeclaredEvent, primaryOperationType, type WorkspaceOpe
 import { grantEditorRole, installApi } from '../support/install.ts';
 import { kubeconfigPath, kubectl } from '../support/integration-env.ts';
 import { suffix } from '../support/objects.ts';
-import { upstreamContractsDir, UPSTREAM_MISSING, validateUpstreamContract } from '../support/upstream.ts';
+import { referenceDir, REFERENCE_MISSING, upstreamContractsDir, UPSTREAM_MISSING, validateReference, validateUpstreamContract } from '../support/upstream.ts';
+import type { OperationType, PolicyDecision } from '../../src/api/types.generated.ts';
+import { deviceIdFor } from '../../src/api/upstream-records/common.ts';
+import { AuditLog, type AuditEntry, type AuditOutcome } from '../../src/governance/audit-log.ts';
+import { allow } from '../../src/governance/decision.ts';
 import { ContractValidator } from '../../src/api/validation.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -183,6 +187,109 @@ test('unknown kinds, missing objects and malformed refs exit 1 with a clear mess
   const noName = await contractCli(['toolgrantrecord', '-n', NS]);
   assert.equal(noName.code, 1);
   assert.match(noName.stderr, /expected KIND\/NAME/);
+});
+
+// --format: one real object per upstream record family, through the CLI, with a real audit
+// chain (AuditLog, as the controller writes it) about the objects' real UIDs.
+const RECORD_SCHEMAS = {
+  operation: 'SocioProphet__prophet-core-contracts/schemas/workspace-operation.schema.json',
+  taskEvent: 'SocioProphet__prophet-core-contracts/schemas/operation-task-event.schema.json',
+  localAgentExecution: 'SociOS-Linux__workstation-contracts/schemas/workspace-ops/local-agent-execution.schema.json',
+  agentRegistry: 'SocioProphet__agent-registry/contracts/workspace-operations/records.v0.1.schema.json',
+  policyGate: 'SocioProphet__prophet-core-contracts/schemas/decision-policy-adapter.schema.json',
+  localOperationLog: 'SourceOS-Linux__sourceos-spec/schemas/LocalOperationLog.json',
+};
+
+async function auditChainAboutObjects(): Promise<{ file: string; entries: AuditEntry[] }> {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'am-contract-audit-')), 'audit.jsonl');
+  const log = await AuditLog.open(file, { durability: 'none' });
+  const entries: AuditEntry[] = [];
+  const about = async (kind: KindName, operationType: OperationType, outcome: AuditOutcome, decisions: PolicyDecision[]) => {
+    const ref = refs.get(kind)!;
+    const uid = await uidOf(ref);
+    entries.push(
+      await log.append({
+        operationType,
+        commandRef: operationIds(uid, operationType).commandRef,
+        object: { kind, namespace: NS, name: ref.slice(ref.indexOf('/') + 1), uid },
+        actor: USER,
+        delegate: 'agent:hello',
+        outcome,
+        reason: `${outcome} (test chain)`,
+        decisions,
+      }),
+    );
+  };
+  await about('ToolGrantRecord', 'agent_machine.tool_grant.apply', 'allowed', [allow('authority', 'authority.rbac', 'alice may get secrets')]);
+  await about('LocalAgentExecution', 'agent_machine.execution.start', 'started', [allow('authority', 'authority.rbac', 'alice may create pods'), allow('containerExecution', 'builtin.containers.registry', 'registry allowed')]);
+  await about('LocalAgentExecution', 'agent_machine.execution.start', 'completed', []);
+  await log.close();
+  return { file, entries };
+}
+
+test('--format: every upstream record family through the CLI, valid against the reference schemas', async (t) => {
+  const { file, entries } = await auditChainAboutObjects();
+  const execution = refs.get('LocalAgentExecution')!;
+  const grant = refs.get('ToolGrantRecord')!;
+  const record = async (args: string[]) => {
+    const result = await contractCli([...args, '-n', NS]);
+    assert.equal(result.code, 0, `agent-machine contract ${args.join(' ')} failed:\n${result.stderr}`);
+    return JSON.parse(result.stdout);
+  };
+  // Independent CLI runs: in parallel, to keep this file's added time small.
+  const [prophet, lae, registry, gates, log, noAudit, wrongKind, kubeSystem, nodes, asAlice] = await Promise.all([
+    record([execution, '--format', 'prophet-core', '--audit-log', file]),
+    record([execution, '--format', 'local-agent-execution', '--audit-log', file]),
+    record([grant, '--format', 'agent-registry', '--audit-log', file]),
+    record([execution, '--format', 'policy-gate', '--audit-log', file]),
+    record([execution, '--format', 'local-operation-log', '--audit-log', file]),
+    contractCli([execution, '--format', 'local-operation-log', '-n', NS]),
+    contractCli([grant, '--format', 'local-agent-execution', '-n', NS]),
+    kubectl(['get', 'namespace', 'kube-system', '-o', 'jsonpath={.metadata.uid}']),
+    kubectl(['get', 'nodes', '-o', 'name']),
+    // alice may not read kube-system: the device id falls back to the API server URL, saying so.
+    contractCli([execution, '--format', 'local-agent-execution', '-n', NS], kubeconfigPath(USER)),
+  ]);
+  assert.deepEqual(prophet.operationEvents.map((e: any) => e.event_id), ['urn:srcos:agent-machine:audit-entry:2', 'urn:srcos:agent-machine:audit-entry:3']);
+  assert.equal(prophet.workspaceOperation.status, 'queued', 'no controller ran: the object is unreconciled');
+  const nodeNames = nodes.stdout.trim().split('\n').filter((n) => n !== '');
+  const node = nodeNames.length === 1 ? nodeNames[0]!.replace(/^node\//, '') : 'cluster';
+  assert.equal(lae.deviceId, deviceIdFor({ clusterUid: kubeSystem.stdout.trim(), node }));
+  assert.equal(lae.evidenceRef, `urn:srcos:agent-machine:audit-entry:3#sha256:${entries[2]!.hash}`);
+  assert.equal(registry.toolGrant.spec.evidenceRef, `urn:srcos:agent-machine:audit-entry:1#sha256:${entries[0]!.hash}`);
+  assert.deepEqual(gates.map((g: any) => g.status), ['passed', 'passed'], 'allowed decisions are gate records too');
+  assert.deepEqual(log.map((e: any) => e.integrity.entryHash), entries.slice(1).map((e) => `sha256:${e.hash}`));
+  assert.equal(noAudit.code, 1);
+  assert.match(noAudit.stderr, /made of audit entries: give --audit-log FILE or --audit-cluster/);
+  assert.equal(wrongKind.code, 1);
+  assert.match(wrongKind.stderr, /a LocalAgentExecution's; ToolGrantRecord has none/);
+  assert.equal(asAlice.code, 0, asAlice.stderr);
+  assert.match(asAlice.stderr, /cannot read namespace kube-system .*the device id is derived from the API server URL instead/);
+  assert.notEqual(JSON.parse(asAlice.stdout).deviceId, lae.deviceId);
+
+  const dir = referenceDir();
+  if (!dir) {
+    console.warn(REFERENCE_MISSING);
+    return t.skip(REFERENCE_MISSING);
+  }
+  assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.operation, prophet.workspaceOperation), []);
+  for (const task of prophet.operationTasks) assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.taskEvent, task, 'OperationTask'), []);
+  for (const event of prophet.operationEvents) assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.taskEvent, event, 'OperationEvent'), []);
+  assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.localAgentExecution, lae), []);
+  assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.agentRegistry, registry.toolGrant, 'AgentToolGrant'), []);
+  assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.agentRegistry, registry.revocation, 'AgentRevocationRecord'), []);
+  for (const g of gates) assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.policyGate, g, 'PolicyGateRecord'), []);
+  for (const e of log) assert.deepEqual(validateReference(dir, RECORD_SCHEMAS.localOperationLog, e), []);
+});
+
+test('--format with a tampered audit chain exits 1: records never cite entries that do not verify', async () => {
+  const { file } = await auditChainAboutObjects();
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines[1] = lines[1]!.replace('(test chain)', '(edited)');
+  writeFileSync(file, lines.join('\n'));
+  const result = await contractCli([refs.get('LocalAgentExecution')!, '--format', 'prophet-core', '--audit-log', file, '-n', NS]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /chain BROKEN at seq 2/);
 });
 
 const contractValidator = new ContractValidator();

@@ -25,6 +25,7 @@ import { readTar } from '../../src/diagnostics/tar.ts';
 import { listBundleConfigMaps, reassemble } from '../../src/diagnostics/config-maps.ts';
 import { formatExecutionToken } from '../../src/redaction/execution-token.ts';
 import type { RedactionCategory } from '../../src/redaction/placeholders.ts';
+import { referenceDir, REFERENCE_MISSING, validateReference } from '../support/upstream.ts';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/agent-machine.js', import.meta.url));
@@ -310,6 +311,22 @@ function assertUseful(files: Map<string, string>, opts: { audit: boolean }) {
       const audit = files.get('audit.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
       assert.ok(audit.some((a) => a.object.name === name && a.operationType === 'agent_machine.execution.start'), `audit records of ${name}`);
     }
+    // The upstream records of what the controller really did (issue 17): prophet-core per object.
+    const prophet = JSON.parse(files.get(`records/prophet-core/LocalAgentExecution/${name}.json`)!);
+    assert.equal(prophet.workspaceOperation.status, 'completed');
+    assert.ok(prophet.workspaceOperation.policy_gate_ids.length > 0, 'allowed decisions are gate records too');
+    const dir = referenceDir();
+    if (dir) {
+      assert.deepEqual(validateReference(dir, 'SocioProphet__prophet-core-contracts/schemas/workspace-operation.schema.json', prophet.workspaceOperation), []);
+      for (const e of prophet.operationEvents) assert.deepEqual(validateReference(dir, 'SocioProphet__prophet-core-contracts/schemas/operation-task-event.schema.json', e, 'OperationEvent'), []);
+    } else console.warn(REFERENCE_MISSING);
+  }
+  if (opts.audit) {
+    const audit = files.get('audit.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
+    const log = files.get('records/local-operation-log.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(log.map((e) => e.integrity.entryHash), audit.map((a) => `sha256:${a.hash}`), 'one LocalOperationLog entry per audit line, entryHash the chain hash');
+    const dir = referenceDir();
+    if (dir) for (const e of log) assert.deepEqual(validateReference(dir, 'SourceOS-Linux__sourceos-spec/schemas/LocalOperationLog.json', e), []);
   }
   const secretsEx = parse(files.get('objects/LocalAgentExecution/diag-secrets.yaml')!) as any;
   const env = secretsEx.spec.containers[0].env;

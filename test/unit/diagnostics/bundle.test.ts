@@ -5,6 +5,9 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { buildBundle, DEFAULT_INCLUDE, type BundleSources, type BuildOptions } from '../../../src/diagnostics/bundle.ts';
 import { readTar } from '../../../src/diagnostics/tar.ts';
+import { entryFor, GENESIS_HASH } from '../../../src/governance/audit-log.ts';
+import { allow } from '../../../src/governance/decision.ts';
+import { referenceDir, REFERENCE_MISSING, validateReference } from '../../support/upstream.ts';
 
 const SECRET = 'sup3r-s3cret-from-a-Secret';
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -172,4 +175,36 @@ test('a leak the check finds sets its flag (and no bundle is written)', () => {
   assert.equal(r.ok, false);
   assert.equal(!r.ok && r.flags?.localSecretsIncluded, true);
   assert.equal(!r.ok && r.flags?.sensitivePromptsIncluded, false);
+});
+
+test('with the device known, the bundle carries the upstream records: prophet-core per object, the LocalOperationLog of its audit entries, valid upstream', (t) => {
+  const entry = entryFor(
+    { operationType: 'agent_machine.execution.start', commandRef: 'urn:srcos:workspace-operation-command:execution-start-uid-ex', object: { kind: 'LocalAgentExecution', namespace: 'ns', name: 'run-1', uid: 'uid-ex' }, actor: 'alice', delegate: 'agent:a', outcome: 'started', reason: `admitted; env had ${SECRET}`, decisions: [allow('authority', 'authority.rbac', 'alice may create pods')] },
+    { seq: 0, hash: GENESIS_HASH },
+    NOW,
+  );
+  const r = buildBundle(sources({ audit: [`${JSON.stringify(entry)}\n`], device: { clusterUid: 'c-uid', node: 'n1' }, auditStore: 'cluster' }), opts());
+  assert.ok(r.ok, !r.ok ? r.message : '');
+  const files = untar(r.tarGz);
+  const prophet = JSON.parse(files.get('records/prophet-core/LocalAgentExecution/run-1.json')!);
+  assert.ok(files.has('records/prophet-core/ContainerExecutionRecord/run-1-agent.json'));
+  assert.equal(prophet.operationEvents.length, 1);
+  assert.equal(prophet.operationEvents[0].event_id, 'urn:srcos:agent-machine:audit-entry:1');
+  const log = files.get('records/local-operation-log.jsonl')!.trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(log.length, 1);
+  assert.equal(log[0].integrity.entryHash, `sha256:${entry.hash}`);
+  assert.equal(log[0].durabilityTier, 'synced');
+  for (const content of files.values()) assert.ok(!content.includes(SECRET), 'records are redacted like every file');
+  assert.match(log[0].payload.reason, /\[REDACTED:secretValue\]/);
+  const dir = referenceDir();
+  if (!dir) return t.skip(REFERENCE_MISSING);
+  assert.deepEqual(validateReference(dir, 'SocioProphet__prophet-core-contracts/schemas/workspace-operation.schema.json', prophet.workspaceOperation), []);
+  for (const e of prophet.operationEvents) assert.deepEqual(validateReference(dir, 'SocioProphet__prophet-core-contracts/schemas/operation-task-event.schema.json', e, 'OperationEvent'), []);
+  assert.deepEqual(validateReference(dir, 'SourceOS-Linux__sourceos-spec/schemas/LocalOperationLog.json', log[0]), []);
+});
+
+test('without the device, no records/ (callers that do not read the cluster)', () => {
+  const r = buildBundle(sources(), opts());
+  assert.ok(r.ok);
+  assert.ok(![...untar(r.tarGz).keys()].some((p) => p.startsWith('records/')));
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentMachineProfileSpec, PolicyGate, ProfileType } from '../../../src/api/types.generated.ts';
-import { allAllowed, auditedDecisions } from '../../../src/governance/decision.ts';
+import { allAllowed, auditedDecisions, CREDENTIAL_MOUNT, MAX_AUDITED_DECISIONS } from '../../../src/governance/decision.ts';
 import { BUILTIN_RULES, containerNetworkMode, describeProfileRules, effectiveNetworkMode, evaluateBuiltinRules, PROFILE_TYPES } from '../../../src/governance/profile-rules.ts';
 import type { PolicyRequest } from '../../../src/governance/requests.ts';
 import { profile } from './fixtures.ts';
@@ -207,16 +207,19 @@ test('every type-specific rule in the table is exercised by a deny case', () => 
   assert.deepEqual(untested, []);
 });
 
-test('a credential mount the profile allows is marked for the audit log; other allows are not', () => {
+test('the audit log keeps allows too; a credential mount the profile allows is marked and kept ahead of other allows', () => {
   const named = evaluateBuiltinRules(profile('personal', { credentialMounts: ['/home/alice/.ssh'] }), { gate: 'artifactAccess', hostPath: '/home/alice/.ssh/id_ed25519' });
   assert.ok(allAllowed(named));
+  const kept = auditedDecisions(named);
   assert.deepEqual(
-    auditedDecisions(named).map((d) => [d.rule, d.message]),
+    kept.filter((d) => d.message.startsWith(CREDENTIAL_MOUNT)).map((d) => [d.rule, d.message]),
     [['builtin.artifacts.credential-stores', "credential mount: [/home/alice/.ssh] mounted read-only, named by the profile's spec.credentialMounts"]],
   );
+  assert.ok(kept[0]!.message.startsWith(CREDENTIAL_MOUNT), 'first when the list is cut');
   const plain = evaluateBuiltinRules(profile('personal'), { gate: 'artifactAccess', hostPath: '/home/alice/project' });
   assert.ok(allAllowed(plain));
-  assert.deepEqual(auditedDecisions(plain), []);
+  assert.deepEqual(auditedDecisions(plain), plain.slice(0, MAX_AUDITED_DECISIONS), 'allowed decisions are audited too');
+  assert.ok(auditedDecisions(plain).length > 0);
 });
 
 test('an unknown profile type denies every gate', () => {
