@@ -20,7 +20,6 @@ import type {
   ProfileType,
   ToolGrantRecord,
 } from './types.generated.ts';
-import { artifactRecords, type ArtifactRecord } from './artifact-records.ts';
 import { COMMON_SCHEMA_FILE, readSchemaFile } from './contracts.ts';
 import { KINDS, type KindName } from './group.ts';
 import { operationIds, type OperationEventType, type OperationState } from './operation.ts';
@@ -114,8 +113,6 @@ export interface WorkspaceOperationContract {
       localSecretsIncluded: false;
       sensitivePromptsIncluded: false;
     };
-    /** A container record's outputs once it ended: admitted (durable), provisional or refused, with the decision. */
-    outputArtifacts?: ArtifactRecord[];
   };
   controls: {
     delegatedAuthorityRequired: true;
@@ -205,7 +202,6 @@ export function buildWorkspaceOperationContract(obj: AgentMachineObject, options
         localSecretsIncluded: false,
         sensitivePromptsIncluded: false,
       },
-      ...(obj.kind === 'ContainerExecutionRecord' && obj.status?.outputs?.length ? { outputArtifacts: artifactRecords(obj) } : {}),
     },
     controls: {
       delegatedAuthorityRequired: true,

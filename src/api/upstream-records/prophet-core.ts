@@ -5,6 +5,7 @@
 // Mapping table: docs/contracts.md.
 import type { AuditEntry, AuditOutcome } from '../../governance/audit-log.ts';
 import { RESOURCES } from '../resources.ts';
+import { artifactRecords } from '../artifact-records.ts';
 import {
   auditEventId,
   auditEvidenceRef,
@@ -136,6 +137,9 @@ function workspaceOperation(inputs: RecordInputs): ProphetWorkspaceOperation {
       ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
       commandRef: operation.commandRef,
       state: operation.state,
+      // The upstream WorkspaceOperationContract's artifacts object is closed, so a container's
+      // output decisions travel here (artifact_ids names only the admitted ones).
+      ...(obj.kind === 'ContainerExecutionRecord' && obj.status?.outputs?.length ? { outputs: artifactRecords(obj) } : {}),
     },
   };
 }
