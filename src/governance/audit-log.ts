@@ -25,7 +25,12 @@ export const MAX_REASON_LENGTH = 512;
 
 export type AuditOutcome = 'allowed' | 'denied' | 'queued' | 'started' | 'completed' | 'failed' | 'cancelled' | 'revoked' | 'expired';
 
-export type AuditObjectRef = { kind: string; namespace?: string; name: string; uid?: string };
+/**
+ * `resourceVersion`: the object version a command was decided on (commands only). With the uid,
+ * operation, outcome and reason it identifies the decision, so a new leader can tell a decision
+ * its predecessor already recorded from a new one (command-memory.ts).
+ */
+export type AuditObjectRef = { kind: string; namespace?: string; name: string; uid?: string; resourceVersion?: string };
 
 export type AuditRecord = {
   operationType: OperationType;
@@ -185,6 +190,32 @@ export class AuditLog {
     return { ...this.#head };
   }
 
+  /**
+   * The newest `limit` complete lines (oldest first), each checked against its hash and its
+   * neighbour. Lines being written while it reads are left out: they are past the size it read.
+   */
+  async recent(limit: number): Promise<AuditEntry[]> {
+    if (this.#closed) throw new AuditLogError('closed', `audit log ${this.path} is closed`);
+    if (limit <= 0) return [];
+    const { size } = await this.#file.stat();
+    const chunks: Buffer[] = [];
+    let newlines = 0;
+    let pos = size;
+    // One newline more than lines wanted: the text before the first one may be a line's end.
+    while (pos > 0 && newlines <= limit) {
+      const start = Math.max(0, pos - TAIL_CHUNK);
+      const chunk = Buffer.alloc(pos - start);
+      await this.#file.read(chunk, 0, chunk.length, start);
+      for (const byte of chunk) if (byte === 0x0a) newlines++;
+      chunks.unshift(chunk);
+      pos = start;
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1);
+    const whole = pos > 0 ? lines.slice(1) : lines;
+    return tailEntries(whole.slice(-limit), `audit log ${this.path}`);
+  }
+
   append(record: AuditRecord): Promise<AuditEntry> {
     if (this.#closed) return Promise.reject(new AuditLogError('closed', `audit log ${this.path} is closed`));
     if (this.#failure) return Promise.reject(this.#failure);
@@ -341,6 +372,23 @@ export function lineProblem(line: string, previous: AuditHead | undefined): stri
   }
   if (entry.seq !== previous.seq + 1) return `seq ${entry.seq} follows seq ${previous.seq}`;
   return undefined;
+}
+
+/**
+ * Consecutive lines from the end of a chain, parsed: each must match its hash and link to the
+ * one before it (the first one's link is not checked: what precedes it was not read).
+ */
+export function tailEntries(lines: readonly string[], where: string): AuditEntry[] {
+  const out: AuditEntry[] = [];
+  let previous: AuditHead | undefined;
+  for (const line of lines) {
+    const problem = lineProblem(line, previous);
+    if (problem !== undefined) throw new AuditLogError('broken', `${where}: the entry after seq ${previous?.seq ?? '(start of the tail)'} is not valid: ${problem}`);
+    const entry = JSON.parse(line) as AuditEntry;
+    previous = { seq: entry.seq, hash: entry.hash };
+    out.push(entry);
+  }
+  return out;
 }
 
 export type AuditVerification = { ok: boolean; entries: number; firstBadLine?: number; problem?: string };

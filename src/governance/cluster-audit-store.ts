@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { checkpointProblem, planCompaction, sealCheckpoint, startOf, type AuditCheckpoint, type SegmentSummary } from './audit-checkpoint.ts';
-import { AuditLogError, canonicalJson, entryFor, invalidRecord, lineProblem, type AuditEntry, type AuditHead, type AuditRecord } from './audit-log.ts';
+import { AuditLogError, canonicalJson, entryFor, invalidRecord, lineProblem, tailEntries, type AuditEntry, type AuditHead, type AuditRecord } from './audit-log.ts';
 import type { AuditStore } from './audit-store.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import { isConflict, isNotFound } from '../operator/kube-clients.ts';
@@ -156,6 +156,18 @@ async function segmentSummaries(clients: Pick<KubeClients, 'request'>, namespace
   return (list.items ?? []).map((i) => ({ name: i.metadata?.name ?? '', first: Number(i.metadata?.annotations?.[FIRST]), last: Number(i.metadata?.annotations?.[LAST]) })).filter((s) => Number.isSafeInteger(s.first) && Number.isSafeInteger(s.last));
 }
 
+/** The fewest newest segments that together hold the newest `limit` entries (oldest first). */
+export function tailSegments(segments: readonly SegmentSummary[], limit: number): SegmentSummary[] {
+  const out: SegmentSummary[] = [];
+  let entries = 0;
+  for (const s of [...segments].sort((a, b) => b.first - a.first)) {
+    if (entries >= limit) break;
+    out.unshift(s);
+    entries += s.last - s.first + 1;
+  }
+  return out;
+}
+
 export class ClusterAuditStore implements AuditStore {
   readonly #o: Required<Omit<ClusterAuditStoreOptions, 'onBacklog' | 'onCompaction'>> & Pick<ClusterAuditStoreOptions, 'onBacklog' | 'onCompaction'>;
   #head: AuditHead;
@@ -184,6 +196,28 @@ export class ClusterAuditStore implements AuditStore {
 
   head(): AuditHead {
     return { ...this.#head };
+  }
+
+  /**
+   * The newest `limit` stored entries (oldest first), read fresh from the API server (not from
+   * what this replica stored: a standby's view is as old as its open), each checked against its
+   * hash and its neighbour. A segment compacted away while it reads is older than what is kept,
+   * and left out.
+   */
+  async recent(limit: number): Promise<AuditEntry[]> {
+    if (limit <= 0) return [];
+    const { clients, namespace } = this.#o;
+    const wanted = tailSegments(await segmentSummaries(clients, namespace), limit);
+    const read = await Promise.all(
+      wanted.map((s) =>
+        clients.request<V1ConfigMap>({ method: 'GET', path: `/api/v1/namespaces/${namespace}/configmaps/${s.name}` }).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }),
+      ),
+    );
+    const lines = read.flatMap((s) => (s ? (s.data?.[KEY] ?? '').split('\n').filter((l) => l !== '') : []));
+    return tailEntries(lines.slice(-limit), `the audit chain in namespace ${namespace}`);
   }
 
   append(record: AuditRecord): Promise<AuditEntry> {

@@ -7,6 +7,8 @@
 //   etcd bytes   the segments' values as etcd stores them (kv/range over the namespace's
 //                ConfigMaps): bytes per record and per 10,000; and after compaction into a
 //                checkpoint (retention), what stays
+//   read back    the newest 10,000 entries (what a new leader reads once before its first
+//                record, so it does not record its predecessor's decisions again)
 // Run: make bench-audit   (BENCH_RECORDS=N, default 10,000)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +43,14 @@ async function throughput(store: AuditStore): Promise<number> {
   return (N / (performance.now() - t0)) * 1000;
 }
 
+const RECALL = 10_000;
+
+async function readBack(store: AuditStore): Promise<{ ms: number; entries: number }> {
+  const t0 = performance.now();
+  const entries = (await store.recent(RECALL)).length;
+  return { ms: performance.now() - t0, entries };
+}
+
 async function latencies(store: AuditStore, offset: number): Promise<number[]> {
   const out: number[] = [];
   await Promise.all(
@@ -73,6 +83,7 @@ async function main(): Promise<void> {
     const file = await AuditLog.open(path.join(dir, 'audit.jsonl'));
     const fileRate = await throughput(file);
     const fileLat = await latencies(file, N);
+    const fileRead = await readBack(file);
     await file.close();
 
     const ns = await createNamespace('audit-bench');
@@ -80,6 +91,7 @@ async function main(): Promise<void> {
     const clusterRate = await throughput(cluster);
     const stored = await etcdBytes(ns);
     const clusterLat = await latencies(cluster, N);
+    const clusterRead = await readBack(cluster);
     await cluster.close();
 
     const retainNs = await createNamespace('audit-bench-retain');
@@ -95,6 +107,7 @@ async function main(): Promise<void> {
     console.log(`  append → acknowledged, ${WRITERS} writers × ${PER_WRITER}:`);
     console.log(`    file     p50 ${fmt(p(fileLat, 50), 1)} ms  p99 ${fmt(p(fileLat, 99), 1)} ms`);
     console.log(`    cluster  p50 ${fmt(p(clusterLat, 50), 1)} ms  p99 ${fmt(p(clusterLat, 99), 1)} ms (${fmt(p(clusterLat, 50) / p(fileLat, 50), 1)}× / ${fmt(p(clusterLat, 99) / p(fileLat, 99), 1)}× the file store; the batch window is 50 ms)`);
+    console.log(`  read back the newest ${fmt(RECALL)} (a new leader, once): file ${fmt(fileRead.entries)} entries in ${fmt(fileRead.ms)} ms | cluster ${fmt(clusterRead.entries)} in ${fmt(clusterRead.ms)} ms (${fmt(clusterRead.ms / fileRead.ms, 1)}× the file store)`);
     console.log(`  etcd: ${fmt(stored.bytes)} bytes in ${stored.objects} segments = ${fmt(stored.bytes / N)} bytes/record, ${fmt((stored.bytes / N) * 10_000 / 1e6, 2)} MB per 10,000 records`);
     console.log(`  with --audit-retain-entries 1000: ${fmt(after.bytes)} bytes in ${after.objects} objects (segments + 1 checkpoint) after ${fmt(N)} records (${fmt(after.bytes / stored.bytes * 100, 1)}% of keeping all)`);
   } finally {

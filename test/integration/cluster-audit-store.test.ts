@@ -37,6 +37,9 @@ test('1,000 records: each acknowledged once its segment is stored; a new writer 
 
   const next = await ClusterAuditStore.open({ clients, namespace: ns });
   assert.equal(next.head().seq, 1000);
+  // What a new leader reads back to know what its predecessor recorded: the newest entries.
+  const newest = await next.recent(250);
+  assert.deepEqual([newest.length, newest[0]!.seq, newest.at(-1)!.hash], [250, 751, acked.at(-1)!.hash]);
   const e = await next.append(record(1001));
   assert.deepEqual([e.seq, e.prevHash], [1001, acked.at(-1)!.hash]);
   await next.close();
@@ -80,6 +83,8 @@ test('tampering is detected (a segment deleted, or re-made with edited content),
   const gone = verifySegments(await listSegments(clients, ns));
   assert.deepEqual([gone.ok, gone.firstBadSeq], [false, 11]);
   await assert.rejects(ClusterAuditStore.open({ clients, namespace: ns }), /broken at seq 11/);
+  // A leader that opened before the deletion reads the newest entries back across the gap: refused.
+  await assert.rejects(ClusterAuditStore.openAt({ clients, namespace: ns }, store.head()).recent(30), /after seq 10 is not valid: prevHash/);
   const forged = { apiVersion: 'v1', kind: 'ConfigMap', immutable: true, metadata: { name: second.metadata!.name, namespace: ns, labels: second.metadata!.labels, annotations: second.metadata!.annotations }, data: { 'entries.jsonl': second.data!['entries.jsonl']!.replace('"actor":"alice"', '"actor":"mallory"') } };
   await kubectl(['create', '-f', '-'], { stdin: JSON.stringify(forged) });
   const edited = verifySegments(await listSegments(clients, ns));

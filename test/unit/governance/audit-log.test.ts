@@ -264,3 +264,36 @@ test('recoverTornTail moves an unacknowledged torn fragment aside and continues 
   const verified = await verifyAuditLog(file);
   assert.deepEqual([verified.ok, verified.entries], [true, 4]);
 });
+
+test('recent(n) reads the newest n entries back, oldest first, across read chunks; fewer when the log is shorter', async (t) => {
+  const file = tempLog(t);
+  // ~0.5 KB a line: 400 lines span several 64 KB chunks.
+  const log = await AuditLog.open(file);
+  for (let i = 1; i <= 400; i++) await log.append(record(i, { reason: `admitted ${i} ${'x'.repeat(300)}` }));
+  const newest = await log.recent(250);
+  assert.deepEqual([newest.length, newest[0]!.seq, newest.at(-1)!.seq], [250, 151, 400]);
+  assert.equal(newest.at(-1)!.hash, log.head().hash);
+  assert.deepEqual((await log.recent(1000)).map((e) => e.seq), Array.from({ length: 400 }, (_, i) => i + 1));
+  assert.deepEqual(await log.recent(0), []);
+  await log.close();
+  const empty = await AuditLog.open(tempLog(t));
+  assert.deepEqual(await empty.recent(10), []);
+  await empty.close();
+});
+
+test('recent(n) leaves out a line still being written, and refuses an edited entry among those it reads', async (t) => {
+  const file = tempLog(t);
+  await writeLog(file, 6);
+  const log = await AuditLog.open(file);
+  writeFileSync(file, '{"seq":7,"half', { flag: 'a' });
+  assert.deepEqual((await log.recent(3)).map((e) => e.seq), [4, 5, 6]);
+  await log.close();
+
+  const ls = lines(file);
+  ls[4] = ls[4]!.replace('"outcome":"allowed"', '"outcome":"denied"');
+  writeLines(file, ls);
+  const edited = await AuditLog.open(file);
+  await assert.rejects(edited.recent(3), (e: unknown) => e instanceof AuditLogError && e.problem === 'broken' && /after seq 4 .*edited/.test(e.message));
+  assert.equal((await edited.recent(1))[0]!.seq, 6, 'an edit before the entries read is not theirs to judge (verify is)');
+  await edited.close();
+});

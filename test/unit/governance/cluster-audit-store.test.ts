@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GENESIS_HASH, entryFor, type AuditEntry, type AuditRecord } from '../../../src/governance/audit-log.ts';
-import { checkpointFor, segmentFor, segmentName, verifySegments } from '../../../src/governance/cluster-audit-store.ts';
+import { checkpointFor, segmentFor, segmentName, tailSegments, verifySegments } from '../../../src/governance/cluster-audit-store.ts';
 import { sealCheckpoint } from '../../../src/governance/audit-checkpoint.ts';
 
 const record = (i: number): AuditRecord => ({ operationType: 'agent_machine.tool_grant.apply', commandRef: `ns/g${i}`, object: { kind: 'ToolGrantRecord', namespace: 'ns', name: `g${i}` }, actor: 'alice', outcome: 'allowed', reason: 'Active' });
@@ -75,4 +75,20 @@ test('across a checkpoint: verifies from its head; an edited or deleted checkpoi
   // A checkpoint whose head is not the chain's: the next segment does not link to it.
   const wrong = checkpointFor('sys', sealCheckpoint({ count: 10, firstSeq: 1, lastSeq: 10, headHash: e[8]!.hash, at: 'x', by: 'test' }));
   assert.deepEqual(verifySegments(segs.slice(1), [wrong]).firstBadSeq, 11);
+});
+
+test('tailSegments: the fewest newest segments holding the newest n entries, oldest first', () => {
+  const segs = [
+    { name: 's21', first: 21, last: 30 },
+    { name: 's1', first: 1, last: 10 },
+    { name: 's11', first: 11, last: 20 },
+    { name: 's31', first: 31, last: 33 },
+  ];
+  assert.deepEqual(tailSegments(segs, 3).map((s) => s.name), ['s31']);
+  assert.deepEqual(tailSegments(segs, 4).map((s) => s.name), ['s21', 's31']);
+  assert.deepEqual(tailSegments(segs, 13).map((s) => s.name), ['s21', 's31']);
+  assert.deepEqual(tailSegments(segs, 14).map((s) => s.name), ['s11', 's21', 's31']);
+  assert.deepEqual(tailSegments(segs, 100).map((s) => s.name), ['s1', 's11', 's21', 's31']);
+  assert.deepEqual(tailSegments(segs, 0), []);
+  assert.deepEqual(tailSegments([], 10), []);
 });

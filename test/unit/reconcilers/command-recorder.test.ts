@@ -31,3 +31,59 @@ test('a retried reconcile on the same object version does not audit its decision
   await audit.close();
   assert.ok((await verifyAuditLog(file)).ok);
 });
+
+test('after a restart (or a new leader) a decision already in the chain is not recorded again; a new one is', async () => {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'am-recorder-')), 'audit.jsonl');
+  const before = await AuditLog.open(file);
+  const first = new CommandRecorder(before, eventRecorder);
+  await first.record(obj('5'), cmd('completed'));
+  await first.record({ kind: 'LocalAgentExecution', metadata: { name: 'other', namespace: 'n', uid: 'u2', resourceVersion: '3' } }, cmd('failed', 'exit 1'));
+  // Killed here: the status write of both never happened.
+  await before.close();
+
+  const audit = await AuditLog.open(file);
+  const recorder = new CommandRecorder(audit, eventRecorder);
+  await recorder.record(obj('5'), cmd('completed'));
+  assert.equal(audit.head().seq, 2, 'the predecessor stored it: not again');
+  const entries = await audit.recent(10);
+  assert.deepEqual(entries[0]!.object, { kind: 'LocalAgentExecution', namespace: 'n', name: 'e', uid: 'u1', resourceVersion: '5' }, 'the entry names the version decided on');
+  await recorder.record(obj('5'), cmd('failed', 'exit 3'));
+  assert.equal(audit.head().seq, 3, 'another decision on the same version is');
+  await recorder.record({ kind: 'LocalAgentExecution', metadata: { name: 'other', namespace: 'n', uid: 'u2', resourceVersion: '4' } }, cmd('failed', 'exit 1'));
+  assert.equal(audit.head().seq, 4, 'the same decision on a newer version is');
+  await audit.close();
+  assert.ok((await verifyAuditLog(file)).ok);
+});
+
+test('only the newest recallEntries are read back; until they can be read nothing is recorded', async () => {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'am-recorder-')), 'audit.jsonl');
+  const before = await AuditLog.open(file);
+  const first = new CommandRecorder(before, eventRecorder);
+  await first.record(obj('5'), cmd('completed'));
+  await first.record({ kind: 'LocalAgentExecution', metadata: { name: 'other', namespace: 'n', uid: 'u2', resourceVersion: '3' } }, cmd('completed'));
+  await before.close();
+
+  const audit = await AuditLog.open(file);
+  let failing = true;
+  let reads = 0;
+  const store = {
+    append: audit.append.bind(audit),
+    head: audit.head.bind(audit),
+    close: audit.close.bind(audit),
+    recent: (n: number) => {
+      reads++;
+      return failing ? Promise.reject(new Error('API server unavailable')) : audit.recent(n);
+    },
+  };
+  const recorder = new CommandRecorder(store, eventRecorder, { recallEntries: 1 });
+  await assert.rejects(recorder.record(obj('5'), cmd('completed')), /cannot read the newest audit entries.*API server unavailable/);
+  assert.equal(audit.head().seq, 2, 'nothing recorded without the recall');
+  failing = false;
+  await recorder.record(obj('5'), cmd('completed'));
+  assert.equal(audit.head().seq, 3, 'u1 was older than the one entry read back: recorded again');
+  await recorder.record({ kind: 'LocalAgentExecution', metadata: { name: 'other', namespace: 'n', uid: 'u2', resourceVersion: '3' } }, cmd('completed'));
+  assert.equal(audit.head().seq, 3, 'u2 was read back');
+  await recorder.record(obj('5'), cmd('completed'));
+  assert.equal(reads, 2, 'read back once it succeeded, not per record');
+  await audit.close();
+});
