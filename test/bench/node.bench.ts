@@ -98,6 +98,8 @@ async function main(): Promise<void> {
       shaped.succeeded.push(s.succeeded);
       await rt.remove(spec.recordUid);
       await admin.core.deleteNamespacedPod({ namespace: ns, name: bareName }).catch(() => {});
+      await admin.core.deleteNamespacedPod({ namespace: ns, name: podNameFor(shapedSpec) }).catch(() => {});
+      if (secret?.metadata?.name) await admin.core.deleteNamespacedSecret({ namespace: ns, name: secret.metadata.name }).catch(() => {});
     }
     const line = (what: keyof typeof runtime): string => {
       const [r, b, sh] = [median(runtime[what]), median(bare[what]), median(shaped[what])];
