@@ -11,7 +11,7 @@ export PATH := $(NODE_BIN):$(PATH)
 
 TEST_FILES ?=
 
-.PHONY: help deps control-plane podman registry crds docs typecheck kstatus lint test test-unit test-integration run bench bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit image
+.PHONY: help deps control-plane node podman registry crds docs typecheck kstatus lint test test-unit test-integration run bench bench-node bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ deps: node_modules/.installed ## install npm dependencies (and Node >= 22 when t
 
 control-plane: ## build or locate kube-apiserver + etcd (first build takes minutes; cached)
 	@bash scripts/control-plane-binaries.sh >/dev/null
+
+node: ## install containerd, runc and CNI plugins (apt), build kubelet, kube-scheduler, kube-controller-manager (cached) and the pause image: what a real local node needs
+	@bash scripts/ensure-node-runtime.sh >/dev/null
 
 kstatus: ## build test/kstatus, the kstatus library (Flux, kpt) as a program the integration tests use (cached)
 	@bash scripts/kstatus-binary.sh >/dev/null
@@ -50,13 +53,16 @@ lint: deps ## Biome: lint and formatting check (biome.jsonc); `npx biome check -
 test-unit: deps ## unit tests (pure logic, contracts, generated files up to date)
 	node --test --test-reporter=spec $(or $(TEST_FILES),'test/unit/**/*.test.ts')
 
-test-integration: deps control-plane podman registry kstatus ## integration tests on a real kube-apiserver + etcd and real podman
+test-integration: deps control-plane node podman registry kstatus ## integration tests on a real kube-apiserver + etcd and real podman
 	node test/run-integration.ts $(TEST_FILES)
 
 test: typecheck test-unit test-integration ## everything CI runs
 
 bench-containers: deps control-plane podman ## benchmark: controller overhead per container vs podman run, and burst throughput
 	node test/run-integration.ts --bench test/bench/containers.bench.ts
+
+bench-node: deps control-plane node podman ## benchmark: Pod create→Running and →Succeeded through the kubernetes runtime vs a bare Pod, on a real node
+	node test/run-integration.ts --bench test/bench/node.bench.ts
 
 bench-gateway: deps control-plane podman ## benchmark: gateway added latency (p50/p99) and throughput vs direct calls to the same upstream
 	node test/run-integration.ts --bench test/bench/gateway.bench.ts
@@ -79,7 +85,7 @@ bench-audit: deps control-plane ## benchmark: cluster audit store vs file store 
 bench-cel: deps ## benchmark: the CEL cost model against time (ms per million units, per kind of rule); no cluster needed
 	node test/bench/cel-cost.bench.ts
 
-bench: bench-containers bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit ## every benchmark (prints figures; asserts nothing)
+bench: bench-containers bench-node bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit ## every benchmark (prints figures; asserts nothing)
 
 run: deps control-plane podman registry ## run the controller on a local control plane + podman (or KUBECONFIG's cluster); flags: make run ARGS='--metrics-bind-address 127.0.0.1:0 --data-dir DIR'
 	node bin/agent-machine.js dev $(ARGS)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prints the folder holding kube-apiserver and etcd for the test control plane,
 # building them from Go modules (through the Go module proxy) when no one provided them.
+# With --node it also builds the kubelet, kube-scheduler and kube-controller-manager into the
+# same folder (the local node, scripts/ensure-node-runtime.sh, src/dev/local-node.ts).
 #
 # Honours the envtest names, so users with downloaded assets skip the build:
 #   KUBEBUILDER_ASSETS            folder with kube-apiserver and etcd
@@ -16,13 +18,16 @@ OUT="$CACHE/control-plane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 
 log() { echo "control-plane: $*" >&2; }
 
-if [[ -n "${TEST_ASSET_KUBE_APISERVER:-}" && -n "${TEST_ASSET_ETCD:-}" ]]; then
+NODE=0; [[ "${1:-}" == --node ]] && NODE=1
+# envtest assets hold no kubelet: with --node they are used only when the folder has the node's too.
+if ((!NODE)) && [[ -n "${TEST_ASSET_KUBE_APISERVER:-}" && -n "${TEST_ASSET_ETCD:-}" ]]; then
   mkdir -p "$OUT/provided"
   ln -sf "$TEST_ASSET_KUBE_APISERVER" "$OUT/provided/kube-apiserver"
   ln -sf "$TEST_ASSET_ETCD" "$OUT/provided/etcd"
   echo "$OUT/provided"; exit 0
 fi
-if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" && -x "$KUBEBUILDER_ASSETS/etcd" ]]; then
+if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" && -x "$KUBEBUILDER_ASSETS/etcd" ]] \
+  && { ((!NODE)) || [[ -x "$KUBEBUILDER_ASSETS/kubelet" ]]; }; then
   echo "$KUBEBUILDER_ASSETS"; exit 0
 fi
 
@@ -57,13 +62,18 @@ build_etcd() {
   mv "$OUT/etcd.tmp" "$OUT/etcd"; rm -rf "$w"
 }
 
-build_apiserver() {
-  local need_apiserver=0 need_kubectl=0
-  [[ -x "$OUT/kube-apiserver" ]] || need_apiserver=1
-  # kubectl too, when the machine has none: tests and `make run` drive the API with it.
-  command -v kubectl >/dev/null || [[ -x "$OUT/kubectl" ]] || need_kubectl=1
-  (( need_apiserver || need_kubectl )) || return 0
-  log "building kube-apiserver/kubectl $K8S_VERSION (first run only, several minutes, cached in $OUT)"
+# Builds the named commands of k8s.io/kubernetes (kube-apiserver, kubectl, and with --node the
+# kubelet, kube-scheduler and kube-controller-manager) from one wrapper module, so every part of
+# the local cluster is the same version.
+build_kubernetes() {
+  local cmds=("$@") need=() c
+  for c in "${cmds[@]}"; do
+    # kubectl only when the machine has none: tests and `make run` drive the API with it.
+    if [[ "$c" == kubectl ]]; then command -v kubectl >/dev/null || [[ -x "$OUT/kubectl" ]] || need+=("$c"); continue; fi
+    [[ -x "$OUT/$c" ]] || need+=("$c")
+  done
+  ((${#need[@]})) || return 0
+  log "building ${need[*]} $K8S_VERSION (first run only, about a minute each, cached in $OUT)"
   local w; w=$(mktemp -d)
   local staging="v0.${K8S_VERSION#v1.}"
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
@@ -77,20 +87,17 @@ build_apiserver() {
     grep -E '=> \./staging/' "$gomod" | awk -v s="$staging" '{print "\t" $1 " => " $1 " " s}'
     echo ")"
   } > "$w/go.mod"
-  printf '//go:build tools\npackage main\nimport (\n_ "k8s.io/kubernetes/cmd/kube-apiserver"\n_ "k8s.io/kubernetes/cmd/kubectl"\n)\n' > "$w/tools.go"
+  { printf '//go:build tools\npackage main\nimport (\n'; for c in "${need[@]}"; do printf '_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done; printf ')\n'; } > "$w/tools.go"
   local ldflags="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   (cd "$w" && go mod tidy >&2)
-  if (( need_apiserver )); then
-    (cd "$w" && go build -ldflags "$ldflags" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2)
-    mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
-  fi
-  if (( need_kubectl )); then
-    (cd "$w" && go build -ldflags "$ldflags" -o "$OUT/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl >&2)
-    mv "$OUT/kubectl.tmp" "$OUT/kubectl"
-  fi
+  for c in "${need[@]}"; do
+    (cd "$w" && go build -ldflags "$ldflags" -o "$OUT/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2)
+    mv "$OUT/$c.tmp" "$OUT/$c"
+  done
   rm -rf "$w"
 }
 
 build_etcd
-build_apiserver
+build_kubernetes kube-apiserver kubectl
+if ((NODE)); then build_kubernetes kubelet kube-scheduler kube-controller-manager; fi
 echo "$OUT"

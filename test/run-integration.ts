@@ -17,7 +17,7 @@ import type { LocalControlPlane } from '../src/dev/local-control-plane.ts';
 import { dockerHostAnswers, socketPathFromDockerHost, startPodmanService } from '../src/dev/podman-service.ts';
 import type { PodmanService } from '../src/dev/podman-service.ts';
 import { withParentDeathSignal } from '../src/dev/supervised-process.ts';
-import { ENV, TEST_USERS, kubeconfigEnvName } from './support/integration-env.ts';
+import { ENV, NODE_USER, TEST_USERS, kubeconfigEnvName } from './support/integration-env.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg: string): void => console.log(`integration: ${msg}`);
@@ -99,7 +99,7 @@ async function main(): Promise<number> {
   const startup = Promise.allSettled([
     // The audit log (ServiceAccount requests only) lets a test hold the controller's RBAC
     // against the requests it made (test/integration/install-manifests.test.ts).
-    startLocalControlPlane({ binDir, users: [...TEST_USERS], audit: {} }).then((c) => (controlPlane = c)),
+    startLocalControlPlane({ binDir, users: [...TEST_USERS, NODE_USER], audit: {} }).then((c) => (controlPlane = c)),
     engineSocket(conf),
   ]);
   starting = startup;
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
     // when the machine has none) is the fallback after the machine's own.
     PATH: `${process.env.PATH ?? ''}:${binDir}`,
   };
-  for (const u of TEST_USERS) env[kubeconfigEnvName(u.name)] = cp.kubeconfigPathFor(u.name);
+  for (const u of [...TEST_USERS, NODE_USER]) env[kubeconfigEnvName(u.name)] = cp.kubeconfigPathFor(u.name);
 
   // --bench FILE...: the same environment for benchmark scripts, which print figures and are
   // run one after the other as plain programs, not as tests.

@@ -294,6 +294,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     // The bootstrap controller would publish 127.0.0.1 as the endpoint of the "kubernetes"
     // Service, which endpoint validation rejects (loopback), logging errors forever.
     '--endpoint-reconciler-type=none',
+    // A local node (src/dev/local-node.ts) registers under a name nothing resolves: logs and
+    // exec reach its kubelet by its InternalIP.
+    '--kubelet-preferred-address-types=InternalIP,Hostname',
     ...(opts.extraArgs ?? []),
   ];
   const servingCert = join(pki, 'apiserver.crt');

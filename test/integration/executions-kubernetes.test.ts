@@ -2,6 +2,9 @@
 // container record becomes a hardened Pod with a gateway-only NetworkPolicy (profile network none);
 // this test plays the scheduler and the kubelet (the test control plane has neither), and the
 // execution completes from what the "kubelet" reports.
+// The same runtime on a real node (containerd + kubelet + scheduler, real exit codes, OOM kills,
+// deadlines and logs): test/integration/real-node.test.ts. The stand-ins stay for the states a
+// real node rarely shows on demand (ImagePullBackOff, a node gone Unknown, ...).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';

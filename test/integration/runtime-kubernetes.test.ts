@@ -3,6 +3,9 @@
 // Pod to a node name (the scheduler's pods/binding call), patches the Pod's status
 // subresource (the kubelet's reports) and does the final delete of a terminating Pod (the
 // kubelet's confirmation). Everything the runtime creates is really created and read back.
+// The same runtime on a real node (containerd + kubelet + scheduler, real exit codes, OOM kills,
+// deadlines and logs): test/integration/real-node.test.ts. The stand-ins stay for the states a
+// real node rarely shows on demand (ImagePullBackOff, a node gone Unknown, ...).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { KubeConfig } from '@kubernetes/client-node';
 import Docker from 'dockerode';
 import type { LocalUser } from '../../src/dev/local-control-plane.ts';
+import { LOCAL_NODE_NAME, nodeUser } from '../../src/dev/local-node.ts';
 
 /** Users every integration run configures, besides the admin. */
 export const TEST_USERS: readonly LocalUser[] = [
@@ -16,6 +17,12 @@ export const TEST_USERS: readonly LocalUser[] = [
   // Her RBAC comes only through a group: it counts when her delegations record the group.
   { name: 'carol', groups: ['agent-machine:ml-team'] },
 ];
+
+/**
+ * The identity of a test's real node (test/support/node.ts): its kubelet's token. The node
+ * bound to it runs only while a test file that needs real Pods runs.
+ */
+export const NODE_USER: LocalUser = { name: nodeUser(LOCAL_NODE_NAME), groups: ['system:nodes'] };
 
 export const BROKER_GROUP = 'agent-machine:brokers';
 
