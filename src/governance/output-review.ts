@@ -124,7 +124,7 @@ export function applyReview<O extends ReviewedOutput>(profile: ProfileInput | un
     }
     const candidate = candidates.get(o.name);
     if (!candidate) {
-      note('unchanged', `output ${o.name} could not be read again from the registry: not re-decided`);
+      note('unchanged', `output ${o.name} could not be read again from the registry (retention deleted it?): not re-decided`);
       return o;
     }
     // The profile decides again, as it stands now: a rule's refusal outranks the review.

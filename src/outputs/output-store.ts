@@ -63,11 +63,10 @@ export class OutputStore {
   /**
    * Re-states a stored output as admitted after a review: the same layer under a new manifest
    * (its annotations say admitted, by whom, when; the creation time stays, so retention ages it
-   * from when it was made) at the same tag. The provisional manifest it replaces is deleted, so
-   * nothing untagged is left that retention (which walks tags) would never find; a registry
-   * that refuses deletes keeps it, which is harmless (it is named by no record).
+   * from when it was made) at the same tag. The provisional manifest it replaces stays until
+   * the record names the new one (dropReplaced): a crash in between finds it again.
    */
-  async admitReviewed(record: OutputOf, reference: string, layer: Descriptor, reviewer: string, at: Date): Promise<{ stored: StoredOutput; replacedDeleted: boolean }> {
+  async admitReviewed(record: OutputOf, reference: string, layer: Descriptor, reviewer: string, at: Date): Promise<StoredOutput> {
     // The repository is the record's own, whatever the reference's host and path say.
     const repo = repositoryFor(record.namespace, record.name);
     const { digest } = parseReference(reference);
@@ -82,9 +81,21 @@ export class OutputStore {
       [REVIEWED_BY_ANNOTATION]: reviewer,
       [REVIEWED_AT_ANNOTATION]: at.toISOString(),
     });
-    let replacedDeleted = pushed.digest === digest;
-    if (!replacedDeleted) replacedDeleted = await this.#registry.deleteManifest(repo, digest).then(() => true, () => false);
-    return { stored: { reference: pushed.reference, layer: pushed.manifest.layers[0]! }, replacedDeleted };
+    return { reference: pushed.reference, layer: pushed.manifest.layers[0]! };
+  }
+
+  /**
+   * Deletes the provisional manifest a review replaced, so nothing untagged is left that
+   * retention (which walks tags) would never find. Best effort: a registry that refuses deletes
+   * keeps it, which is harmless (no record names it). False when it was not deleted.
+   */
+  async dropReplaced(record: Omit<OutputOf, 'output'>, replaced: string, current: string): Promise<boolean> {
+    const old = parseReference(replaced).digest;
+    if (old === parseReference(current).digest) return false;
+    return this.#registry.deleteManifest(repositoryFor(record.namespace, record.name), old).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Reads a stored output's layer (digest and size verified) for a decision to look at again. */

@@ -10,6 +10,7 @@ import { applyReview, parseReview, reviewerRefusal, type OutputReview } from '..
 import { REVIEW_RULE } from '../governance/output-promotion.ts';
 import type { OutputCandidate } from '../governance/requests.ts';
 import { contentTypes } from '../outputs/content-types.ts';
+import { RegistryError } from '../outputs/oci-registry.ts';
 import type { ReconcilerDeps } from './deps.ts';
 
 // Upstream's WorkspaceOperation enumerates the operation types it accepts and has no review: a
@@ -56,6 +57,7 @@ export async function applyOutputReview(deps: ReconcilerDeps, record: ContainerE
   const candidates = await readCandidates(deps, record, review);
   const applied = applyReview(profile, record.status?.outputs ?? [], review, candidates, now);
   const outputs = [];
+  const replaced: Array<[string, string]> = [];
   for (const o of applied.outputs) {
     const change = applied.changes.find((c) => c.name === o.name);
     if (change?.verdict !== 'admitted' || !o.reference || !o.digest || o.size === undefined) {
@@ -63,7 +65,8 @@ export async function applyOutputReview(deps: ReconcilerDeps, record: ContainerE
       continue;
     }
     // A RegistryError here fails the reconcile: retried, and the review is decided again.
-    const { stored } = await deps.outputs.admitReviewed({ namespace, name, uid: record.metadata.uid!, output: o.name }, o.reference, { digest: o.digest, size: o.size, mediaType: o.mediaType ?? '' }, review.reviewer, now);
+    const stored = await deps.outputs.admitReviewed({ namespace, name, uid: record.metadata.uid!, output: o.name }, o.reference, { digest: o.digest, size: o.size, mediaType: o.mediaType ?? '' }, review.reviewer, now);
+    replaced.push([o.reference, stored.reference]);
     outputs.push({ ...o, reference: stored.reference });
   }
   const decisions: Decision[] = applied.changes.map((c) => (c.verdict === 'admitted' || c.verdict === 'rejected' ? allow : deny)(GATE, REVIEW_RULE, c.why));
@@ -72,13 +75,25 @@ export async function applyOutputReview(deps: ReconcilerDeps, record: ContainerE
   const message = `output review by ${review.reviewer}: ${summary}`;
   await deps.recorder.record(record, { operationType: REVIEW, outcome: anyRefused ? 'denied' : 'allowed', reason: 'OutputsReviewed', message, warning: anyRefused, actor: review.reviewer, decisions });
   await writeReview(deps, record, outputs, { observed, reviewer: review.reviewer, outcome: 'Applied', reason: anyRefused ? 'PartlyApplied' : 'Applied', message: message.slice(0, 1024), at: now.toISOString() });
+  // Only now that the record names the admitted manifests are the provisional ones let go.
+  for (const [old, current] of replaced) {
+    if (!(await deps.outputs.dropReplaced({ namespace, name, uid: record.metadata.uid! }, old, current))) deps.logger.warn({ record: `${namespace}/${name}`, manifest: old }, 'the provisional manifest a review replaced was not deleted (the registry refuses deletes?)');
+  }
 }
 
 async function readCandidates(deps: ReconcilerDeps, record: ContainerExecutionRecord, review: OutputReview): Promise<Map<string, OutputCandidate>> {
   const candidates = new Map<string, OutputCandidate>();
   for (const o of record.status?.outputs ?? []) {
     if (!review.admit.includes(o.name) || o.admitted || !o.stored || !o.digest || o.size === undefined) continue;
-    const tar = await deps.outputs!.read({ namespace: record.metadata.namespace!, name: record.metadata.name!, uid: record.metadata.uid!, output: o.name }, { digest: o.digest, size: o.size, mediaType: o.mediaType ?? '' });
+    let tar: Buffer;
+    try {
+      tar = await deps.outputs!.read({ namespace: record.metadata.namespace!, name: record.metadata.name!, uid: record.metadata.uid!, output: o.name }, { digest: o.digest, size: o.size, mediaType: o.mediaType ?? '' });
+    } catch (err) {
+      // Gone (retention deleted it): nothing to admit, and applyReview says so. Anything else
+      // (the registry away) fails the reconcile, which is retried.
+      if (err instanceof RegistryError && err.status === 404) continue;
+      throw err;
+    }
     candidates.set(o.name, { name: o.name, size: tar.length, contentTypes: await contentTypes(tar).catch(() => ['application/x-tar-unreadable']) });
   }
   return candidates;
