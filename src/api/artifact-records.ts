@@ -13,7 +13,7 @@ export interface ArtifactRecord {
   size?: number;
   mediaType?: string;
   reference?: string;
-  decision: { gate: 'artifactAccess'; admitted: boolean; reason: string; rule?: string; message?: string };
+  decision: { gate: 'artifactAccess'; admitted: boolean; reason: string; rule?: string; message?: string; reviewedBy?: string; reviewedAt?: string };
 }
 
 type RecordOutput = NonNullable<NonNullable<ContainerExecutionRecord['status']>['outputs']>[number];
@@ -38,6 +38,8 @@ export function artifactRecords(record: ContainerExecutionRecord): ArtifactRecor
       reason: o.reason ?? (o.admitted ? 'Admitted' : 'Unknown'),
       ...(o.rule !== undefined ? { rule: o.rule } : {}),
       ...(o.message !== undefined ? { message: o.message } : {}),
+      ...(o.reviewedBy !== undefined ? { reviewedBy: o.reviewedBy } : {}),
+      ...(o.reviewedAt !== undefined ? { reviewedAt: o.reviewedAt } : {}),
     },
   }));
 }

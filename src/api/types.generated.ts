@@ -379,7 +379,7 @@ export type ContainerExecutionRecordStatus = {
     reference?: string;
     /** Pushed to the output registry (digest and reference say where). */
     stored?: boolean;
-    /** Promoted by the artifactAccess gate: durable workspace state. False when refused or held for review (reason and rule say why); a stored output that is not admitted is provisional. */
+    /** Promoted by the artifactAccess gate (every rule allowed it, or the profile held it for review and a reviewer admitted it): durable workspace state. False when refused or held for review (reason and rule say why); a stored output that is not admitted is provisional. */
     admitted: boolean;
     /** The artifactAccess rule that decided. */
     rule?: string;
@@ -387,7 +387,21 @@ export type ContainerExecutionRecordStatus = {
     contentTypes?: Array<string>;
     reason?: string;
     message?: string;
+    /** The reviewer whose review decided the output (annotation agentmachine.sourceos.dev/output-reviewer, proven by the admission policy to be who wrote the review); never the execution's delegator. */
+    reviewedBy?: string;
+    /** When the controller applied that review. */
+    reviewedAt?: string;
   }>;
+  /** The last output review (annotations agentmachine.sourceos.dev/output-review and output-reviewer) the controller decided on, so each review is applied, audited and announced once. A refused review changes no output. */
+  outputReview?: {
+    /** Fingerprint of the review annotations that were decided on. */
+    observed: string;
+    reviewer: string;
+    outcome: "Applied" | "Refused";
+    reason?: string;
+    message?: string;
+    at?: string;
+  };
   cpuGpuComputeSecondsUsed?: number;
 };
 

@@ -21,6 +21,7 @@ export type AccessRequest = {
   verb: string;
   group: string;
   resource: string;
+  subresource?: string;
   name?: string;
   namespace?: string;
 };
@@ -47,6 +48,8 @@ export const permissions = {
   // A tool connector's credential: the delegator must be able to read the Secret it hands the gateway.
   getSecret: (secret: string, namespace: string) => ({ verb: 'get', group: '', resource: 'secrets', name: secret, namespace }),
   exportDiagnostics: (bundle: string, namespace: string) => ({ verb: 'export', group: GROUP, resource: 'agentmachinediagnosticbundles', name: bundle, namespace }),
+  // Not delegable: what a reviewer needs to admit or reject a container record's outputs.
+  reviewOutputs: (record: string, namespace: string) => ({ verb: 'review', group: GROUP, resource: 'containerexecutionrecords', subresource: 'outputs', name: record, namespace }),
 } as const;
 
 const SERVICE_ACCOUNT = /^system:serviceaccount:([^:]+):[^:]+$/;
@@ -75,6 +78,7 @@ export function buildSubjectAccessReview(request: AccessRequest): V1SubjectAcces
         verb: request.verb,
         group: request.group,
         resource: request.resource,
+        ...(request.subresource !== undefined ? { subresource: request.subresource } : {}),
         ...(request.name !== undefined ? { name: request.name } : {}),
         ...(request.namespace !== undefined ? { namespace: request.namespace } : {}),
       },
@@ -83,8 +87,9 @@ export function buildSubjectAccessReview(request: AccessRequest): V1SubjectAcces
 }
 
 /** For condition messages: `user "alice" may not grant tools "mcp.github/create_issue" (agentmachine.sourceos.dev)`. */
-export function describeMissingPermission(request: Pick<AccessRequest, 'user' | 'verb' | 'group' | 'resource' | 'name' | 'namespace'>): string {
-  const target = request.name !== undefined ? `${request.resource} ${JSON.stringify(request.name)}` : request.resource;
+export function describeMissingPermission(request: Pick<AccessRequest, 'user' | 'verb' | 'group' | 'resource' | 'subresource' | 'name' | 'namespace'>): string {
+  const resource = request.subresource !== undefined ? `${request.resource}/${request.subresource}` : request.resource;
+  const target = request.name !== undefined ? `${resource} ${JSON.stringify(request.name)}` : resource;
   const where = request.namespace !== undefined ? ` in namespace ${JSON.stringify(request.namespace)}` : '';
   const group = request.group === '' ? 'core' : request.group;
   return `user ${JSON.stringify(request.user)} may not ${request.verb} ${target}${where} (${group})`;

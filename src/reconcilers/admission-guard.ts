@@ -4,6 +4,7 @@
 // AuthorityUnverifiable), and re-checks periodically so removing the policy stops the
 // controller from trusting new objects.
 import { AnswerCache } from '../governance/answer-cache.ts';
+import { REVIEWER_ANNOTATION } from '../governance/output-review.ts';
 import type { KubeClients } from '../operator/kube-clients.ts';
 import { describeError, isNotFound, isTransient } from '../operator/kube-clients.ts';
 
@@ -18,6 +19,12 @@ export interface AdmissionCheck {
    * anyone claim any group: the groups are then ignored (fail closed).
    */
   vouchesForGroups?: boolean;
+  /**
+   * The installed policy lets a request set the output-review annotations only as the reviewer
+   * it names (governance/output-review.ts). An older policy would let anyone sign as anyone:
+   * reviews are then refused.
+   */
+  vouchesForReviews?: boolean;
   /** The policy could not be read (network, API server error): nothing is known either way. */
   unavailable?: boolean;
 }
@@ -49,7 +56,9 @@ export class AdmissionGuard {
         return { ok: false, message: `admission policy binding ${ADMISSION_POLICY_NAME} must bind the policy with validationActions [Deny]` };
       }
       const vouchesForGroups = (policy.spec?.validations ?? []).some((v) => v.expression.includes('authority.groups.all(') && v.expression.includes('request.userInfo.groups'));
-      return { ok: true, message: `admission policy ${ADMISSION_POLICY_NAME} is installed and enforced`, vouchesForGroups };
+      const reviewerVariables = (policy.spec?.variables ?? []).filter((v) => v.expression.includes(`'${REVIEWER_ANNOTATION}' in object.metadata.annotations`)).map((v) => v.name);
+      const vouchesForReviews = (policy.spec?.validations ?? []).some((v) => reviewerVariables.some((name) => v.expression.includes(`variables.${name} == request.userInfo.username`)));
+      return { ok: true, message: `admission policy ${ADMISSION_POLICY_NAME} is installed and enforced`, vouchesForGroups, vouchesForReviews };
     } catch (err) {
       const what = isNotFound(err) ? 'is not installed (kubectl apply -k manifests/)' : `could not be checked: ${describeError(err)}`;
       return { ok: false, message: `admission policy ${ADMISSION_POLICY_NAME} ${what}; delegations cannot be verified`, ...(isTransient(err) ? { unavailable: true } : {}) };

@@ -9,11 +9,11 @@
 // access reviews. Every check leaves a decision for status and the audit log; a check that
 // got no answer throws AuthorizationUnavailableError instead (retried, nothing decided).
 import type { Authority, OperationType } from '../api/types.generated.ts';
-import type { AccessRequest, AccessReviewer } from '../governance/access-review.ts';
+import { permissions, type AccessRequest, type AccessReviewer } from '../governance/access-review.ts';
 import { checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
 import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
 import { tenantDecision } from '../governance/tenancy.ts';
-import type { AdmissionGuard } from './admission-guard.ts';
+import { ADMISSION_POLICY_NAME, type AdmissionGuard } from './admission-guard.ts';
 import type { NamespaceTenants } from './namespace-tenants.ts';
 
 export type AuthorizationReason =
@@ -113,4 +113,28 @@ export class Authorizer {
       decisions,
     };
   }
+
+  /**
+   * May `reviewer` review the outputs of this record? Only when the admission policy proves who
+   * wrote the review (vouchesForReviews) and RBAC allows them `review` on
+   * containerexecutionrecords/outputs. RBAC bound to the reviewer's groups does not count: the
+   * review records only a name. Throws AuthorizationUnavailableError when nothing could be asked.
+   */
+  async authorizeReviewer(reviewer: string, record: string, namespace: string): Promise<ReviewerOutcome> {
+    const admission = await this.#guard.check();
+    if (admission.unavailable) throw new AuthorizationUnavailableError(admission.message);
+    if (!admission.ok || !admission.vouchesForReviews) {
+      const why = admission.ok ? `admission policy ${ADMISSION_POLICY_NAME} does not check who writes output reviews (update manifests/admission)` : admission.message;
+      return { allowed: false, reason: 'ReviewUnverifiable', message: `the reviewer cannot be verified: ${why}` };
+    }
+    const result = await this.#reviewer.review({ ...permissions.reviewOutputs(record, namespace), user: reviewer });
+    if (result.unavailable) throw new AuthorizationUnavailableError(result.reason);
+    return result.allowed ? { allowed: true, reason: 'ReviewerAuthorized', message: `${reviewer} may review outputs of ${record}` } : { allowed: false, reason: 'ReviewPermissionDenied', message: result.reason };
+  }
+}
+
+export interface ReviewerOutcome {
+  allowed: boolean;
+  reason: 'ReviewerAuthorized' | 'ReviewUnverifiable' | 'ReviewPermissionDenied';
+  message: string;
 }

@@ -17,6 +17,7 @@ import { runSpecFor } from './container-run-spec.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { isTerminalContainerPhase, type ContainerPhase } from './container-state.ts';
 import { collectOutputs } from './container-outputs.ts';
+import { applyOutputReview, reviewPending } from './output-review.ts';
 import { RegistryError } from '../outputs/oci-registry.ts';
 import { admitContainerRecord } from './container-admission.ts';
 import { decideContainer, type ContainerObserved, type ContainerPlan } from './container-decision.ts';
@@ -127,6 +128,8 @@ async function reconcileContainer(deps: ReconcilerDeps, key: string) {
   if (isTerminalContainerPhase(prev?.phase)) {
     // Finished: make sure nothing of it is left in the runtime (best effort, repeated on resync).
     await runtime?.remove(uid).catch(() => undefined);
+    // What it left may still be reviewed (outputs a profile holds for review).
+    if (reviewPending(record)) await applyOutputReview(deps, record, deps.informers.profiles.get(record.spec.profileRef.name), deps.clock());
     return;
   }
   const now = deps.clock();

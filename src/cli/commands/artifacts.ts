@@ -14,6 +14,7 @@ import { extractInto } from '../../outputs/safe-extract.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
 import { getTarget, resolveTarget } from '../object-client.ts';
 import { contextNamespace } from './contract.ts';
+import { registerArtifactsReview } from './artifacts-review.ts';
 
 type RecordOutput = NonNullable<NonNullable<ContainerExecutionRecord['status']>['outputs']>[number];
 interface Found {
@@ -28,7 +29,8 @@ ends, the controller reads them from it and pushes each to its output registry a
 artifact (status.outputs of the ContainerExecutionRecord names digest, size and reference).
 The profile's artifactAccess gate decides which become durable workspace state (admitted);
 the others stay provisional, with the reason and rule. \`get\` fetches admitted outputs, and
-provisional ones only with --provisional.
+provisional ones only with --provisional. \`review\` admits or rejects outputs a profile holds
+for review (see \`artifacts review --help\`).
 
 Access is yours: a SelfSubjectAccessReview (get on the execution and on each container record)
 is asked first; without it nothing is read from the cluster or the registry.
@@ -47,7 +49,7 @@ Examples:
 export function registerArtifactsCommand(program: Command): void {
   const cmd = program
     .command('artifacts')
-    .summary("List or fetch an execution's outputs from the output registry")
+    .summary("List, fetch or review an execution's outputs in the output registry")
     .description("List or fetch the outputs an execution's containers left in the output registry (OCI artifacts), digests verified, as you")
     .addHelpText('after', HELP);
   const common = (c: Command) =>
@@ -85,6 +87,7 @@ export function registerArtifactsCommand(program: Command): void {
       process.exitCode = 1;
     }
   });
+  registerArtifactsReview(cmd);
 }
 
 async function outputsOf(ref: string, opts: { namespace?: string; kubeconfig?: string }): Promise<Found[]> {

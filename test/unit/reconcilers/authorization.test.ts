@@ -134,3 +134,44 @@ test('a namespaced object claims its namespace\'s tenant, read from the namespac
   assert.equal((await claim('plain', undefined)).allowed, true);
   await assert.rejects(claim('gone', 'acme'), AuthorizationUnavailableError, 'no answer decides nothing');
 });
+
+test('a reviewer counts only while the shipped policy proves who wrote the review, and only with the review verb on containerexecutionrecords/outputs', async () => {
+  const { parseAllDocuments } = await import('yaml');
+  const { readFileSync } = await import('node:fs');
+  const shipped = parseAllDocuments(readFileSync(new URL('../../../manifests/admission/delegator-policy.yaml', import.meta.url), 'utf8'))
+    .map((d) => d.toJS())
+    .find((d) => d?.kind === 'ValidatingAdmissionPolicy');
+  const guardWith = (policySpec: object) =>
+    new AdmissionGuard({
+      admissionRegistration: {
+        readValidatingAdmissionPolicy: async () => ({ spec: policySpec }),
+        readValidatingAdmissionPolicyBinding: async () => binding,
+      },
+    } as unknown as KubeClients);
+  const asked: object[] = [];
+  const answering = (allowed: boolean) =>
+    new AccessReviewer({
+      createSubjectAccessReview: async ({ body }) => {
+        asked.push(body.spec!);
+        return { ...body, status: { allowed } };
+      },
+    } as SubjectAccessReviewApi);
+
+  const ok = await new Authorizer(guardWith(shipped.spec), answering(true), tenants()).authorizeReviewer('bob', 'run-agent', 'team');
+  assert.deepEqual([ok.allowed, ok.reason], [true, 'ReviewerAuthorized']);
+  assert.deepEqual(asked.pop(), { user: 'bob', groups: ['system:authenticated'], resourceAttributes: { verb: 'review', group: 'agentmachine.sourceos.dev', resource: 'containerexecutionrecords', subresource: 'outputs', name: 'run-agent', namespace: 'team' } });
+
+  const no = await new Authorizer(guardWith(shipped.spec), answering(false), tenants()).authorizeReviewer('carol', 'run-agent', 'team');
+  assert.deepEqual([no.allowed, no.reason], [false, 'ReviewPermissionDenied']);
+  assert.match(no.message, /user "carol" may not review containerexecutionrecords\/outputs "run-agent" in namespace "team"/);
+  asked.length = 0;
+
+  // A policy without the reviewer check would let anyone sign as anyone: no review counts, nothing is asked.
+  const older = { ...shipped.spec, validations: shipped.spec.validations.filter((v: { expression: string }) => !v.expression.includes('request.userInfo.username') || !v.expression.includes('variables.reviewerNow')) };
+  const unverified = await new Authorizer(guardWith(older), answering(true), tenants()).authorizeReviewer('bob', 'run-agent', 'team');
+  assert.deepEqual([unverified.allowed, unverified.reason], [false, 'ReviewUnverifiable']);
+  assert.match(unverified.message, /does not check who writes output reviews/);
+  assert.equal(asked.length, 0);
+
+  await assert.rejects(new Authorizer(guardWith(shipped.spec), reviewer('down'), tenants()).authorizeReviewer('bob', 'run-agent', 'team'), AuthorizationUnavailableError);
+});
