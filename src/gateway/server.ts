@@ -55,6 +55,8 @@ import { connectorRoute, forwardConnectorCall, type ConnectorCallDeps } from './
 import { CONNECTOR_PREFIX } from './connector-plan.ts';
 import { OpenStreams } from './connector-streams.ts';
 import { UpstreamClient } from './upstream.ts';
+import { GlobCache } from './path-glob.ts';
+import { BY_TOOL, indexed } from '../reconcilers/indexes.ts';
 
 export interface GatewayInformers {
   executions: Informer<LocalAgentExecution>;
@@ -136,9 +138,11 @@ export class GatewayServer {
     this.#policies = new PolicyCache(opts.celSandbox);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024, ...(opts.prompts ? { prompts: opts.prompts } : {}) };
-    this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
+    const grantsOfTool = indexed(opts.informers.grants, BY_TOOL);
+    const grantsOf = (namespace: string, tool: string): ToolGrantRecord[] => grantsOfTool(`${namespace}/${tool}`);
+    this.#tools = { profiles: opts.informers.profiles, grantsOf, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
-    this.#connectors = { ...this.#tools, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
+    this.#connectors = { ...this.#tools, compileGlob: new GlobCache().compile, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
     this.#egressRecorder = new EgressRecorder({ logger: this.#log, ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.egressAuditIntervalMs ? { flushIntervalMs: opts.egressAuditIntervalMs } : {}) });
     this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: this.#egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
     const headersTimeout = opts.headersTimeoutMs ?? 30_000;

@@ -113,6 +113,18 @@ export class FakeInformer<T extends KubernetesObject> {
     return [...this.#cache.keys()];
   }
 
+  readonly #indexes = new Map<string, (obj: T) => string[]>();
+
+  /** As the informer's indexes, computed on lookup. */
+  addIndex(name: string, fn: (obj: T) => string[]): void {
+    this.#indexes.set(name, fn);
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const fn = this.#indexes.get(name)!;
+    return [...this.#cache.values()].filter((o) => fn(o).includes(value));
+  }
+
   set(obj: T): void {
     const key = objectKey(obj);
     const old = this.#cache.get(key);
