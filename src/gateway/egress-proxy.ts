@@ -128,18 +128,27 @@ export class EgressProxy {
         upstream.destroy();
       });
     }
+    // Each direction ends on its own: a client that ends its side (a half-close) still gets the
+    // destination's answer, and a destination's end is passed on once everything it sent was
+    // written to the client. Only an error (or the idle timeout) cuts both at once.
     client.pipe(upstream);
     upstream.pipe(client);
     let noted = false;
-    const done = () => {
-      client.destroy();
-      upstream.destroy();
+    let closed = 0;
+    const note = () => {
       if (noted) return;
       noted = true;
       this.#d.recorder.note(subject, { host: plan.target.host, port: plan.target.port, decision: 'allowed', reason: plan.reason, bytesUp: up, bytesDown: down });
     };
-    client.on('close', done);
-    upstream.on('close', done);
+    const onClose = (hadError: boolean) => {
+      if (hadError) {
+        client.destroy();
+        upstream.destroy();
+      }
+      if (++closed === 2) note();
+    };
+    client.on('close', onClose);
+    upstream.on('close', onClose);
   }
 
   /** An absolute-form request (`GET http://host/...`): forwarded once allowed. */
@@ -316,7 +325,9 @@ export class EgressProxy {
   #connectTcp(host: string, port: number, secure = false, servername?: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       // No Nagle: a tunnel relays small TLS records (handshakes, interactive traffic) that must not wait.
-      const s = secure ? tls.connect({ host, port, ...(servername && !net.isIP(servername) ? { servername } : {}) }) : net.connect({ host, port });
+      // allowHalfOpen: the destination's end must not end the client's direction too (see
+      // connect; a TLS connection to a corporate proxy closes as a whole, as TLS does).
+      const s = secure ? tls.connect({ host, port, ...(servername && !net.isIP(servername) ? { servername } : {}) }) : net.connect({ host, port, allowHalfOpen: true });
       s.setNoDelay(true);
       const timer = setTimeout(() => s.destroy(new Error(`connect timeout after ${this.#connectMs} ms`)), this.#connectMs);
       s.once(secure ? 'secureConnect' : 'connect', () => {

@@ -151,6 +151,11 @@ export class GatewayServer {
       { keepAliveTimeout: 65_000, headersTimeout, requestTimeout: 0, noDelay: true, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headersTimeout / 2))) },
       (req, res) => this.#handle(req, res),
     );
+    // A client may end its side once its request is sent and wait for the answer (a half-close:
+    // `nc`, scripts piping a request, some proxies). Node's default takes that FIN for a client
+    // gone and drops the request in flight; with this the answer goes out, then the connection ends.
+    // (httpAllowHalfOpen is Node's own switch for this, set by its constructor; @types/node does not list it.)
+    (this.#server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.#server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       this.#egress.connect(req, socket, head, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => {
         this.#log.error({ route: 'egress', error: err instanceof Error ? err.message : String(err) }, 'egress tunnel failed');
