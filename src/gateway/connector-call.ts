@@ -126,7 +126,8 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
     body = raw;
   }
 
-  const lost = await reauthorize(d.authority, ex, now, { tool: route.tool, ...(c.credentialsSecretRef ? { secret: c.credentialsSecretRef.name } : {}) });
+  const asked = reauthorize(d.authority, ex, now, { tool: route.tool, ...(c.credentialsSecretRef ? { secret: c.credentialsSecretRef.name } : {}) });
+  const lost = asked instanceof Promise ? await asked : asked;
   if (lost) return refuse(lost);
 
   // One connectorCall per http call, per MCP tools/call; other MCP messages are not counted.

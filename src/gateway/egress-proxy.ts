@@ -52,6 +52,11 @@ export interface EgressProxyDeps {
   idleTimeoutMs?: number;
   /** Connecting to the destination or the corporate proxy (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * The certificate authorities a destination's certificate is checked against when the proxy
+   * originates TLS (`GET https://…`); default Node's (its bundled roots, plus NODE_EXTRA_CA_CERTS).
+   */
+  originCa?: string[];
 }
 
 interface Refused {
@@ -156,12 +161,12 @@ export class EgressProxy {
     const decided = await this.#decide(req, inactive, () => {
       const parsed = parseAbsoluteUrl(req.url ?? '');
       if (!parsed) return { refused: { status: 400, reason: 'bad_target', message: 'the request URL is not an absolute http URL' } };
-      if (parsed.scheme !== 'http') return { refused: { status: 400, reason: 'scheme_unsupported', message: `${parsed.scheme}:// is not forwarded: use CONNECT (HTTPS_PROXY) for TLS` } };
+      if (parsed.scheme !== 'http' && parsed.scheme !== 'https') return { refused: { status: 400, reason: 'scheme_unsupported', message: `${parsed.scheme}:// is not forwarded: only http:// and https:// (or CONNECT)` } };
       const hostHeader = req.headers.host;
       if (hostHeader !== undefined) {
         const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(hostHeader);
         const h = hp ? normalizeHost(hp[1]!) : undefined;
-        const port = hp?.[2] ? Number(hp[2]) : 80;
+        const port = hp?.[2] ? Number(hp[2]) : parsed.scheme === 'https' ? 443 : 80;
         if (!h || h.host !== parsed.target.host || port !== parsed.target.port) {
           return { refused: { status: 400, reason: 'host_mismatch', message: 'the Host header names another host than the request URL' } };
         }
@@ -169,6 +174,7 @@ export class EgressProxy {
       return { target: parsed.target };
     });
     if ('refused' in decided) return this.#refuseHttp(res, decided.refused);
+    const secure = req.url!.slice(0, 6).toLowerCase() === 'https:';
     const { plan, subject, upstreamProxy } = decided;
     const url = req.url!;
     const pathStart = url.indexOf('/', url.indexOf('//') + 2);
@@ -179,11 +185,25 @@ export class EgressProxy {
       if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
       headers[k] = v;
     }
-    headers.host = req.headers.host ?? (plan.target.port === 80 ? plan.target.host : `${plan.target.host}:${plan.target.port}`);
+    headers.host = req.headers.host ?? (plan.target.port === (secure ? 443 : 80) ? plan.target.host : `${plan.target.host}:${plan.target.port}`);
     const addresses = plan.addresses ?? [];
-    const options: http.RequestOptions = upstreamProxy
+    // `GET https://…` (what busybox wget sends for HTTPS through a proxy, instead of CONNECT):
+    // the proxy originates the TLS connection itself, to the checked address, with the name as
+    // SNI and the certificate verified for it (docs/egress-and-tools.md says why). A corporate
+    // proxy gets the absolute URL, as squid takes it.
+    const options: https.RequestOptions = upstreamProxy
       ? { host: upstreamProxy.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(upstreamProxy.port || (upstreamProxy.protocol === 'https:' ? 443 : 80)), path: url, method: req.method, headers, setHost: false, agent: false }
-      : { host: addresses[0], port: plan.target.port, path, method: req.method, headers, setHost: false, agent: false };
+      : {
+          host: addresses[0],
+          port: plan.target.port,
+          path,
+          method: req.method,
+          headers,
+          setHost: false,
+          agent: false,
+          // An IP literal is its own address: the certificate is checked for it (no SNI).
+          ...(secure ? { ...(plan.target.ip ? {} : { servername: plan.target.host }), ...(this.#d.originCa ? { ca: this.#d.originCa } : {}) } : {}),
+        };
     let up = 0;
     let down = 0;
     let noted = false;
@@ -192,7 +212,7 @@ export class EgressProxy {
       noted = true;
       this.#d.recorder.note(subject, { host: plan.target.host, port: plan.target.port, decision, reason, bytesUp: up, bytesDown: down });
     };
-    const out = (upstreamProxy?.protocol === 'https:' ? https.request : http.request)(options);
+    const out = ((upstreamProxy ? upstreamProxy.protocol === 'https:' : secure) ? https.request : http.request)(options);
     out.setTimeout(this.#idleMs, () => out.destroy(new Error('idle timeout')));
     const connectTimer = setTimeout(() => out.destroy(new Error('connect timeout')), this.#connectMs);
     out.on('socket', (s) => {

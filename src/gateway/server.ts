@@ -92,6 +92,8 @@ export interface GatewayServerOptions {
   resolve?: Resolve;
   /** An egress tunnel idle this long is closed (default 5 min). */
   egressIdleTimeoutMs?: number;
+  /** Certificate authorities for the TLS the egress proxy originates (`GET https://…`); default Node's. */
+  egressOriginCa?: string[];
   /** Time a client has to send its request headers (default 30 s). */
   headersTimeoutMs?: number;
   /**
@@ -144,7 +146,7 @@ export class GatewayServer {
     this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
     this.#connectors = { ...this.#tools, compileGlob: new GlobCache().compile, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
     this.#egressRecorder = new EgressRecorder({ logger: this.#log, ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.audit ? { audit: opts.audit } : {}), ...(opts.egressAuditIntervalMs ? { flushIntervalMs: opts.egressAuditIntervalMs } : {}) });
-    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: this.#egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
+    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: this.#egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}), ...(opts.egressOriginCa ? { originCa: opts.egressOriginCa } : {}) });
     const headersTimeout = opts.headersTimeoutMs ?? 30_000;
     this.#server = http.createServer(
       // The server checks headersTimeout every connectionsCheckingInterval: keep that below it.

@@ -7,7 +7,8 @@
 // in one more, so this process's CPU (process.cpuUsage) is the gateway's.
 //   node test/bench/gateway-cpu.bench.ts            (BENCH_CALLS, BENCH_CONCURRENCY)
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof test/bench/gateway-cpu.bench.ts   (a profile of it)
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { KubeClients } from '../../src/operator/kube-clients.ts';
@@ -122,23 +123,42 @@ if (process.argv[2] === '--upstream') {
   const client = fork(script, ['--client']);
   await new Promise((resolve) => client.once('message', resolve));
   const run = (kind: 'http' | 'mcp', url: string, calls: number) =>
-    new Promise<{ rate: number; us: number }>((resolve) => {
+    new Promise<{ rate: number; us: number; system: number }>((resolve) => {
       const c0 = process.cpuUsage();
       client.once('message', (m: { rate: number }) => {
         const c = process.cpuUsage(c0);
-        resolve({ rate: m.rate, us: (c.user + c.system) / calls });
+        resolve({ rate: m.rate, us: (c.user + c.system) / calls, system: c.system / calls });
       });
       client.send({ kind, url, token, calls });
     });
+  // The floor: a bare Node proxy (bare-proxy.ts, its own process) in front of the same tool API.
+  const bare = spawn(process.execPath, [fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)), '--upstream', upstreamUrl, '--api-key', 'unused', '--pass-headers'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: process.env.BENCH_BARE_NODE_OPTIONS ?? '' } });
+  const bareUrl = await new Promise<string>((resolve) => bare.stdout!.once('data', (c: Buffer) => resolve(JSON.parse(c.toString().split('\n')[0]!).url)));
+  const cpuOf = (pid: number) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+  };
+  const runBare = (calls: number) =>
+    new Promise<{ rate: number; us: number; system: number }>((resolve) => {
+      const c0 = cpuOf(bare.pid!);
+      client.once('message', (m: { rate: number }) => {
+        const c = cpuOf(bare.pid!);
+        resolve({ rate: m.rate, us: ((c.user + c.system - c0.user - c0.system) / calls) * 1e6, system: ((c.system - c0.system) / calls) * 1e6 });
+      });
+      client.send({ kind: 'http', url: `${bareUrl}/api/repos/acme/issues?state=open`, token, calls });
+    });
+  await runBare(2000);
   const connectorUrl = `${gatewayUrl}/v1/tools/bench.api/repos/acme/issues?state=open`;
   const mcpUrl = `${gatewayUrl}/v1/tools/bench.mcp`;
   await run('http', connectorUrl, 2000);
   await run('mcp', mcpUrl, 500);
   const h = await run('http', connectorUrl, CALLS);
-  console.log(`connector GET through /v1/tools/<tool>/… (${CALLS} calls, ${CONCURRENCY} clients): ${h.rate.toFixed(0)}/s, gateway CPU ${h.us.toFixed(0)} µs per call`);
+  const b = await runBare(CALLS);
+  console.log(`connector GET through /v1/tools/<tool>/… (${CALLS} calls, ${CONCURRENCY} clients): ${h.rate.toFixed(0)}/s, gateway CPU ${h.us.toFixed(0)} µs per call (${h.system.toFixed(0)} in the kernel); bare Node proxy ${b.rate.toFixed(0)}/s, ${b.us.toFixed(0)} µs per call (${b.system.toFixed(0)} in the kernel)`);
   const m = await run('mcp', mcpUrl, Math.floor(CALLS / 4));
   console.log(`MCP tools/call echo (${Math.floor(CALLS / 4)} calls, ${CONCURRENCY} sessions): ${m.rate.toFixed(0)}/s, gateway CPU ${m.us.toFixed(0)} µs per call (MCP session set-up excluded only by its share)`);
   client.kill();
+  bare.kill('SIGTERM');
   upstreamChild.kill();
   await mcp.close();
   await server.close();

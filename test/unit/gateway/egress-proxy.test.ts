@@ -74,9 +74,10 @@ before(async () => {
   const corpPort = await startCorporateProxy();
   halfPort = await startHalfCloseDestination();
   const fw = (name: string, extra: object = {}) =>
-    profile({ profileType: 'corporate_firewall', network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`, `plain.test:${httpDest.port}`, '*.wild.test', `chained.test:${tlsDest.port}`, `refused-by-corp.test:${tlsDest.port}`, `half.test:${halfPort}`], ...extra } } as never, name);
+    profile({ profileType: 'corporate_firewall', network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`, `plain.test:${httpDest.port}`, '*.wild.test', `chained.test:${tlsDest.port}`, `refused-by-corp.test:${tlsDest.port}`, `half.test:${halfPort}`, `wrongname.test:${tlsDest.port}`], ...extra } } as never, name);
   gw = await startEgressGateway({
-    hosts: { 'half.test': ['127.0.0.1'], 'allowed.test': ['127.0.0.1'], 'plain.test': ['127.0.0.1'], 'x.wild.test': ['127.0.0.1'], 'mixed.wild.test': ['93.184.215.14', '10.0.0.8'] },
+    originCa: [tlsDest.ca],
+    hosts: { 'half.test': ['127.0.0.1'], 'wrongname.test': ['127.0.0.1'], 'allowed.test': ['127.0.0.1'], 'plain.test': ['127.0.0.1'], 'x.wild.test': ['127.0.0.1'], 'mixed.wild.test': ['93.184.215.14', '10.0.0.8'] },
     profiles: [
       fw('fw'),
       fw('chained', { proxy: `http://127.0.0.1:${corpPort}` }),
@@ -110,6 +111,21 @@ test('HTTPS to an allowlisted host through a CONNECT tunnel: a real TLS handshak
   }
   assert.equal(tlsDest.seen.at(-1)!.path, '/some/path?secret=query-marker');
   assert.equal(tlsDest.seen.at(-1)!.proxyAuthorization, false, 'the token never reaches the destination');
+});
+
+test('absolute-form https:// (busybox wget through a proxy): the proxy originates TLS, verifying the destination for its name; a certificate for other names → 502', async () => {
+  const token = gw.admit('origin-tls', 'fw');
+  const r = await rawExchange(gw.port, `GET https://allowed.test:${tlsDest.port}/originated?q=1 HTTP/1.1\r\nHost: allowed.test:${tlsDest.port}\r\nProxy-Authorization: ${basic(token)}\r\nConnection: close\r\n\r\n`);
+  assert.equal(r.status, 200, r.body);
+  assert.match(r.body, /hello from allowed\.test/);
+  const seen = tlsDest.seen.at(-1)!;
+  assert.deepEqual([seen.path, seen.proxyAuthorization], ['/originated?q=1', false], 'the path went over TLS, the token stayed with the proxy');
+  // wrongname.test is listed and maps to the same server, whose certificate names only allowed.test and chained.test.
+  const wrong = await rawExchange(gw.port, `GET https://wrongname.test:${tlsDest.port}/ HTTP/1.1\r\nHost: wrongname.test:${tlsDest.port}\r\nProxy-Authorization: ${basic(token)}\r\nConnection: close\r\n\r\n`);
+  assert.equal(wrong.status, 502, wrong.body);
+  assert.equal(wrong.headers['x-agent-machine-reason'], 'upstream_unreachable');
+  assert.match(wrong.body, /ERR_TLS_CERT_ALTNAME_INVALID/);
+  assert.ok(!tlsDest.seen.some((x) => x.host?.startsWith('wrongname.test')), 'no request was sent to a destination that failed verification');
 });
 
 test('plain HTTP is forwarded (absolute-form): the destination gets the path and Host, never Proxy-Authorization', async () => {
