@@ -1,5 +1,6 @@
 // The egress proxy: the I/O half. The gateway's listener hands it absolute-form requests
-// (`GET http://host/...`, forwarded) and CONNECT requests (tunnels). Per connection:
+// (`GET http://host/...` forwarded; `GET https://host/...` forwarded over TLS the proxy
+// originates and verifies) and CONNECT requests (tunnels). Per connection:
 //
 //   1. authenticate: Proxy-Authorization carries the execution's token (authenticate.ts
 //      proxyToken); never the source address. No or a dead token → 407.
