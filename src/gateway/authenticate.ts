@@ -4,7 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { LocalAgentExecution } from '../api/types.generated.ts';
 import type { Informer } from '../operator/informer.ts';
-import { AuthorizationUnavailableError, type Authorizer } from '../reconcilers/authorization.ts';
+import { AuthorizationUnavailableError, type AuthorizationRequest, type Authorizer } from '../reconcilers/authorization.ts';
 import type { CommandRecorder } from '../reconcilers/command-recorder.ts';
 import { START } from '../reconcilers/execution-decision.ts';
 import { AUTHORITY_LOST_CODES, callPermissions, checkExecution, rbacRefusal, type ExecutionCheck, type Refusal } from './gates.ts';
@@ -51,7 +51,7 @@ export function proxyToken(headers: IncomingHttpHeaders): string | undefined {
 
 /** The RBAC half of a call's authority, asked per call: the caches hold the rest (gates.ts). */
 export interface CallAuthority {
-  authorizer: Pick<Authorizer, 'authorize'>;
+  authorizer: Pick<Authorizer, 'authorize'> & Partial<Pick<Authorizer, 'allowsFromMemory'>>;
   /** Refusals for lost authority are audited against the execution. */
   recorder: Pick<CommandRecorder, 'record'>;
 }
@@ -68,18 +68,26 @@ export interface CallUse {
  * Do the delegator's RBAC and the namespace's tenant still allow what this call uses? Allows
  * come from the authorizer's caches (≤ 10 s old), so a call costs no API round trip while
  * nothing changes; a removed RoleBinding or a relabelled namespace refuses calls within that
- * window. No answer refuses the call (503).
+ * window. No answer refuses the call (503). Synchronous when the caches allow it all (await
+ * the result either way).
  */
-export async function reauthorize(authority: CallAuthority, ex: LocalAgentExecution, now: Date, use: CallUse = {}): Promise<Refusal | undefined> {
+export function reauthorize(authority: CallAuthority, ex: LocalAgentExecution, now: Date, use: CallUse = {}): Refusal | undefined | Promise<Refusal | undefined> {
+  const request: AuthorizationRequest = {
+    authority: ex.spec.authority,
+    operationType: START,
+    ...(use.tool !== undefined ? { toolRefs: [use.tool] } : {}),
+    permissions: callPermissions(ex, use),
+    tenancy: { namespace: ex.metadata.namespace!, tenant: ex.spec.tenant },
+    now,
+  };
+  // Allowed by what the authorizer remembers: answered at once (the call's hot path: no promise).
+  if (authority.authorizer.allowsFromMemory?.(request)) return undefined;
+  return reauthorizeAsking(authority, ex, use, request);
+}
+
+async function reauthorizeAsking(authority: CallAuthority, ex: LocalAgentExecution, use: CallUse, request: AuthorizationRequest): Promise<Refusal | undefined> {
   try {
-    const outcome = await authority.authorizer.authorize({
-      authority: ex.spec.authority,
-      operationType: START,
-      ...(use.tool !== undefined ? { toolRefs: [use.tool] } : {}),
-      permissions: callPermissions(ex, use),
-      tenancy: { namespace: ex.metadata.namespace!, tenant: ex.spec.tenant },
-      now,
-    });
+    const outcome = await authority.authorizer.authorize(request);
     // A tool the execution was not admitted with was never its authority: refused, not lost.
     return rbacRefusal(outcome, use.tool === undefined || (ex.spec.tools ?? []).includes(use.tool));
   } catch (err) {

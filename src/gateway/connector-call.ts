@@ -18,7 +18,7 @@
 //
 // Nothing here logs a path, a query, a header, a body or the credential.
 import type http from 'node:http';
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { AgentMachineProfile, LocalAgentExecution, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import { grantServesExecution } from '../governance/authority-loss.ts';
@@ -31,23 +31,29 @@ import { bodyOrRefusal, type GatewayAnswers } from './answers.ts';
 import { auditRefusal, reauthorize, type CallAuthority } from './authenticate.ts';
 import { connectorRouteOf, DROPPED_RESPONSE_HEADERS, planConnectorCall, presentCredential, type ConnectorPlan, type ConnectorRoute } from './connector-plan.ts';
 import type { OpenStreams } from './connector-streams.ts';
-import { CredentialMask, maskInPlace } from './credential-mask.ts';
+import { Masker, maskInPlace } from './credential-mask.ts';
+import { readWhole, relayBody, type ChunkStage } from './body-relay.ts';
 import type { CredentialCache } from './credentials.ts';
 import { checkToolUse, type Refusal } from './gates.ts';
 import type { Reservation, UsageLedger } from './ledger.ts';
 import { filterToolsList, judgeMcpPost, MCP_ERRORS, rpcError, type McpJudgement } from './mcp-judge.ts';
 import type { PolicyCache } from './policy-cache.ts';
-import { SseToolsFilter } from './sse-tools-filter.ts';
+import { SseRewriter } from './sse-tools-filter.ts';
 import { upstreamErrorCode, type UpstreamClient } from './upstream.ts';
 
 /** Refusals of a call the grant does not cover: audited as ToolCallDenied. */
 const DENIED_CALL_CODES: ReadonlySet<string> = new Set(['connector_method_denied', 'connector_path_denied', 'action_not_granted', 'policy_denied', 'no_connector']);
 /** A JSON answer to a tools/list is read whole to be filtered; larger ones are refused. */
 const MAX_LIST_ANSWER_BYTES = 16 * 1024 * 1024;
+/** An answer of a declared length up to this goes out in one write, head and body. */
+const ONE_WRITE_BYTES = 64 * 1024;
 
 export interface ConnectorCallDeps {
   profiles: Informer<AgentMachineProfile>;
-  grants: Informer<ToolGrantRecord>;
+  /** The cached grants of a tool in a namespace (an informer index: no scan of every grant per call). */
+  grantsOf: (namespace: string, tool: string) => ToolGrantRecord[];
+  /** Compiled path patterns, remembered. */
+  compileGlob: (pattern: string) => RegExp;
   ledger: UsageLedger;
   policies: PolicyCache;
   answers: GatewayAnswers;
@@ -62,16 +68,16 @@ export interface ConnectorCallDeps {
 type Granted = Extract<Reservation, { ok: true }>;
 
 /** The connector tool a path names for this execution, if any. */
-export function connectorRoute(d: Pick<ConnectorCallDeps, 'grants'>, path: string, ex: LocalAgentExecution): ConnectorRoute | undefined {
-  const grants = d.grants.list();
-  return connectorRouteOf(path, ex.spec.tools ?? [], (tool) => grants.some((g) => g.spec.tool === tool && g.spec.connector !== undefined && grantServesExecution(g, ex)));
+export function connectorRoute(d: Pick<ConnectorCallDeps, 'grantsOf'>, path: string, ex: LocalAgentExecution): ConnectorRoute | undefined {
+  const ns = ex.metadata.namespace!;
+  return connectorRouteOf(path, ex.spec.tools ?? [], (tool) => d.grantsOf(ns, tool).some((g) => g.spec.connector !== undefined && grantServesExecution(g, ex)));
 }
 
 export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.IncomingMessage, res: http.ServerResponse, route: ConnectorRoute, query: string, ex: LocalAgentExecution, effective: FullBudget, now: Date): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const path = route.rest === '' ? '/' : route.rest;
   const profile = d.profiles.get(ex.spec.profileRef.name);
-  const grants = d.grants.list();
+  const grants = d.grantsOf(ex.metadata.namespace!, route.tool);
   const policyFor = (call: ToolCallFacts) => (grant: ToolGrantRecord) => d.policies.toolUse(profile, grant, ex.spec.tenant, call);
   const refuse = async (refusal: Refusal): Promise<void> => {
     await auditRefusal(d.authority, ex, refusal);
@@ -90,7 +96,7 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
     grant = covered.grant;
   }
   const c = grant.spec.connector!;
-  const planned = planConnectorCall({ method, rest: route.rest, query, headers: req.headers, connector: c });
+  const planned = planConnectorCall({ method, rest: route.rest, query, headers: req.headers, connector: c, compile: d.compileGlob });
   if (!planned.ok) return refuse(planned.refusal);
 
   // MCP: the JSON-RPC of a POST is read and judged before anything is forwarded.
@@ -124,7 +130,8 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
     body = raw;
   }
 
-  const lost = await reauthorize(d.authority, ex, now, { tool: route.tool, ...(c.credentialsSecretRef ? { secret: c.credentialsSecretRef.name } : {}) });
+  const asked = reauthorize(d.authority, ex, now, { tool: route.tool, ...(c.credentialsSecretRef ? { secret: c.credentialsSecretRef.name } : {}) });
+  const lost = asked instanceof Promise ? await asked : asked;
   if (lost) return refuse(lost);
 
   // One connectorCall per http call, per MCP tools/call; other MCP messages are not counted.
@@ -203,47 +210,60 @@ async function relay(d: ConnectorCallDeps, res: http.ServerResponse, plan: Conne
     d.log.debug({ execution: `${x.ex.metadata.namespace}/${x.ex.metadata.name}`, tool: x.tool, method: plan.method, status: up.statusCode, ms: Math.round((performance.now() - started) * 10) / 10 }, 'connector call forwarded');
   }
 
-  // A JSON answer to a tools/list: read whole (bounded), filtered, sent with its new length.
-  if (filtering && x.mcp!.listsTools && type.startsWith('application/json')) {
-    let raw: Buffer;
-    try {
-      raw = await readAll(up.body, MAX_LIST_ANSWER_BYTES);
-    } catch {
-      return d.answers.refuse(res, 'connector', { status: 502, type: 'api_error', code: 'upstream_answer_too_large', message: 'the MCP server answered a tools/list with more than the gateway reads' });
+  const tracked = (): (() => void) =>
+    d.streams.add({
+      grantKey: objectKey(x.grant),
+      grantUid: x.grant.metadata.uid!,
+      executionKey: objectKey(x.ex),
+      executionUid: x.ex.metadata.uid!,
+      close: (why) => {
+        d.log.info({ execution: `${x.ex.metadata.namespace}/${x.ex.metadata.name}`, tool: x.tool, why }, 'connector stream ended: its authority is gone');
+        abort.abort();
+        up.body.destroy();
+        res.destroy();
+      },
+    });
+
+  // A JSON answer to a tools/list is read whole (bounded) to be filtered; any other answer of a
+  // declared, short length is read whole too and sent with its head in one write (a call's
+  // answer usually comes in one chunk: streaming it costs a write for the head, one for the
+  // body, and the stream machinery). Everything else streams.
+  const listAnswer = filtering && x.mcp!.listsTools && type.startsWith('application/json');
+  const declared = Number(up.headers['content-length']);
+  const short = !type.startsWith('text/event-stream') && Number.isSafeInteger(declared) && declared <= ONE_WRITE_BYTES;
+  if (listAnswer || short) {
+    const untrack = tracked();
+    const raw = await readWhole(up.body, listAnswer ? MAX_LIST_ANSWER_BYTES : ONE_WRITE_BYTES);
+    untrack();
+    if (res.destroyed) return;
+    if (raw === undefined) {
+      if (listAnswer) return d.answers.refuse(res, 'connector', { status: 502, type: 'api_error', code: 'upstream_answer_too_large', message: 'the MCP server answered a tools/list with more than the gateway reads' });
+      return d.answers.refuse(res, 'connector', { status: 502, type: 'api_error', code: 'upstream_answer_failed', message: `the connector of ${x.tool} broke off its answer` });
     }
     maskInPlace(raw, secrets.map((s) => Buffer.from(s)));
     let out = raw;
-    try {
-      const f = filterToolsList(JSON.parse(raw.toString('utf8')), x.mcp!.granted);
-      if (f.changed) out = Buffer.from(JSON.stringify(f.message));
-    } catch {
-      // Not JSON after all: passed on as it is (it lists no tools a client would accept).
+    if (listAnswer) {
+      try {
+        const f = filterToolsList(JSON.parse(raw.toString('utf8')), x.mcp!.granted);
+        if (f.changed) out = Buffer.from(JSON.stringify(f.message));
+      } catch {
+        // Not JSON after all: passed on as it is (it lists no tools a client would accept).
+      }
+      headers['content-length'] = String(out.length);
     }
-    delete headers['content-length'];
-    res.writeHead(up.statusCode, { ...headers, 'content-length': String(out.length) }).end(out);
+    res.writeHead(up.statusCode, headers).end(out);
     return;
   }
 
-  const stages: Transform[] = [new CredentialMask(secrets)];
+  const stages: ChunkStage[] = [new Masker(secrets)];
   if (filtering && type.startsWith('text/event-stream')) {
-    stages.push(new SseToolsFilter(x.mcp!.granted));
+    stages.push(new SseRewriter(x.mcp!.granted));
     delete headers['content-length'];
   }
   res.writeHead(up.statusCode, headers);
+  // A stream's head goes out at once: its first event may be a while coming.
   res.flushHeaders();
-  const untrack = d.streams.add({
-    grantKey: objectKey(x.grant),
-    grantUid: x.grant.metadata.uid!,
-    executionKey: objectKey(x.ex),
-    executionUid: x.ex.metadata.uid!,
-    close: (why) => {
-      d.log.info({ execution: `${x.ex.metadata.namespace}/${x.ex.metadata.name}`, tool: x.tool, why }, 'connector stream ended: its authority is gone');
-      abort.abort();
-      up.body.destroy();
-      res.destroy();
-    },
-  });
-  pipeline([up.body, ...stages, res], () => untrack());
+  relayBody(up.body, res, stages, tracked());
 }
 
 async function auditDenied(d: ConnectorCallDeps, ex: LocalAgentExecution, tool: string, message: string): Promise<void> {
@@ -260,22 +280,4 @@ function sendJson(d: ConnectorCallDeps, res: http.ServerResponse, status: number
   d.answers.decided(res, 'denied', reason);
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
-}
-
-function readAll(body: Readable, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    body.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        body.destroy();
-        reject(new Error('too large'));
-        return;
-      }
-      chunks.push(c);
-    });
-    body.on('end', () => resolve(Buffer.concat(chunks)));
-    body.on('error', reject);
-  });
 }

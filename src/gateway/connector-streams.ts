@@ -63,11 +63,14 @@ export class OpenStreams {
   /** Tracks a stream until the returned function is called (it ended) or its authority goes. */
   add(stream: OpenStream): () => void {
     this.#open.add(stream);
+    // The sweep outlives the stream that started it: answers come and go many times a second,
+    // and a timer set and cleared per call costs more than a sweep over nothing. A sweep that
+    // finds nothing open stops it.
     if (!this.#timer) {
-      this.#timer = setInterval(() => this.#check(() => true), SWEEP_MS);
+      this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
       this.#timer.unref();
     }
-    return () => this.#remove(stream);
+    return () => void this.#open.delete(stream);
   }
 
   /** Ends every stream (shutdown). */
@@ -80,15 +83,22 @@ export class OpenStreams {
 
   stop(): void {
     this.closeAll('the gateway is shutting down');
+    clearInterval(this.#timer);
+    this.#timer = undefined;
     for (const u of this.#unsubscribe) u();
   }
 
   #remove(stream: OpenStream): void {
     this.#open.delete(stream);
-    if (this.#open.size === 0 && this.#timer) {
+  }
+
+  #sweep(): void {
+    if (this.#open.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
+      return;
     }
+    this.#check(() => true);
   }
 
   #check(which: (s: OpenStream) => boolean): void {

@@ -22,31 +22,58 @@ export function maskInPlace(buf: Buffer, secrets: readonly Buffer[]): number {
   return n;
 }
 
-export class CredentialMask extends Transform {
+/**
+ * The masking of one answer, chunk by chunk (what the gateway's relay calls; no stream
+ * machinery per answer): push each chunk, then end; each returns what may go out now.
+ */
+export class Masker {
   readonly #secrets: Buffer[];
   readonly #hold: number;
-  #tail: Buffer = Buffer.alloc(0);
+  #tail: Buffer | undefined;
+
+  constructor(secrets: readonly string[]) {
+    this.#secrets = secrets.filter((s) => s.length > 0).map((s) => Buffer.from(s, 'utf8'));
+    this.#hold = this.#secrets.length === 0 ? 0 : Math.max(0, ...this.#secrets.map((s) => s.length - 1));
+  }
+
+  /** Whether there is anything to mask at all. */
+  get active(): boolean {
+    return this.#secrets.length > 0;
+  }
+
+  /** The chunk masked (in a copy: chunks may share memory with others), less what it holds back; undefined when it holds all. */
+  push(chunk: Buffer): Buffer | undefined {
+    if (this.#secrets.length === 0) return chunk;
+    const buf = this.#tail !== undefined ? Buffer.concat([this.#tail, chunk]) : Buffer.from(chunk);
+    maskInPlace(buf, this.#secrets);
+    const emit = buf.length - heldBack(buf, this.#secrets, this.#hold);
+    this.#tail = emit < buf.length ? buf.subarray(emit) : undefined;
+    return emit > 0 ? buf.subarray(0, emit) : undefined;
+  }
+
+  /** What was held back, at the end of the answer. */
+  end(): Buffer | undefined {
+    const t = this.#tail;
+    this.#tail = undefined;
+    return t;
+  }
+}
+
+/** The same as a Transform stream. */
+export class CredentialMask extends Transform {
+  readonly #masker: Masker;
 
   constructor(secrets: readonly string[]) {
     super();
-    this.#secrets = secrets.filter((s) => s.length > 0).map((s) => Buffer.from(s, 'utf8'));
-    this.#hold = Math.max(0, ...this.#secrets.map((s) => s.length - 1));
+    this.#masker = new Masker(secrets);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.#secrets.length === 0) {
-      callback(null, chunk);
-      return;
-    }
-    const buf = this.#tail.length > 0 ? Buffer.concat([this.#tail, chunk]) : Buffer.from(chunk);
-    maskInPlace(buf, this.#secrets);
-    const emit = buf.length - heldBack(buf, this.#secrets, this.#hold);
-    this.#tail = buf.subarray(emit);
-    callback(null, emit > 0 ? buf.subarray(0, emit) : undefined);
+    callback(null, this.#masker.push(chunk));
   }
 
   override _flush(callback: TransformCallback): void {
-    callback(null, this.#tail.length > 0 ? this.#tail : undefined);
+    callback(null, this.#masker.end());
   }
 }
 

@@ -1,5 +1,6 @@
 // The egress proxy: the I/O half. The gateway's listener hands it absolute-form requests
-// (`GET http://host/...`, forwarded) and CONNECT requests (tunnels). Per connection:
+// (`GET http://host/...` forwarded; `GET https://host/...` forwarded over TLS the proxy
+// originates and verifies) and CONNECT requests (tunnels). Per connection:
 //
 //   1. authenticate: Proxy-Authorization carries the execution's token (authenticate.ts
 //      proxyToken); never the source address. No or a dead token → 407.
@@ -52,6 +53,11 @@ export interface EgressProxyDeps {
   idleTimeoutMs?: number;
   /** Connecting to the destination or the corporate proxy (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * The certificate authorities a destination's certificate is checked against when the proxy
+   * originates TLS (`GET https://…`); default Node's (its bundled roots, plus NODE_EXTRA_CA_CERTS).
+   */
+  originCa?: string[];
 }
 
 interface Refused {
@@ -128,18 +134,27 @@ export class EgressProxy {
         upstream.destroy();
       });
     }
+    // Each direction ends on its own: a client that ends its side (a half-close) still gets the
+    // destination's answer, and a destination's end is passed on once everything it sent was
+    // written to the client. Only an error (or the idle timeout) cuts both at once.
     client.pipe(upstream);
     upstream.pipe(client);
     let noted = false;
-    const done = () => {
-      client.destroy();
-      upstream.destroy();
+    let closed = 0;
+    const note = () => {
       if (noted) return;
       noted = true;
       this.#d.recorder.note(subject, { host: plan.target.host, port: plan.target.port, decision: 'allowed', reason: plan.reason, bytesUp: up, bytesDown: down });
     };
-    client.on('close', done);
-    upstream.on('close', done);
+    const onClose = (hadError: boolean) => {
+      if (hadError) {
+        client.destroy();
+        upstream.destroy();
+      }
+      if (++closed === 2) note();
+    };
+    client.on('close', onClose);
+    upstream.on('close', onClose);
   }
 
   /** An absolute-form request (`GET http://host/...`): forwarded once allowed. */
@@ -147,12 +162,12 @@ export class EgressProxy {
     const decided = await this.#decide(req, inactive, () => {
       const parsed = parseAbsoluteUrl(req.url ?? '');
       if (!parsed) return { refused: { status: 400, reason: 'bad_target', message: 'the request URL is not an absolute http URL' } };
-      if (parsed.scheme !== 'http') return { refused: { status: 400, reason: 'scheme_unsupported', message: `${parsed.scheme}:// is not forwarded: use CONNECT (HTTPS_PROXY) for TLS` } };
+      if (parsed.scheme !== 'http' && parsed.scheme !== 'https') return { refused: { status: 400, reason: 'scheme_unsupported', message: `${parsed.scheme}:// is not forwarded: only http:// and https:// (or CONNECT)` } };
       const hostHeader = req.headers.host;
       if (hostHeader !== undefined) {
         const hp = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(hostHeader);
         const h = hp ? normalizeHost(hp[1]!) : undefined;
-        const port = hp?.[2] ? Number(hp[2]) : 80;
+        const port = hp?.[2] ? Number(hp[2]) : parsed.scheme === 'https' ? 443 : 80;
         if (!h || h.host !== parsed.target.host || port !== parsed.target.port) {
           return { refused: { status: 400, reason: 'host_mismatch', message: 'the Host header names another host than the request URL' } };
         }
@@ -160,6 +175,7 @@ export class EgressProxy {
       return { target: parsed.target };
     });
     if ('refused' in decided) return this.#refuseHttp(res, decided.refused);
+    const secure = req.url!.slice(0, 6).toLowerCase() === 'https:';
     const { plan, subject, upstreamProxy } = decided;
     const url = req.url!;
     const pathStart = url.indexOf('/', url.indexOf('//') + 2);
@@ -170,11 +186,25 @@ export class EgressProxy {
       if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
       headers[k] = v;
     }
-    headers.host = req.headers.host ?? (plan.target.port === 80 ? plan.target.host : `${plan.target.host}:${plan.target.port}`);
+    headers.host = req.headers.host ?? (plan.target.port === (secure ? 443 : 80) ? plan.target.host : `${plan.target.host}:${plan.target.port}`);
     const addresses = plan.addresses ?? [];
-    const options: http.RequestOptions = upstreamProxy
+    // `GET https://…` (what busybox wget sends for HTTPS through a proxy, instead of CONNECT):
+    // the proxy originates the TLS connection itself, to the checked address, with the name as
+    // SNI and the certificate verified for it (docs/egress-and-tools.md says why). A corporate
+    // proxy gets the absolute URL, as squid takes it.
+    const options: https.RequestOptions = upstreamProxy
       ? { host: upstreamProxy.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(upstreamProxy.port || (upstreamProxy.protocol === 'https:' ? 443 : 80)), path: url, method: req.method, headers, setHost: false, agent: false }
-      : { host: addresses[0], port: plan.target.port, path, method: req.method, headers, setHost: false, agent: false };
+      : {
+          host: addresses[0],
+          port: plan.target.port,
+          path,
+          method: req.method,
+          headers,
+          setHost: false,
+          agent: false,
+          // An IP literal is its own address: the certificate is checked for it (no SNI).
+          ...(secure ? { ...(plan.target.ip ? {} : { servername: plan.target.host }), ...(this.#d.originCa ? { ca: this.#d.originCa } : {}) } : {}),
+        };
     let up = 0;
     let down = 0;
     let noted = false;
@@ -183,7 +213,7 @@ export class EgressProxy {
       noted = true;
       this.#d.recorder.note(subject, { host: plan.target.host, port: plan.target.port, decision, reason, bytesUp: up, bytesDown: down });
     };
-    const out = (upstreamProxy?.protocol === 'https:' ? https.request : http.request)(options);
+    const out = ((upstreamProxy ? upstreamProxy.protocol === 'https:' : secure) ? https.request : http.request)(options);
     out.setTimeout(this.#idleMs, () => out.destroy(new Error('idle timeout')));
     const connectTimer = setTimeout(() => out.destroy(new Error('connect timeout')), this.#connectMs);
     out.on('socket', (s) => {
@@ -316,7 +346,9 @@ export class EgressProxy {
   #connectTcp(host: string, port: number, secure = false, servername?: string): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       // No Nagle: a tunnel relays small TLS records (handshakes, interactive traffic) that must not wait.
-      const s = secure ? tls.connect({ host, port, ...(servername && !net.isIP(servername) ? { servername } : {}) }) : net.connect({ host, port });
+      // allowHalfOpen: the destination's end must not end the client's direction too (see
+      // connect; a TLS connection to a corporate proxy closes as a whole, as TLS does).
+      const s = secure ? tls.connect({ host, port, ...(servername && !net.isIP(servername) ? { servername } : {}) }) : net.connect({ host, port, allowHalfOpen: true });
       s.setNoDelay(true);
       const timer = setTimeout(() => s.destroy(new Error(`connect timeout after ${this.#connectMs} ms`)), this.#connectMs);
       s.once(secure ? 'secureConnect' : 'connect', () => {

@@ -33,3 +33,26 @@ export function compileGlob(pattern: string): RegExp {
 export function matchGlobs(path: string, patterns: readonly string[], compile: (p: string) => RegExp = compileGlob): string | undefined {
   return patterns.find((p) => compile(p).test(path));
 }
+
+/**
+ * Compiled patterns remembered by their text (a grant's few patterns are compiled once, not on
+ * every call); owned by the gateway server, bounded.
+ */
+export class GlobCache {
+  readonly #compiled = new Map<string, RegExp>();
+  readonly #max: number;
+
+  constructor(max = 4096) {
+    this.#max = max;
+  }
+
+  readonly compile = (pattern: string): RegExp => {
+    let re = this.#compiled.get(pattern);
+    if (re === undefined) {
+      re = compileGlob(pattern);
+      if (this.#compiled.size >= this.#max) this.#compiled.clear();
+      this.#compiled.set(pattern, re);
+    }
+    return re;
+  };
+}

@@ -56,6 +56,8 @@ import { connectorRoute, forwardConnectorCall, type ConnectorCallDeps } from './
 import { CONNECTOR_PREFIX } from './connector-plan.ts';
 import { OpenStreams } from './connector-streams.ts';
 import { UpstreamClient } from './upstream.ts';
+import { GlobCache } from './path-glob.ts';
+import { BY_TOOL, indexed } from '../reconcilers/indexes.ts';
 
 export interface GatewayInformers {
   executions: Informer<LocalAgentExecution>;
@@ -91,6 +93,8 @@ export interface GatewayServerOptions {
   resolve?: Resolve;
   /** An egress tunnel idle this long is closed (default 5 min). */
   egressIdleTimeoutMs?: number;
+  /** Certificate authorities for the TLS the egress proxy originates (`GET https://…`); default Node's. */
+  egressOriginCa?: string[];
   /** Time a client has to send its request headers (default 30 s). */
   headersTimeoutMs?: number;
   /**
@@ -138,17 +142,24 @@ export class GatewayServer {
     this.#policies = new PolicyCache(opts.celSandbox);
     this.#upstream = new UpstreamClient({ idleTimeoutMs: opts.upstreamTimeoutMs ?? 600_000 });
     this.#modelCalls = { ledger: opts.ledger, credentials: opts.credentials, upstream: this.#upstream, answers: this.#answers, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024, ...(opts.prompts ? { prompts: opts.prompts } : {}) };
-    this.#tools = { profiles: opts.informers.profiles, grants: opts.informers.grants, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
+    const grantsOfTool = indexed(opts.informers.grants, BY_TOOL);
+    const grantsOf = (namespace: string, tool: string): ToolGrantRecord[] => grantsOfTool(`${namespace}/${tool}`);
+    this.#tools = { profiles: opts.informers.profiles, grantsOf, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
-    this.#connectors = { ...this.#tools, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
+    this.#connectors = { ...this.#tools, compileGlob: new GlobCache().compile, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
     const egressRecorder = new EgressRecorder({ ...(opts.registry ? { registry: opts.registry } : {}), ...(this.#decisions ? { audit: this.#decisions } : {}) });
-    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}) });
+    this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}), ...(opts.egressOriginCa ? { originCa: opts.egressOriginCa } : {}) });
     const headersTimeout = opts.headersTimeoutMs ?? 30_000;
     this.#server = http.createServer(
       // The server checks headersTimeout every connectionsCheckingInterval: keep that below it.
       { keepAliveTimeout: 65_000, headersTimeout, requestTimeout: 0, noDelay: true, connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(headersTimeout / 2))) },
       (req, res) => this.#handle(req, res),
     );
+    // A client may end its side once its request is sent and wait for the answer (a half-close:
+    // `nc`, scripts piping a request, some proxies). Node's default takes that FIN for a client
+    // gone and drops the request in flight; with this the answer goes out, then the connection ends.
+    // (httpAllowHalfOpen is Node's own switch for this, set by its constructor; @types/node does not list it.)
+    (this.#server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.#server.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       this.#egress.connect(req, socket, head, this.#active ? undefined : this.#inactiveReason).catch((err: unknown) => {
         this.#log.error({ route: 'egress', error: err instanceof Error ? err.message : String(err) }, 'egress tunnel failed');

@@ -15,7 +15,8 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 export interface ToolAuthorizationDeps {
   profiles: Informer<AgentMachineProfile>;
-  grants: Informer<ToolGrantRecord>;
+  /** The cached grants of a tool in a namespace (an informer index). */
+  grantsOf: (namespace: string, tool: string) => ToolGrantRecord[];
   ledger: UsageLedger;
   policies: PolicyCache;
   answers: GatewayAnswers;
@@ -34,7 +35,7 @@ export async function authorizeTool(d: ToolAuthorizationDeps, req: http.Incoming
   // The audit names only tools the execution was admitted with: the body is the agent's to fill.
   if (typeof body.tool === 'string') d.answers.retarget(res, (ex.spec.tools ?? []).includes(body.tool) ? body.tool : '(not admitted)');
   const profile = d.profiles.get(ex.spec.profileRef.name);
-  const check = checkToolUse(ex, body.tool, body.action, d.grants.list(), now, (grant) => d.policies.toolUse(profile, grant, ex.spec.tenant));
+  const check = checkToolUse(ex, body.tool, body.action, typeof body.tool === 'string' ? d.grantsOf(ex.metadata.namespace!, body.tool) : [], now, (grant) => d.policies.toolUse(profile, grant, ex.spec.tenant));
   const refusal = check.ok ? await reauthorize(d.authority, ex, now, { tool: body.tool as string }) : check.refusal;
   if (refusal) {
     await auditRefusal(d.authority, ex, refusal);

@@ -133,8 +133,12 @@ export class AccessReviewer {
    */
   review(request: AccessRequest): Promise<AccessResult> {
     const body = buildSubjectAccessReview(request);
-    // Whether groups were given changes the denial's wording, not the question.
-    return this.#cache.answer(JSON.stringify([body.spec, request.groups !== undefined]), () => this.#ask(request, body));
+    return this.#cache.answer(reviewKey(request), () => this.#ask(request, body));
+  }
+
+  /** The remembered allow for this question, if there is one (no request, no promise). */
+  remembered(request: AccessRequest): AccessResult | undefined {
+    return this.#cache.peek(reviewKey(request));
   }
 
   async #ask(request: AccessRequest, body: V1SubjectAccessReview): Promise<AccessResult> {
@@ -151,6 +155,16 @@ export class AccessReviewer {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * The question a review asks, as a cache key: the fields buildSubjectAccessReview reads (the
+ * groups it implies follow from the user). Whether groups were given changes the denial's
+ * wording, not the question, but is kept apart as before.
+ */
+function reviewKey(r: AccessRequest): string {
+  // JSON of primitives: unambiguous whatever the names contain, and cheaper than the review body.
+  return JSON.stringify([r.user, r.groups ?? null, r.verb, r.group, r.resource, r.name ?? null, r.namespace ?? null]);
 }
 
 function errorText(error: unknown): string {

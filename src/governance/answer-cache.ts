@@ -34,6 +34,12 @@ export class AnswerCache<T> {
     this.#now = opts.now ?? Date.now;
   }
 
+  /** The remembered answer for `key` while it is fresh, without asking (a caller's fast path). */
+  peek(key: string): T | undefined {
+    const kept = this.#kept.get(key);
+    return kept && this.#now() - kept.at < this.#ttlMs ? kept.answer : undefined;
+  }
+
   /** The remembered or in-flight answer for `key`, else ask() once for everyone asking now. */
   answer(key: string, ask: () => Promise<T>): Promise<T> {
     const kept = this.#kept.get(key);

@@ -40,6 +40,11 @@ export class AdmissionGuard {
     this.#answers = new AnswerCache<AdmissionCheck>({ ttlMs: opts.ttlMs ?? 10_000, keep: (r) => !r.unavailable });
   }
 
+  /** The remembered answer, if fresh (no request, no promise). */
+  remembered(): AdmissionCheck | undefined {
+    return this.#answers.peek(ADMISSION_POLICY_NAME);
+  }
+
   check(): Promise<AdmissionCheck> {
     return this.#answers.answer(ADMISSION_POLICY_NAME, () => this.#lookup());
   }

@@ -72,6 +72,30 @@ export class Authorizer {
     this.#tenants = tenants;
   }
 
+  /**
+   * Whether the request is allowed by answers all remembered now (the same caches, the same
+   * checks as authorize, in the same order), without a promise or a decision list: true only
+   * when every step allows. False means "ask authorize()" (something is not remembered, or
+   * denies), never "denied". The gateway asks this on every call first.
+   */
+  allowsFromMemory(request: AuthorizationRequest): boolean {
+    const admission = this.#guard.remembered();
+    if (!admission || admission.unavailable || !admission.ok) return false;
+    if (firstDenial(checkAuthority(request.authority, request))) return false;
+    if (request.tenancy) {
+      const { namespace, tenant } = request.tenancy;
+      const ns = this.#tenants.remembered(namespace);
+      if (!ns || !tenantDecision(namespace, tenant, ns).allowed) return false;
+    }
+    const user = request.authority!.delegator;
+    const groups = admission.vouchesForGroups ? request.authority!.groups : undefined;
+    for (const p of request.permissions) {
+      const r = this.#reviewer.remembered({ ...p, user, ...(groups ? { groups } : {}) });
+      if (!r || !r.allowed || r.unavailable) return false;
+    }
+    return true;
+  }
+
   async authorize(request: AuthorizationRequest): Promise<AuthorizationOutcome> {
     const admission = await this.#guard.check();
     if (admission.unavailable) throw new AuthorizationUnavailableError(admission.message);

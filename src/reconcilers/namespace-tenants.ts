@@ -17,6 +17,11 @@ export class NamespaceTenants {
     this.#answers = new AnswerCache<NamespaceTenant>({ ttlMs: opts.ttlMs ?? 10_000, keep: (r) => r.found, ...(opts.now ? { now: opts.now } : {}) });
   }
 
+  /** The remembered answer for the namespace, if fresh (no request, no promise). */
+  remembered(namespace: string): NamespaceTenant | undefined {
+    return this.#answers.peek(namespace);
+  }
+
   of(namespace: string): Promise<NamespaceTenant> {
     return this.#answers.answer(namespace, async () => {
       try {

@@ -53,6 +53,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MiB = 1024 * 1024;
 const BIG = 1_000_000_000;
 const SLOW_MS = Number(process.env.BENCH_SLOW_MS ?? 20);
+/** Which parts run (default all): model, egress, connector, mcp; e.g. BENCH_PARTS=connector,mcp while profiling one route. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'model,egress,connector,mcp').split(',').map((p) => p.trim()));
 
 const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hello to the benchmark, please.' }] });
 
@@ -355,7 +357,9 @@ async function main(): Promise<void> {
     }),
   });
   const stop: Array<() => void> = [() => destinations.child.kill('SIGTERM'), () => void mcp.close()];
-  const controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl'), args: ['--gateway-bind-address', '127.0.0.1:0', '--egress-hosts', path.join(dir, 'hosts')] });
+  // BENCH_CONTROLLER_NODE_OPTIONS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the controller: the gateway.
+  const controllerNodeOptions = process.env.BENCH_CONTROLLER_NODE_OPTIONS;
+  const controller = await startControllerProcess({ auditLogPath: path.join(dir, 'audit.jsonl'), args: ['--gateway-bind-address', '127.0.0.1:0', '--egress-hosts', path.join(dir, 'hosts')], ...(controllerNodeOptions ? { env: { NODE_OPTIONS: controllerNodeOptions } } : {}) });
   try {
     const gatewayUrl = String((await controller.waitForLog((l) => l.msg === 'model gateway listening')).url);
     await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${profileName}`]);
@@ -455,67 +459,69 @@ async function main(): Promise<void> {
     const controllerPid = controller.child.pid!;
     const upstreamPid = upstream.child.pid!;
 
-    // Warm-up: JIT, connections, caches.
-    await sequential(direct, 300);
-    await sequential(gateway, 300);
-    await throughput(direct, CONCURRENCY, 1000);
-    await throughput(gateway, CONCURRENCY, 1000);
-    await throughput(bare, CONCURRENCY, 1000);
+    if (PARTS.has('model')) {
+      // Warm-up: JIT, connections, caches.
+      await sequential(direct, 300);
+      await sequential(gateway, 300);
+      await throughput(direct, CONCURRENCY, 1000);
+      await throughput(gateway, CONCURRENCY, 1000);
+      await throughput(bare, CONCURRENCY, 1000);
 
-    const d = await sequential(direct, SEQUENTIAL);
-    const g = await sequential(gateway, SEQUENTIAL);
-    const d50 = percentile(d, 50);
-    const g50 = percentile(g, 50);
-    const d99 = percentile(d, 99);
-    const g99 = percentile(g, 99);
-    console.log(`latency (1 client, ${SEQUENTIAL} sequential non-streaming chat completions each):`);
-    console.log(`  direct  p50 ${d50.toFixed(3)} ms  p99 ${d99.toFixed(3)} ms`);
-    console.log(`  gateway p50 ${g50.toFixed(3)} ms  p99 ${g99.toFixed(3)} ms`);
-    console.log(`  added   p50 ${(g50 - d50).toFixed(3)} ms (target < 1 ms)  p99 ${(g99 - d99).toFixed(3)} ms`);
+      const d = await sequential(direct, SEQUENTIAL);
+      const g = await sequential(gateway, SEQUENTIAL);
+      const d50 = percentile(d, 50);
+      const g50 = percentile(g, 50);
+      const d99 = percentile(d, 99);
+      const g99 = percentile(g, 99);
+      console.log(`latency (1 client, ${SEQUENTIAL} sequential non-streaming chat completions each):`);
+      console.log(`  direct  p50 ${d50.toFixed(3)} ms  p99 ${d99.toFixed(3)} ms`);
+      console.log(`  gateway p50 ${g50.toFixed(3)} ms  p99 ${g99.toFixed(3)} ms`);
+      console.log(`  added   p50 ${(g50 - d50).toFixed(3)} ms (target < 1 ms)  p99 ${(g99 - d99).toFixed(3)} ms`);
 
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const rates: { direct: number[]; gateway: number[]; bare: number[] } = { direct: [], gateway: [], bare: [] };
-    const cpu = { upstreamDirect: 0, upstreamViaGateway: 0, gateway: 0, directCalls: 0, gatewayCalls: 0, bare: 0, bareCalls: 0 };
-    for (let r = 0; r < ROUNDS; r++) {
-      let u0 = cpuSeconds(upstreamPid);
-      let rate = await throughput(direct, CONCURRENCY, ROUND_MS);
-      rates.direct.push(rate);
-      cpu.upstreamDirect += cpuSeconds(upstreamPid) - u0;
-      cpu.directCalls += lastCalls;
-      u0 = cpuSeconds(upstreamPid);
-      const g0 = cpuSeconds(controllerPid);
-      rate = await throughput(gateway, CONCURRENCY, ROUND_MS);
-      rates.gateway.push(rate);
-      cpu.gateway += cpuSeconds(controllerPid) - g0;
-      cpu.upstreamViaGateway += cpuSeconds(upstreamPid) - u0;
-      cpu.gatewayCalls += lastCalls;
-      const b0 = cpuSeconds(bareProxy.child.pid!);
-      rates.bare.push(await throughput(bare, CONCURRENCY, ROUND_MS));
-      cpu.bare += cpuSeconds(bareProxy.child.pid!) - b0;
-      cpu.bareCalls += lastCalls;
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      const rates: { direct: number[]; gateway: number[]; bare: number[] } = { direct: [], gateway: [], bare: [] };
+      const cpu = { upstreamDirect: 0, upstreamViaGateway: 0, gateway: 0, directCalls: 0, gatewayCalls: 0, bare: 0, bareCalls: 0 };
+      for (let r = 0; r < ROUNDS; r++) {
+        let u0 = cpuSeconds(upstreamPid);
+        let rate = await throughput(direct, CONCURRENCY, ROUND_MS);
+        rates.direct.push(rate);
+        cpu.upstreamDirect += cpuSeconds(upstreamPid) - u0;
+        cpu.directCalls += lastCalls;
+        u0 = cpuSeconds(upstreamPid);
+        const g0 = cpuSeconds(controllerPid);
+        rate = await throughput(gateway, CONCURRENCY, ROUND_MS);
+        rates.gateway.push(rate);
+        cpu.gateway += cpuSeconds(controllerPid) - g0;
+        cpu.upstreamViaGateway += cpuSeconds(upstreamPid) - u0;
+        cpu.gatewayCalls += lastCalls;
+        const b0 = cpuSeconds(bareProxy.child.pid!);
+        rates.bare.push(await throughput(bare, CONCURRENCY, ROUND_MS));
+        cpu.bare += cpuSeconds(bareProxy.child.pid!) - b0;
+        cpu.bareCalls += lastCalls;
+      }
+      const rd = mean(rates.direct);
+      const rg = mean(rates.gateway);
+      const us = (seconds: number, calls: number) => ((seconds / calls) * 1e6).toFixed(0);
+      console.log(`throughput (${CONCURRENCY} concurrent keep-alive clients, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s), instant upstream:`);
+      console.log(`  direct  ${rd.toFixed(0)} req/s  (rounds ${rates.direct.map((x) => x.toFixed(0)).join(', ')})`);
+      console.log(`  gateway ${rg.toFixed(0)} req/s  (rounds ${rates.gateway.map((x) => x.toFixed(0)).join(', ')})`);
+      const rb = mean(rates.bare);
+      console.log(`  bare Node proxy (no governance) ${rb.toFixed(0)} req/s  (rounds ${rates.bare.map((x) => x.toFixed(0)).join(', ')})`);
+      console.log(`  ratio   gateway ${((rg / rd) * 100).toFixed(1)}% of direct (target ≥ 80%); bare proxy ${((rb / rd) * 100).toFixed(1)}% of direct; gateway ${((rg / rb) * 100).toFixed(1)}% of the bare proxy`);
+      console.log(`  CPU per call: gateway (controller process) ${us(cpu.gateway, cpu.gatewayCalls)} µs, bare proxy ${us(cpu.bare, cpu.bareCalls)} µs; upstream ${us(cpu.upstreamDirect, cpu.directCalls)} µs direct, ${us(cpu.upstreamViaGateway, cpu.gatewayCalls)} µs via the gateway`);
+
+      const slowDirect = target(slowUpstream.url, `Bearer ${key}`);
+      const slowGateway = target(gatewayUrl, `Bearer ${slowToken}`);
+      await throughput(slowGateway, CONCURRENCY, 1000);
+      const slow = { direct: [] as number[], gateway: [] as number[] };
+      for (let r = 0; r < ROUNDS; r++) {
+        slow.direct.push(await throughput(slowDirect, CONCURRENCY, ROUND_MS));
+        slow.gateway.push(await throughput(slowGateway, CONCURRENCY, ROUND_MS));
+      }
+      const sd = mean(slow.direct);
+      const sg = mean(slow.gateway);
+      console.log(`throughput, upstream answering in ${SLOW_MS} ms (${CONCURRENCY} clients): direct ${sd.toFixed(0)} req/s, gateway ${sg.toFixed(0)} req/s, ratio ${((sg / sd) * 100).toFixed(1)}%`);
     }
-    const rd = mean(rates.direct);
-    const rg = mean(rates.gateway);
-    const us = (seconds: number, calls: number) => ((seconds / calls) * 1e6).toFixed(0);
-    console.log(`throughput (${CONCURRENCY} concurrent keep-alive clients, ${ROUNDS} alternating rounds of ${ROUND_MS / 1000} s), instant upstream:`);
-    console.log(`  direct  ${rd.toFixed(0)} req/s  (rounds ${rates.direct.map((x) => x.toFixed(0)).join(', ')})`);
-    console.log(`  gateway ${rg.toFixed(0)} req/s  (rounds ${rates.gateway.map((x) => x.toFixed(0)).join(', ')})`);
-    const rb = mean(rates.bare);
-    console.log(`  bare Node proxy (no governance) ${rb.toFixed(0)} req/s  (rounds ${rates.bare.map((x) => x.toFixed(0)).join(', ')})`);
-    console.log(`  ratio   gateway ${((rg / rd) * 100).toFixed(1)}% of direct (target ≥ 80%); bare proxy ${((rb / rd) * 100).toFixed(1)}% of direct; gateway ${((rg / rb) * 100).toFixed(1)}% of the bare proxy`);
-    console.log(`  CPU per call: gateway (controller process) ${us(cpu.gateway, cpu.gatewayCalls)} µs, bare proxy ${us(cpu.bare, cpu.bareCalls)} µs; upstream ${us(cpu.upstreamDirect, cpu.directCalls)} µs direct, ${us(cpu.upstreamViaGateway, cpu.gatewayCalls)} µs via the gateway`);
-
-    const slowDirect = target(slowUpstream.url, `Bearer ${key}`);
-    const slowGateway = target(gatewayUrl, `Bearer ${slowToken}`);
-    await throughput(slowGateway, CONCURRENCY, 1000);
-    const slow = { direct: [] as number[], gateway: [] as number[] };
-    for (let r = 0; r < ROUNDS; r++) {
-      slow.direct.push(await throughput(slowDirect, CONCURRENCY, ROUND_MS));
-      slow.gateway.push(await throughput(slowGateway, CONCURRENCY, ROUND_MS));
-    }
-    const sd = mean(slow.direct);
-    const sg = mean(slow.gateway);
-    console.log(`throughput, upstream answering in ${SLOW_MS} ms (${CONCURRENCY} clients): direct ${sd.toFixed(0)} req/s, gateway ${sg.toFixed(0)} req/s, ratio ${((sg / sd) * 100).toFixed(1)}%`);
 
     // 4. Egress, connectors, MCP, each against a bare Node proxy in its own process.
     const gw = new URL(gatewayUrl);
@@ -525,7 +531,8 @@ async function main(): Promise<void> {
     stop.push(() => bareMcp.child.kill('SIGTERM'));
     const bareToolsPort = Number(new URL(bareTools.url).port);
     const sequentialExtra = Math.min(SEQUENTIAL, 1000);
-    await compare(
+    if (PARTS.has('egress'))
+      await compare(
       'egress: CONNECT + TLS handshake + one HTTPS GET, a new connection per call',
       { direct: tunnelCall(dest), gateway: tunnelCall(dest, { port: Number(gw.port), auth: `Bearer ${egressToken}` }), bare: tunnelCall(dest, { port: bareToolsPort }) },
       { gateway: controllerPid, bare: bareTools.child.pid! },
@@ -533,7 +540,8 @@ async function main(): Promise<void> {
     );
     const toolsUrl = new URL(destinations.url);
     const keepAlive = () => new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    await compare(
+    if (PARTS.has('connector'))
+      await compare(
       'connector: GET /repos/acme/issues through /v1/tools/<tool>/… (credential injected)',
       {
         direct: httpCall(keepAlive(), toolsUrl.hostname, Number(toolsUrl.port), 'GET', '/api/repos/acme/issues?state=open', { authorization: `Bearer ${toolKey}` }),
@@ -547,7 +555,8 @@ async function main(): Promise<void> {
     const sessions = { direct: await mcpSession(mcp.url, toolKey), gateway: await mcpSession(`${gatewayUrl}/v1/tools/bench.mcp`, toolsToken), bare: await mcpSession(`${bareMcp.url}${mcpPath}`, 'unused') };
     const granted = (await sessions.gateway.listTools()).tools.map((t) => t.name);
     if (granted.join(',') !== 'echo') throw new Error(`tools/list through the gateway should be filtered to echo, got ${granted.join(',')}`);
-    await compare(
+    if (PARTS.has('mcp'))
+      await compare(
       'MCP: tools/call echo (MCP SDK client, Streamable HTTP, one session per path)',
       { direct: mcpEcho(sessions.direct), gateway: mcpEcho(sessions.gateway), bare: mcpEcho(sessions.bare) },
       { gateway: controllerPid, bare: bareMcp.child.pid! },
@@ -558,11 +567,14 @@ async function main(): Promise<void> {
     // The execution reconciler drops the gateway's counts from status while an execution runs;
     // they are written for good once it has finished.
     for (const name of ['fast', 'slow', 'egress', 'tools']) await alice.request({ method: 'PATCH', path: RESOURCES.LocalAgentExecution.apiPath(ns, name), body: { spec: { cancel: true } }, contentType: 'application/merge-patch+json' });
-    const used = await eventually('usage flushed', async () => {
-      const u = (await getObject<any>('LocalAgentExecution', 'fast', ns))?.status;
-      return u?.phase === 'Cancelled' && u.budget?.used?.modelCalls > 0 ? u.budget.used : undefined;
-    }, 60_000);
-    console.log(`counted in status.budget.used of the instant-upstream execution: modelCalls ${used.modelCalls}, tokens ${used.tokens}`);
+    if (PARTS.has('model')) {
+      const used = await eventually('usage flushed', async () => {
+        const u = (await getObject<any>('LocalAgentExecution', 'fast', ns))?.status;
+        return u?.phase === 'Cancelled' && u.budget?.used?.modelCalls > 0 ? u.budget.used : undefined;
+      }, 60_000);
+      console.log(`counted in status.budget.used of the instant-upstream execution: modelCalls ${used.modelCalls}, tokens ${used.tokens}`);
+    }
+    if (!PARTS.has('connector') && !PARTS.has('mcp')) return;
     const toolsUsed = await eventually('connector usage flushed', async () => {
       const u = (await getObject<any>('LocalAgentExecution', 'tools', ns))?.status;
       return u?.phase === 'Cancelled' && u.budget?.used?.connectorCalls > 0 ? u.budget.used : undefined;

@@ -6,11 +6,12 @@
 //
 // busybox wget (1.35) speaks to a proxy only in absolute form: `GET http://...` with
 // Proxy-Authorization from the URL's userinfo, and `GET https://...` for TLS targets (no
-// CONNECT), which the proxy refuses (it does not originate TLS); it also ignores NO_PROXY.
-// So HTTPS through a CONNECT tunnel is exercised from the container with busybox nc (the
-// tunnel's 200 and a plain HTTP exchange through it), and end to end with TLS in
-// test/unit/gateway/egress-proxy.test.ts. (Its -T timeout option crashes this busybox-static
-// build here, exit 139, whatever the network: the tests do without it.)
+// CONNECT), for which the proxy originates the TLS itself (the controller trusts the test
+// destination's certificate through NODE_EXTRA_CA_CERTS); it also ignores NO_PROXY. A CONNECT
+// tunnel is exercised from the container with busybox nc (the tunnel's 200 and a plain HTTP
+// exchange through it), and end to end with TLS in test/unit/gateway/egress-proxy.test.ts.
+// (Its -T timeout option crashes this busybox-static build here, exit 139, whatever the
+// network: the tests do without it.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { docker, kubectl, sandboxImage } from '../support/integration-env.ts';
 import { startControllerProcess, type ControllerProcess } from '../support/controller-process.ts';
 import { authority, createAs, createNamespace, eventually, getObject, suffix } from '../support/objects.ts';
 import { startOpenAiTestServer, type OpenAiTestServer } from '../support/openai-test-server.ts';
-import { startHttpDestination, type DestinationServer } from '../support/tls-test-server.ts';
+import { startHttpDestination, startTlsDestination, type DestinationServer, type TlsDestinationServer } from '../support/tls-test-server.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'am-egress-'));
 const id = suffix();
@@ -37,6 +38,8 @@ const QUERY_MARKER = `query-marker-${id}`;
 let ns = '';
 let upstream: OpenAiTestServer;
 let dest: DestinationServer;
+/** An HTTPS destination (self-signed for allowed.test; the controller is given its certificate). */
+let tlsDest: TlsDestinationServer;
 let controller: ControllerProcess;
 /** The host's own non-loopback address: not routable from the internal network. */
 let hostIp = '';
@@ -111,11 +114,13 @@ before(async () => {
   upstream = await startOpenAiTestServer({ apiKey: UPSTREAM_KEY, models: ['test-model'] });
   // On every host address: the proxy reaches it as plain.test (127.0.0.1) and as the host's IP.
   dest = await startHttpDestination('plain.test', '0.0.0.0');
+  tlsDest = await startTlsDestination(['allowed.test']);
+  writeFileSync(path.join(dir, 'test-ca.pem'), tlsDest.ca);
   writeFileSync(path.join(dir, 'hosts'), '127.0.0.1 plain.test allowed.test sneaky.wild.test\n');
   await docker().createNetwork({ Name: NETWORK, Internal: true, Driver: 'bridge' });
   const created = await createAs(
     'alice',
-    profile(FIREWALL, 'corporate_firewall', { mode: 'allowlist', egressAllowlist: [`plain.test:${dest.port}`, `allowed.test:${dest.port}`, '*.wild.test', `${hostIp}:${dest.port}`] }),
+    profile(FIREWALL, 'corporate_firewall', { mode: 'allowlist', egressAllowlist: [`plain.test:${dest.port}`, `allowed.test:${dest.port}`, `allowed.test:${tlsDest.port}`, '*.wild.test', `${hostIp}:${dest.port}`] }),
     profile(LOCAL, 'local_model_provider', { mode: 'gateway-only' }),
     profile(AIR, 'airgapped_local_only', { mode: 'none' }),
   );
@@ -124,6 +129,7 @@ before(async () => {
   controller = await startControllerProcess({
     auditLogPath: path.join(dir, 'audit.jsonl'),
     args: ['--gateway-bind-address', '0.0.0.0:0', '--gateway-network', NETWORK, '--egress-hosts', path.join(dir, 'hosts')],
+    env: { NODE_EXTRA_CA_CERTS: path.join(dir, 'test-ca.pem') },
   });
   await controller.waitForLog((l) => l.msg === 'model gateway listening');
   for (const p of [FIREWALL, LOCAL, AIR]) await kubectl(['wait', '--for=condition=Ready', '--timeout=30s', `agentmachineprofile/${p}`]);
@@ -135,6 +141,7 @@ after(async () => {
   await controller?.kill('SIGTERM');
   await upstream?.close();
   await dest?.close();
+  await tlsDest?.close();
   const net = docker().getNetwork(NETWORK);
   const attached = Object.keys(((await net.inspect().catch(() => ({}))) as { Containers?: Record<string, unknown> }).Containers ?? {});
   for (const c of attached) await net.disconnect({ Container: c, Force: true }).catch(() => undefined);
@@ -155,6 +162,8 @@ test('allowlist: a listed host → 200 through the proxy; off-list → 403 from 
     wget('rebound', 'http://sneaky.wild.test/'),
     wget('viaproxy-hostip', `http://${hostIp}:${p}/via-proxy`),
     wget('direct', `http://${hostIp}:${p}/direct`, 'env -u http_proxy -u HTTP_PROXY '),
+    wget('tls-allowed', `https://allowed.test:${tlsDest.port}/from-container-tls?q=${QUERY_MARKER}`),
+    wget('tls-offlist', 'https://evil.example/'),
     tunnel(`allowed.test:${p}`),
     tunnel('evil.example:443'),
   ].join('\n');
@@ -170,6 +179,11 @@ test('allowlist: a listed host → 200 through the proxy; off-list → 403 from 
   assert.match(log, /403 Forbidden\s+rebound-rc=1/, log);
   assert.match(log, /hello from plain\.test[^\n]*\s+viaproxy-hostip-rc=0/, log);
   assert.match(log, /direct-rc=1/, log);
+  assert.match(log, /hello from allowed\.test \(0 bytes received\)\s+tls-allowed-rc=0/, log);
+  assert.match(log, /server returned error: HTTP\/1\.1 403 Forbidden\s+tls-offlist-rc=1/, log);
+  const overTls = tlsDest.seen.filter((x) => x.path.startsWith('/from-container-tls'));
+  assert.equal(overTls.length, 1, 'the HTTPS request reached the destination over TLS, once');
+  assert.equal(overTls[0]!.proxyAuthorization, false, 'the token stays with the proxy');
   assert.doesNotMatch(log, /hello from plain\.test[^\n]*\s+direct-rc/, 'the direct connection reached nothing');
   assert.match(log, new RegExp(`tunnel allowed\\.test:${p}: HTTP/1\\.1 200 Connection established`), log);
   assert.match(log, new RegExp(`tunnel allowed\\.test:${p}: hello from plain\\.test`), log);
@@ -189,13 +203,14 @@ test('allowlist: a listed host → 200 through the proxy; off-list → 403 from 
   // Forwarded requests count body bytes (a GET sends none), tunnels every byte.
   const plain = items.find((i: any) => i.host === 'plain.test' && i.decision === 'allowed');
   assert.ok(plain && plain.bytesDown > 0, JSON.stringify(items));
-  const tunnelled = items.find((i: any) => i.host === 'allowed.test' && i.decision === 'allowed');
+  const tunnelled = items.find((i: any) => i.host === 'allowed.test' && i.port === p && i.decision === 'allowed');
   assert.ok(tunnelled && tunnelled.bytesUp > 0 && tunnelled.bytesDown > 0, JSON.stringify(items));
   assert.ok(items.some((i: any) => i.host === '169.254.169.254' && i.decision === 'denied'), JSON.stringify(items));
   assert.ok(items.some((i: any) => i.host === 'sneaky.wild.test' && i.reason === 'forbidden_address'), JSON.stringify(items));
   assert.equal(lines[0].actor, 'alice');
   const text = readFileSync(path.join(dir, 'audit.jsonl'), 'utf8');
   assert.ok(!text.includes(QUERY_MARKER) && !text.includes('/from-container'), 'no path or query in the audit log');
+  await eventually('the originated TLS request audited', async () => auditLines().some((e) => e.object.name === 'fw' && e.egress?.some((i: any) => i.host === 'allowed.test' && i.port === tlsDest.port && i.decision === 'allowed')) || undefined, 30_000);
   assert.ok(!/amx_[A-Za-z0-9_-]{43}/.test(text), 'no token in the audit log');
   const metrics = await (await fetch(controller.metricsUrl)).text();
   assert.match(metrics, new RegExp(`agent_machine_gateway_egress_total\\{profile="${FIREWALL}",decision="denied",reason="not_listed"\\} [1-9]`));

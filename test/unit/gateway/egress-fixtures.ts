@@ -30,7 +30,7 @@ export interface EgressGateway {
   close(): Promise<void>;
 }
 
-export async function startEgressGateway(o: { hosts: Record<string, string[]>; profiles: AgentMachineProfile[]; headersTimeoutMs?: number; egressIdleTimeoutMs?: number }): Promise<EgressGateway> {
+export async function startEgressGateway(o: { hosts: Record<string, string[]>; profiles: AgentMachineProfile[]; headersTimeoutMs?: number; egressIdleTimeoutMs?: number; originCa?: string[] }): Promise<EgressGateway> {
   const clients = { request: async () => ({}) } as unknown as KubeClients;
   const executions = FakeInformer.of<LocalAgentExecution>();
   const profiles = FakeInformer.of<AgentMachineProfile>(...o.profiles);
@@ -58,6 +58,7 @@ export async function startEgressGateway(o: { hosts: Record<string, string[]>; p
     },
     ...(o.headersTimeoutMs ? { headersTimeoutMs: o.headersTimeoutMs } : {}),
     ...(o.egressIdleTimeoutMs ? { egressIdleTimeoutMs: o.egressIdleTimeoutMs } : {}),
+    ...(o.originCa ? { egressOriginCa: o.originCa } : {}),
   });
   const bound = await server.listen('127.0.0.1', 0);
   server.setActive(true);

@@ -72,7 +72,7 @@ function corpus(): Entry[] {
     { name: 'CONNECT with userinfo', run: tunnel(`user@plain.test:${p}`), expect: { status: 400, reason: 'bad_target' } },
     { name: 'CONNECT without a port', run: tunnel('plain.test'), expect: { status: 400, reason: 'bad_target' } },
     { name: 'CONNECT to port 0', run: tunnel('plain.test:0'), expect: { status: 400, reason: 'bad_target' } },
-    { name: 'absolute-form https:// (TLS is CONNECT only)', run: get(`https://plain.test:${p}/`, `plain.test:${p}`), expect: { status: 400, reason: 'scheme_unsupported' } },
+    { name: 'absolute-form https:// to a destination that speaks no TLS (the proxy originates TLS)', run: get(`https://plain.test:${p}/`, `plain.test:${p}`), expect: { status: 502, reason: 'upstream_unreachable' } },
     { name: 'absolute-form ftp://', run: get('ftp://plain.test/', 'plain.test'), expect: { status: 400, reason: 'scheme_unsupported' } },
     { name: 'absolute-form with userinfo', run: get(`http://u:p@plain.test:${p}/`, `plain.test:${p}`), expect: { status: 400, reason: 'bad_target' } },
     { name: 'malformed Basic credentials', run: send(`CONNECT plain.test:${p} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic !!!\r\n\r\n`), expect: { status: 407, reason: 'invalid_token' } },

@@ -19,6 +19,23 @@ let httpDest: DestinationServer;
 let gw: EgressGateway;
 let corporate: http.Server;
 const corporateSeen: string[] = [];
+/** A TCP service that answers only once the client has ended its side: HALF_ANSWER_BYTES, then it closes. */
+let halfDest: net.Server;
+const HALF_ANSWER_BYTES = 8 * 1024 * 1024;
+
+function startHalfCloseDestination(): Promise<number> {
+  halfDest = net.createServer({ allowHalfOpen: true }, (s) => {
+    let got = 0;
+    s.on('data', (c: Buffer) => (got += c.length));
+    s.on('end', () => {
+      const head = Buffer.from(`got ${got} bytes\n`);
+      s.end(Buffer.concat([head, Buffer.alloc(HALF_ANSWER_BYTES - head.length, 0x61)]));
+    });
+    s.on('error', () => undefined);
+  });
+  return new Promise((resolve) => halfDest.listen(0, '127.0.0.1', () => resolve((halfDest.address() as AddressInfo).port)));
+}
+let halfPort = 0;
 
 /** The corporate proxy stand-in: CONNECT tunnels and absolute-form forwarding, names mapped like the test resolver. */
 function startCorporateProxy(): Promise<number> {
@@ -55,10 +72,12 @@ before(async () => {
   tlsDest = await startTlsDestination(['allowed.test', 'chained.test']);
   httpDest = await startHttpDestination('plain.test');
   const corpPort = await startCorporateProxy();
+  halfPort = await startHalfCloseDestination();
   const fw = (name: string, extra: object = {}) =>
-    profile({ profileType: 'corporate_firewall', network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`, `plain.test:${httpDest.port}`, '*.wild.test', `chained.test:${tlsDest.port}`, `refused-by-corp.test:${tlsDest.port}`], ...extra } } as never, name);
+    profile({ profileType: 'corporate_firewall', network: { mode: 'allowlist', egressAllowlist: [`allowed.test:${tlsDest.port}`, `plain.test:${httpDest.port}`, '*.wild.test', `chained.test:${tlsDest.port}`, `refused-by-corp.test:${tlsDest.port}`, `half.test:${halfPort}`, `wrongname.test:${tlsDest.port}`], ...extra } } as never, name);
   gw = await startEgressGateway({
-    hosts: { 'allowed.test': ['127.0.0.1'], 'plain.test': ['127.0.0.1'], 'x.wild.test': ['127.0.0.1'], 'mixed.wild.test': ['93.184.215.14', '10.0.0.8'] },
+    originCa: [tlsDest.ca],
+    hosts: { 'half.test': ['127.0.0.1'], 'wrongname.test': ['127.0.0.1'], 'allowed.test': ['127.0.0.1'], 'plain.test': ['127.0.0.1'], 'x.wild.test': ['127.0.0.1'], 'mixed.wild.test': ['93.184.215.14', '10.0.0.8'] },
     profiles: [
       fw('fw'),
       fw('chained', { proxy: `http://127.0.0.1:${corpPort}` }),
@@ -73,6 +92,7 @@ after(async () => {
   await gw.close();
   await tlsDest.close();
   await httpDest.close();
+  halfDest.close();
   corporate.closeAllConnections();
   await new Promise((r) => corporate.close(r));
 });
@@ -91,6 +111,21 @@ test('HTTPS to an allowlisted host through a CONNECT tunnel: a real TLS handshak
   }
   assert.equal(tlsDest.seen.at(-1)!.path, '/some/path?secret=query-marker');
   assert.equal(tlsDest.seen.at(-1)!.proxyAuthorization, false, 'the token never reaches the destination');
+});
+
+test('absolute-form https:// (busybox wget through a proxy): the proxy originates TLS, verifying the destination for its name; a certificate for other names → 502', async () => {
+  const token = gw.admit('origin-tls', 'fw');
+  const r = await rawExchange(gw.port, `GET https://allowed.test:${tlsDest.port}/originated?q=1 HTTP/1.1\r\nHost: allowed.test:${tlsDest.port}\r\nProxy-Authorization: ${basic(token)}\r\nConnection: close\r\n\r\n`);
+  assert.equal(r.status, 200, r.body);
+  assert.match(r.body, /hello from allowed\.test/);
+  const seen = tlsDest.seen.at(-1)!;
+  assert.deepEqual([seen.path, seen.proxyAuthorization], ['/originated?q=1', false], 'the path went over TLS, the token stayed with the proxy');
+  // wrongname.test is listed and maps to the same server, whose certificate names only allowed.test and chained.test.
+  const wrong = await rawExchange(gw.port, `GET https://wrongname.test:${tlsDest.port}/ HTTP/1.1\r\nHost: wrongname.test:${tlsDest.port}\r\nProxy-Authorization: ${basic(token)}\r\nConnection: close\r\n\r\n`);
+  assert.equal(wrong.status, 502, wrong.body);
+  assert.equal(wrong.headers['x-agent-machine-reason'], 'upstream_unreachable');
+  assert.match(wrong.body, /ERR_TLS_CERT_ALTNAME_INVALID/);
+  assert.ok(!tlsDest.seen.some((x) => x.host?.startsWith('wrongname.test')), 'no request was sent to a destination that failed verification');
 });
 
 test('plain HTTP is forwarded (absolute-form): the destination gets the path and Host, never Proxy-Authorization', async () => {
@@ -241,6 +276,64 @@ test('a proxy request naming the gateway itself is served by the gateway (client
   assert.equal(JSON.parse(post.body).allowed, false, 'answered by the tool decision route');
   const bodiless = await rawExchange(gw.port, `GET http://agent-machine-gateway:${gw.port}/v1/tools/authorize HTTP/1.1\r\nHost: agent-machine-gateway:${gw.port}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
   assert.equal(bodiless.status, 405, 'a GET without a body is still a GET');
+});
+
+const SLOW_READ_STEP = 512 * 1024;
+
+/** Sends bytes, ends its side (a half-close) and reads everything until the peer closes, pausing pauseMs every SLOW_READ_STEP bytes. */
+function halfClosedExchange(port: number, first: string, then?: (sent: (more: string) => void, head: string) => void, pauseMs = 0): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let answered = false;
+    s.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (then && !answered) {
+        const all = Buffer.concat(chunks).toString('latin1');
+        const end = all.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        answered = true;
+        chunks.length = 0;
+        const rest = Buffer.from(all.slice(end + 4), 'latin1');
+        if (rest.length > 0) chunks.push(rest);
+        then((more) => s.end(more), all.slice(0, end));
+      } else if (pauseMs > 0 && answered && Math.floor((size - c.length) / SLOW_READ_STEP) !== Math.floor(size / SLOW_READ_STEP)) {
+        // A slow reader: what the destination sent waits in the gateway, up to its last bytes.
+        s.pause();
+        setTimeout(() => s.resume(), pauseMs);
+      }
+    });
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+    s.setTimeout(15_000, () => s.destroy(new Error(`no end within 15 s (${size} bytes)`)));
+    if (then) s.write(first);
+    else s.end(first);
+  });
+}
+
+test('a half-closed client (its request sent, its side ended) gets the whole answer: absolute-form forwarding and a CONNECT tunnel', async () => {
+  const token = gw.admit('half', 'fw');
+  // Absolute-form: the request, then FIN at once.
+  const forwarded = (await halfClosedExchange(gw.port, `GET http://plain.test:${httpDest.port}/half HTTP/1.1\r\nHost: plain.test:${httpDest.port}\r\nProxy-Authorization: ${basic(token)}\r\n\r\n`)).toString('latin1');
+  assert.match(forwarded, /^HTTP\/1\.1 200 /, forwarded.slice(0, 200));
+  assert.match(forwarded, /hello from plain\.test/);
+  // CONNECT: once the tunnel stands, bytes and FIN; the destination answers 8 MiB after the FIN
+  // and closes, while the client reads slowly.
+  let head = '';
+  const answer = await halfClosedExchange(
+    gw.port,
+    connectRequest(`half.test:${halfPort}`, token),
+    (send, h) => {
+      head = h;
+      send('twelve bytes');
+    },
+    40,
+  );
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  assert.match(answer.subarray(0, 32).toString('latin1'), /^got 12 bytes\n/);
+  assert.equal(answer.length, HALF_ANSWER_BYTES, 'every byte the destination sent before closing reached the client');
 });
 
 test('metrics per profile/decision/reason; audit batches name execution, delegator, host, port, bytes, never paths, queries or tokens', async () => {

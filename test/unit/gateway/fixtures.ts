@@ -4,6 +4,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 import type { Informer, InformerHandlers } from '../../../src/operator/informer.ts';
 import { objectKey } from '../../../src/operator/resource.ts';
+import { Indexer, type IndexFunc } from '../../../src/operator/indexer.ts';
 import type { CallAuthority } from '../../../src/gateway/authenticate.ts';
 import type { Command } from '../../../src/reconcilers/command-recorder.ts';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -113,15 +114,30 @@ export class FakeInformer<T extends KubernetesObject> {
     return [...this.#cache.keys()];
   }
 
+  /** The informer's own indexer, so lookups cost what they cost in the controller. */
+  readonly #indexer = new Indexer<T>();
+
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    this.#indexer.define(name, fn, this.#cache);
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const out: T[] = [];
+    for (const key of this.#indexer.keys(name, value)) out.push(this.#cache.get(key)!);
+    return out;
+  }
+
   set(obj: T): void {
     const key = objectKey(obj);
     const old = this.#cache.get(key);
     this.#cache.set(key, obj);
+    this.#indexer.put(key, obj);
     for (const h of this.#handlers) old ? h.update?.(obj, old) : h.add?.(obj);
   }
 
   remove(obj: T): void {
     this.#cache.delete(objectKey(obj));
+    this.#indexer.remove(objectKey(obj));
     for (const h of this.#handlers) h.delete?.(obj);
   }
 }

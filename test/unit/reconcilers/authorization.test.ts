@@ -175,3 +175,18 @@ test('a reviewer counts only while the shipped policy proves who wrote the revie
 
   await assert.rejects(new Authorizer(guardWith(shipped.spec), reviewer('down'), tenants()).authorizeReviewer('bob', 'run-agent', 'team'), AuthorizationUnavailableError);
 });
+
+test('allowsFromMemory: true only once authorize() has left every answer remembered and allowing; a denial, an unknown question or another tenant is false (ask authorize)', async () => {
+  const withTenancy = { ...request, tenancy: { namespace: 'team', tenant: undefined } };
+  const allowing = new Authorizer(guardAnswering(['ok']), reviewer(true), tenants({ team: {} }));
+  assert.equal(allowing.allowsFromMemory(withTenancy), false, 'nothing remembered yet');
+  assert.equal((await allowing.authorize(withTenancy)).allowed, true);
+  assert.equal(allowing.allowsFromMemory(withTenancy), true);
+  const another = { ...withTenancy, permissions: [...withTenancy.permissions, { verb: 'grant', group: 'agentmachine.sourceos.dev', resource: 'tools', name: 'x' }] };
+  assert.equal(allowing.allowsFromMemory(another), false, 'a permission never asked');
+  assert.equal(allowing.allowsFromMemory({ ...withTenancy, tenancy: { namespace: 'team', tenant: 'acme' } }), false, 'a tenant the namespace does not carry');
+  assert.equal(allowing.allowsFromMemory({ ...withTenancy, now: new Date('2031-01-01T00:00:00Z') }), false, 'an expired delegation');
+  const denying = new Authorizer(guardAnswering(['ok']), reviewer(false), tenants({ team: {} }));
+  assert.equal((await denying.authorize(withTenancy)).allowed, false);
+  assert.equal(denying.allowsFromMemory(withTenancy), false, 'denials are never remembered');
+});
