@@ -112,9 +112,12 @@ test(`failover under load: ${N} grant/revoke commands and ${N} gateway calls, th
   const killAfter = new Set(Array.from({ length: KILLS }, () => Math.floor(N * (0.15 + 0.7 * random()))));
   const kills: number[] = [];
   let commands = 0;
+  const leaderNow = () => alive().filter((r) => r.logs.some((l) => l.msg === 'controllers started')).at(-1);
   const killLeader = async () => {
-    const leader = alive().filter((r) => r.logs.some((l) => l.msg === 'controllers started')).at(-1);
-    if (!leader) return;
+    // Two kill points close together: the standby may not lead yet. Wait for it, so every seeded
+    // kill lands on a leader (a busy machine takes over more slowly, not differently).
+    await eventually('a leader to kill', async () => leaderNow() !== undefined, 60_000, 50);
+    const leader = leaderNow()!;
     kills.push(Date.now());
     await leader.kill('SIGKILL');
     await replica();

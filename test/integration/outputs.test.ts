@@ -166,10 +166,14 @@ test('agent-machine artifacts: alice fetches admitted outputs (digests verified)
   await kubectl(['create', 'rolebinding', '-n', ns, 'outputs-reader-carol', '--role=outputs-reader', '--user=carol']);
   for (const [user, what] of [['bob', `localagentexecutions/ok`], ['carol', `containerexecutionrecords/ok-agent`]] as const) {
     const denied = mkdtempSync(path.join(dir, `cli-${user}-`));
-    const r = await eventually(`${user} refused for ${what}`, async () => {
-      const res = await cli(user, ['artifacts', 'get', 'ok', '-n', ns, '-o', denied, '--provisional']);
-      return res.err.includes(what) ? res : undefined;
-    });
+    // The Role just made reaches the API server's authorizer in a moment; wait for that (cheap),
+    // then ask the CLI once (a node process: seconds on a loaded machine).
+    await eventually(`${user}'s RBAC as the test set it`, async () => {
+      const canRead = await kubectl(['auth', 'can-i', 'get', 'localagentexecutions.agentmachine.sourceos.dev/ok', '-n', ns], { user, check: false });
+      return (canRead.stdout.trim() === 'yes') === (user === 'carol') || undefined;
+    }, 30_000);
+    const r = await cli(user, ['artifacts', 'get', 'ok', '-n', ns, '-o', denied, '--provisional']);
+    assert.ok(r.err.includes(what), r.err);
     assert.equal(r.code, 1);
     assert.match(r.err, new RegExp(`you may not get ${what} in namespace "${ns}" \\(agentmachine\\.sourceos\\.dev\\): nothing was fetched`));
     assert.equal(existsSync(path.join(denied, 'agent')), false);
