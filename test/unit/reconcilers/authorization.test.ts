@@ -58,6 +58,26 @@ const request = {
   now: new Date('2026-01-01T00:00:00Z'),
 };
 
+
+/** The ValidatingAdmissionPolicy the project ships (manifests/admission/delegator-policy.yaml). */
+async function shippedPolicy(): Promise<{ spec: { validations: Array<{ expression: string }> } }> {
+  const { parseAllDocuments } = await import('yaml');
+  const { readFileSync } = await import('node:fs');
+  return parseAllDocuments(readFileSync(new URL('../../../manifests/admission/delegator-policy.yaml', import.meta.url), 'utf8'))
+    .map((d) => d.toJS())
+    .find((d) => d?.kind === 'ValidatingAdmissionPolicy');
+}
+
+/** An admission guard that reads policySpec as the installed policy. */
+function guardWith(policySpec: object): AdmissionGuard {
+  return new AdmissionGuard({
+    admissionRegistration: {
+      readValidatingAdmissionPolicy: async () => ({ spec: policySpec }),
+      readValidatingAdmissionPolicyBinding: async () => binding,
+    },
+  } as unknown as KubeClients);
+}
+
 test('an unreachable API server (policy check or access review) throws instead of denying', async () => {
   await assert.rejects(new Authorizer(guardAnswering(['down']), reviewer(true), tenants()).authorize(request), AuthorizationUnavailableError);
   await assert.rejects(new Authorizer(guardAnswering(['ok']), reviewer('down'), tenants()).authorize(request), AuthorizationUnavailableError);
@@ -81,18 +101,7 @@ test('the guard does not remember an unanswered check: the next call asks again'
 });
 
 test("recorded groups reach the access review only while the shipped policy vouches for them", async () => {
-  const { parseAllDocuments } = await import('yaml');
-  const { readFileSync } = await import('node:fs');
-  const shipped = parseAllDocuments(readFileSync(new URL('../../../manifests/admission/delegator-policy.yaml', import.meta.url), 'utf8'))
-    .map((d) => d.toJS())
-    .find((d) => d?.kind === 'ValidatingAdmissionPolicy');
-  const guardWith = (policySpec: object) =>
-    new AdmissionGuard({
-      admissionRegistration: {
-        readValidatingAdmissionPolicy: async () => ({ spec: policySpec }),
-        readValidatingAdmissionPolicyBinding: async () => binding,
-      },
-    } as unknown as KubeClients);
+  const shipped = await shippedPolicy();
   const asked: Array<string[] | undefined> = [];
   const recording = new AccessReviewer({
     createSubjectAccessReview: async ({ body }) => {
@@ -136,18 +145,7 @@ test('a namespaced object claims its namespace\'s tenant, read from the namespac
 });
 
 test('a reviewer counts only while the shipped policy proves who wrote the review, and only with the review verb on containerexecutionrecords/outputs', async () => {
-  const { parseAllDocuments } = await import('yaml');
-  const { readFileSync } = await import('node:fs');
-  const shipped = parseAllDocuments(readFileSync(new URL('../../../manifests/admission/delegator-policy.yaml', import.meta.url), 'utf8'))
-    .map((d) => d.toJS())
-    .find((d) => d?.kind === 'ValidatingAdmissionPolicy');
-  const guardWith = (policySpec: object) =>
-    new AdmissionGuard({
-      admissionRegistration: {
-        readValidatingAdmissionPolicy: async () => ({ spec: policySpec }),
-        readValidatingAdmissionPolicyBinding: async () => binding,
-      },
-    } as unknown as KubeClients);
+  const shipped = await shippedPolicy();
   const asked: object[] = [];
   const answering = (allowed: boolean) =>
     new AccessReviewer({
