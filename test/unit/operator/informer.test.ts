@@ -83,13 +83,14 @@ test('the watch\'s echo of an observed write is not handed to the handlers again
   // A real HTTP API server stand-in: the list, then a watch stream the test writes events into.
   const { createServer } = await import('node:http');
   let stream: import('node:http').ServerResponse | undefined;
-  const watching = Promise.withResolvers<void>();
+  let watched!: () => void;
+  const watching = new Promise<void>((r) => (watched = r));
   const server = createServer((req, res) => {
     if (new URL(req.url!, 'http://x').searchParams.get('watch') === 'true') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.flushHeaders();
       stream = res;
-      watching.resolve();
+      watched();
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -110,7 +111,7 @@ test('the watch\'s echo of an observed write is not handed to the handlers again
   informer.start();
   t.after(() => informer.stop());
   await informer.waitForSync(5_000);
-  await watching.promise;
+  await watching;
 
   informer.observe(thing('7', 'Running'));
   const send = async (type: string, obj: unknown): Promise<void> => {
