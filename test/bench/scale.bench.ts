@@ -49,6 +49,7 @@ const SLOTS = Number(process.env.BENCH_SCALE_SLOTS ?? 8);
 const CACHED = Number(process.env.BENCH_SCALE_CACHED ?? 10_000);
 const PACED = Number(process.env.BENCH_SCALE_PACED ?? 300);
 const RATE = Number(process.env.BENCH_SCALE_RATE ?? 20);
+const GRANT_BASELINE = Number(process.env.BENCH_SCALE_GRANT_BASELINE ?? 1000);
 const TIMEOUT_MS = Number(process.env.BENCH_SCALE_TIMEOUT_S ?? 900) * 1000;
 const MiB = 1024 * 1024;
 const ADMITTED = new Set(['Queued', 'Running', 'Retrying', 'Succeeded', 'Failed', 'Cancelled']);
@@ -146,6 +147,17 @@ function reconcilesPer(before: Metrics, after: Metrics, objects: number): string
     .filter(([, v]) => v > 0)
     .map(([k, v]) => `${k} ${v.toFixed(2)}`)
     .join(', ');
+}
+
+/** Until no reconcile ran for a second: a fresh controller's first pass over what it found is not counted as the section's. */
+async function settled(c: ControllerProcess): Promise<Metrics> {
+  let last = await metrics(c);
+  for (;;) {
+    await sleep(1_000);
+    const now = await metrics(c);
+    if (now.reconciles === last.reconciles) return now;
+    last = now;
+  }
 }
 
 /** Samples the controller's RSS every second; peak() is the highest seen. */
@@ -321,7 +333,7 @@ async function paced(alice: KubeClients, ns: string, profile: string): Promise<v
     await running(controller);
     await kubectl(['wait', '--for=condition=Ready', '--timeout=60s', `agentmachineprofile/${profile}`]);
     const names = Array.from({ length: PACED }, (_, i) => `paced-${i}`);
-    const before = await metrics(controller);
+    const before = await settled(controller);
     const started = performance.now();
     const inFlight: Array<Promise<unknown>> = [];
     for (const [i, name] of names.entries()) {
@@ -344,6 +356,34 @@ async function paced(alice: KubeClients, ns: string, profile: string): Promise<v
     await watch.stop();
     await controller.kill('SIGTERM');
   }
+}
+
+/**
+ * What a grant's admission writes cost the API server alone: GRANT_BASELINE grants created in a
+ * namespace no controller watches, then, at the controller's 16 workers, the two writes it
+ * makes per grant: the finalizer (merge patch) and a real Active status (status merge patch).
+ */
+async function grantWriteBaseline(alice: KubeClients, profile: string, tool: string, status: unknown): Promise<number> {
+  const ns = await createNamespace('bench-grant-raw');
+  const names = Array.from({ length: GRANT_BASELINE }, (_, i) => `raw-${i}`);
+  await pool(names, 32, (name) =>
+    alice.request({
+      method: 'POST',
+      path: RESOURCES.ToolGrantRecord.apiPath(ns),
+      body: { apiVersion: 'agentmachine.sourceos.dev/v1alpha1', kind: 'ToolGrantRecord', metadata: { name }, spec: { profileRef: { name: profile }, tool, authority: authority('alice', ['agent_machine.tool_grant.apply', `tool:${tool}`]) } },
+    }),
+  );
+  const started = performance.now();
+  await pool(names, 16, async (name) => {
+    await admin.request({ method: 'PATCH', path: RESOURCES.ToolGrantRecord.apiPath(ns, name), contentType: 'application/merge-patch+json', body: { metadata: { finalizers: ['agentmachine.sourceos.dev/finalizer'] } } });
+    await admin.request({ method: 'PATCH', path: RESOURCES.ToolGrantRecord.apiPath(ns, name, 'status'), contentType: 'application/merge-patch+json', body: { status } });
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const rate = (2 * GRANT_BASELINE) / seconds;
+  say(`grant baseline: ${GRANT_BASELINE} grants' finalizer + status patches (${JSON.stringify(status).length} bytes) at 16 clients, no controller: ${rate.toFixed(0)} writes/s`);
+  // Let them go (the finalizer would hold the namespace's deletion).
+  await pool(names, 16, (name) => admin.request({ method: 'PATCH', path: RESOURCES.ToolGrantRecord.apiPath(ns, name), contentType: 'application/merge-patch+json', body: { metadata: { finalizers: null } } }));
+  return rate;
 }
 
 async function cachedObjects(alice: KubeClients, profile: string): Promise<void> {
@@ -398,6 +438,12 @@ async function cachedObjects(alice: KubeClients, profile: string): Promise<void>
     await sleep(25_000);
     const rest = await metrics(controller);
     say(`cached: RSS with ${CACHED} cached objects, 30 s at rest: ${mb(rest.rss)} (JS heap ${mb(rest.gauge('nodejs_heap_size_used_bytes', ''))} used of ${mb(rest.gauge('nodejs_heap_size_total_bytes', ''))}) (target < 300 MB)`);
+    if (GRANT_BASELINE > 0) {
+      const active = (await alice.request({ method: 'GET', path: RESOURCES.ToolGrantRecord.apiPath(ns, names[0]) })) as { status?: unknown };
+      const rate = await grantWriteBaseline(alice, profile, tool, active.status);
+      const floor = (2 * CACHED) / rate;
+      say(`cached: the API server's floor for ${CACHED} grants (their finalizer + status writes alone, no controller): ${floor.toFixed(1)} s; the controller took ${((done - synced) / 1000).toFixed(1)} s after sync = ${((done - synced) / 1000 / floor).toFixed(2)}× (the 30 s target needs ${((2 * CACHED) / 30).toFixed(0)} writes/s)`);
+    }
   } finally {
     await controller.kill('SIGTERM');
   }
