@@ -27,6 +27,13 @@
 //      cached: create→admitted p50/p99 when the controller is not behind a burst.
 //   4. BENCH_SCALE_CACHED (10,000) ToolGrantRecords created before a fresh controller starts:
 //      time to synced caches and to all reconciled (Active), RSS at the end (target < 300 MB).
+//      Then, without a controller, BENCH_SCALE_GRANT_BASELINE (1,000) grants get the two writes a
+//      grant's admission makes (finalizer, Active status) at 16 clients: the API server's floor
+//      for the CACHED grants, and the controller's time as a multiple of it.
+// Every section prints the controller's API requests per object besides the create (from its
+// agent_machine_api_requests_total{verb,resource}; target ≤ 2 per admission) and reconciles
+// per object by kind (agent_machine_reconcile_total; target ≤ 3 per kind), and the burst prints
+// its time to all admitted as a multiple of the creates alone (target ≤ 1.5×).
 // Timestamps come from a watch in this process (same clock as the creates).
 // Run: make bench-scale
 import { mkdtempSync, readFileSync } from 'node:fs';
