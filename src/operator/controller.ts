@@ -60,13 +60,6 @@ export interface ControllerOptions {
    * deletes and resyncs of the same object (no change at all) are unaffected by it.
    */
   decidesOn?: (obj: KubernetesObject) => string;
-  /**
-   * The reconcile decides in one pass, so what it wrote itself (an update from
-   * Informer.observe() of the key it is reconciling right now) needs no second look: not
-   * enqueued. Watch events, other keys' writes and resyncs are unaffected. Leave it off for a
-   * reconciler that moves an object one step per pass and relies on its own write to come back.
-   */
-  settlesInOnePass?: boolean;
 }
 
 export class Controller {
@@ -95,12 +88,12 @@ export class Controller {
     // leadership) queue up as keys and are reconciled as soon as the workers start.
     const enqueue = (obj: KubernetesObject): void => this.queue.add(objectKey(obj));
     const decidesOn = opts.decidesOn;
-    const ownWrite = (obj: KubernetesObject, observed: boolean | undefined): boolean => observed === true && opts.settlesInOnePass === true && this.queue.isProcessing(objectKey(obj));
     // A resync hands the same object again (old === new by resourceVersion): always enqueued.
-    const onUpdate = (obj: KubernetesObject, old?: KubernetesObject, observed?: boolean): void => {
-      if (ownWrite(obj, observed)) return;
-      if (!decidesOn || !old || old.metadata?.resourceVersion === obj.metadata?.resourceVersion || decidesOn(old) !== decidesOn(obj)) enqueue(obj);
-    };
+    const onUpdate = decidesOn
+      ? (obj: KubernetesObject, old?: KubernetesObject): void => {
+          if (!old || old.metadata?.resourceVersion === obj.metadata?.resourceVersion || decidesOn(old) !== decidesOn(obj)) enqueue(obj);
+        }
+      : enqueue;
     this.#unsubscribe.push(opts.informer.on({ add: enqueue, update: onUpdate, delete: enqueue }));
     for (const w of opts.watches ?? []) {
       const mapped = (obj: KubernetesObject): void => {

@@ -29,8 +29,8 @@ import type { Logger } from '../observability/logger.ts';
 
 export interface InformerHandlers<T extends KubernetesObject> {
   add?(obj: T): void;
-  /** old === obj on a resync; `observed` when obj is this process's own write (observe()), not a watch event. */
-  update?(obj: T, old: T, observed?: boolean): void;
+  /** old === obj on a resync. */
+  update?(obj: T, old: T): void;
   /** The last state the informer knew. */
   delete?(obj: T): void;
 }
@@ -214,7 +214,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     if (!isNewerResourceVersion(obj.metadata?.resourceVersion, cached.metadata?.resourceVersion)) return;
     const item = this.#compact(obj);
     this.#store(key, item);
-    this.#emit('update', item, cached, true);
+    this.#emit('update', item, cached);
   }
 
   /**
@@ -450,11 +450,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     return obj;
   }
 
-  #emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T, observed = false): void {
+  #emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
     for (const h of this.#handlers) {
       try {
         if (kind === 'add') h.add?.(obj);
-        else if (kind === 'update') h.update?.(obj, old ?? obj, observed);
+        else if (kind === 'update') h.update?.(obj, old ?? obj);
         else h.delete?.(obj);
       } catch (err) {
         // A faulty handler must not break the watch or starve the other handlers.

@@ -52,14 +52,6 @@ export class StatusWriter {
   }
 
   /**
-   * Another write of this process (a finalizer patch) as the API server answered it: handed to
-   * onWritten like a status write, so the cache has it before the watch echoes it.
-   */
-  observed(type: ResourceType, obj: KubernetesObject): void {
-    this.#opts.onWritten?.(type, obj);
-  }
-
-  /**
    * Makes obj's status equal `status` (plus observedGeneration). `obj` is the object the
    * reconciler read, normally from the informer cache: its status is the baseline compared
    * against and diffed from.

@@ -83,11 +83,6 @@ export class WorkQueue {
     return this.#shuttingDown;
   }
 
-  /** True while key is being processed. */
-  isProcessing(key: string): boolean {
-    return this.#processing.has(key);
-  }
-
   add(key: string): void {
     if (this.#shuttingDown) return;
     if (this.#processing.has(key)) {

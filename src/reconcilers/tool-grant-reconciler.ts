@@ -61,9 +61,6 @@ export function toolGrantController(deps: ReconcilerDeps): Controller {
     // 2-core machine: all Active in 155-198 s with 4 workers, 118-127 s with 16 (the API server
     // is then the busy process).
     concurrency: 16,
-    // One pass decides a grant (Active with its expiry requeue, Denied/Pending with a recheck):
-    // its own finalizer and status writes need no second reconcile (issue 20: 2 → 1 per grant).
-    settlesInOnePass: true,
     // A profile change (deleted, turned Invalid, rules edited) re-decides its grants.
     watches: [{ informer: profiles, map: (p) => grantsUnder(p.metadata!.name!).map(objectKey) }],
     reconcile: async (key) => {

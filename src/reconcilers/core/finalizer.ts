@@ -19,7 +19,5 @@ export async function finalizeIfDeleted<T extends KubernetesObject>(deps: Reconc
 export async function withFinalizer<T extends KubernetesObject>(deps: ReconcilerDeps, type: ResourceType, obj: T): Promise<T | undefined> {
   if (hasFinalizer(obj)) return obj;
   const r = await ensureFinalizer(deps.clients, type, obj);
-  if (r.outcome === 'gone') return undefined;
-  deps.status.observed(type, r.object);
-  return r.object;
+  return r.outcome === 'gone' ? undefined : r.object;
 }

@@ -118,35 +118,3 @@ test('decidesOn: an update that leaves what the controller decides on unchanged 
   assert.deepEqual(seen, ['n/e', 'n/e'], 'a resync (same resourceVersion) is always looked at');
   await c.shutdown(100);
 });
-
-test('settlesInOnePass: the reconcile\'s own write of its key is not enqueued again; a watch event, another key\'s write, or the option off, are', async () => {
-  const run = async (settlesInOnePass: boolean) => {
-    const handlers = new Set<InformerHandlers<KubernetesObject>>();
-    const source = { on: (h: InformerHandlers<KubernetesObject>) => (handlers.add(h), () => void handlers.delete(h)) } as unknown as Informer;
-    const update = (obj: KubernetesObject, observed: boolean) => handlers.forEach((h) => h.update?.(obj, { metadata: { ...obj.metadata, resourceVersion: '1' } }, observed));
-    const seen: string[] = [];
-    const obj = (name: string) => ({ metadata: { name, namespace: 'n', resourceVersion: '2' } }) as KubernetesObject;
-    const c = new Controller({
-      kind: 'X',
-      informer: source,
-      settlesInOnePass,
-      reconcile: async (key) => {
-        seen.push(key);
-        // What a status write does in the reconcile: the informer hands the written object on.
-        if (seen.length === 1) {
-          update(obj('a'), true);
-          update(obj('b'), true);
-        }
-      },
-    });
-    c.start();
-    c.queue.add('n/a');
-    await flush(10);
-    update(obj('a'), false);
-    await flush(10);
-    await c.shutdown(100);
-    return seen;
-  };
-  assert.deepEqual(await run(true), ['n/a', 'n/b', 'n/a'], 'own write skipped; the other key and the later watch event reconciled');
-  assert.deepEqual(await run(false), ['n/a', 'n/b', 'n/a', 'n/a'], 'without the option the own write comes back');
-});
