@@ -14,6 +14,7 @@ import { StatusWriter } from '../operator/status-writer.ts';
 import { EventRecorder } from '../operator/events.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
+import { countRequests } from '../operator/request-counting.ts';
 import { AccessReviewer } from '../governance/access-review.ts';
 import { NamespaceTenants } from '../reconcilers/namespace-tenants.ts';
 import { AuditLog } from '../governance/audit-log.ts';
@@ -128,6 +129,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
   const logger = cfg.logger ?? createLogger();
   const clients = createKubeClients(cfg.kubeConfig);
   const metrics = createMetrics();
+  countRequests(cfg.kubeConfig, (l) => metrics.apiRequests.inc({ verb: l.verb, resource: l.resource }));
   const auditSource: AuditSource = cfg.auditStore === 'cluster' ? { kind: 'cluster', clients, namespace: cfg.leaderElectionNamespace } : { kind: 'file', path: cfg.auditLogPath };
   const audit = await openAuditStore(auditSource, metrics, logger, { ...(cfg.auditSegmentEntries !== undefined ? { segmentEntries: cfg.auditSegmentEntries } : {}), ...(cfg.auditRetainEntries !== undefined ? { retainEntries: cfg.auditRetainEntries } : {}) });
   const resyncPeriodMs = cfg.resyncSeconds * 1000;

@@ -24,6 +24,8 @@ export interface OperatorMetrics {
   trackExecutions(count: () => ReadonlyArray<{ phase: string; profile: string; count: number }>): void;
   /** Audit records waiting to be stored (the cluster store holds them while the API server does not answer). */
   readonly auditBacklog: Gauge;
+  /** Requests this process sent to the API server, by verb and resource (see operator/request-counting.ts). */
+  readonly apiRequests: Counter<'verb' | 'resource'>;
 }
 
 export interface MetricsOptions {
@@ -42,6 +44,7 @@ export const METRIC_NAMES = {
   leader: 'agent_machine_leader',
   executions: 'agent_machine_executions',
   auditBacklog: 'agent_machine_audit_backlog',
+  apiRequests: 'agent_machine_api_requests_total',
 } as const;
 
 export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
@@ -129,6 +132,12 @@ export function createMetrics(opts: MetricsOptions = {}): OperatorMetrics {
     auditBacklog: new Gauge({
       name: METRIC_NAMES.auditBacklog,
       help: 'Audit records accepted but not yet stored (cluster audit store: held while the API server does not answer; nothing is acknowledged before it is stored).',
+      registers: [registry],
+    }),
+    apiRequests: new Counter({
+      name: METRIC_NAMES.apiRequests,
+      help: 'Requests sent to the API server, by verb (get, list, watch, create, update, patch, delete) and resource (with its subresource: localagentexecutions/status).',
+      labelNames: ['verb', 'resource'] as const,
       registers: [registry],
     }),
     trackLeader(isLeader: () => boolean): void {

@@ -13,6 +13,7 @@ import type { ExecutionGatewayEnv } from '../gateway/injection.ts';
 import type { UsageLedger } from '../gateway/ledger.ts';
 import type { GatewayServer } from '../gateway/server.ts';
 import { TOKEN_EXECUTION_LABEL, tokenAction, type TokenStore } from '../gateway/tokens.ts';
+import { holdsSlot, isTerminalExecutionPhase } from './execution-state.ts';
 
 export interface GatewayTokenDeps {
   executions: Informer<LocalAgentExecution>;
@@ -53,9 +54,15 @@ export function gatewayTokenController(d: GatewayTokenDeps): Controller {
   });
 }
 
-/** The inputs of tokenAction an execution update can change (the profile's network is read fresh). */
+/**
+ * The inputs of tokenAction an execution update can change (the profile's network is read
+ * fresh). Of the phase only what tokenAction tells apart: ended, holding a slot, or waiting;
+ * Pending → Queued (every admission) and Running ↔ Retrying change nothing about the token.
+ */
 export function tokenInputs(ex: LocalAgentExecution): string {
-  return [ex.metadata.uid, ex.metadata.generation, ex.metadata.deletionTimestamp ?? '', ex.status?.phase ?? ''].join('|');
+  const phase = ex.status?.phase;
+  const stage = isTerminalExecutionPhase(phase) ? 'ended' : holdsSlot(phase) ? 'slot' : 'waiting';
+  return [ex.metadata.uid, ex.metadata.generation, ex.metadata.deletionTimestamp ?? '', stage].join('|');
 }
 
 class GatewayTokenController extends Controller {

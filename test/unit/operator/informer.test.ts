@@ -78,3 +78,49 @@ test('observe() applies a newer own write at once (cache and update handlers), a
   assert.equal(informer.get('n/other'), undefined, 'objects not cached are left to the watch');
   assert.deepEqual(events, ['add', 'update'], 'handlers hear of the observed write once');
 });
+
+test('the watch\'s echo of an observed write is not handed to the handlers again; a newer version is', async (t) => {
+  // A real HTTP API server stand-in: the list, then a watch stream the test writes events into.
+  const { createServer } = await import('node:http');
+  let stream: import('node:http').ServerResponse | undefined;
+  let watched!: () => void;
+  const watching = new Promise<void>((r) => (watched = r));
+  const server = createServer((req, res) => {
+    if (new URL(req.url!, 'http://x').searchParams.get('watch') === 'true') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      stream = res;
+      watched();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ metadata: { resourceVersion: '5' }, items: [thing('5', 'Queued')] }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    stream?.end();
+    server.closeAllConnections();
+    server.close();
+  });
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'c', server: `http://127.0.0.1:${(server.address() as { port: number }).port}`, skipTLSVerify: true }, { name: 'u' });
+  const clients = { kubeConfig: kc, request: async (o: { path: string }) => JSON.parse(await (await fetch(`${kc.getCurrentCluster()!.server}${o.path}`)).text()) } as unknown as KubeClients;
+  const informer = new Informer(clients, THINGS, { resyncPeriodMs: 0, backoff: { initialMs: 10_000, maxMs: 10_000 } });
+  const events: string[] = [];
+  informer.on({ add: (o) => events.push(`add ${o.metadata!.resourceVersion}`), update: (o) => events.push(`update ${o.metadata!.resourceVersion}`) });
+  informer.start();
+  t.after(() => informer.stop());
+  await informer.waitForSync(5_000);
+  await watching;
+
+  informer.observe(thing('7', 'Running'));
+  const send = async (type: string, obj: unknown): Promise<void> => {
+    stream!.write(`${JSON.stringify({ type, object: obj })}\n`);
+    await new Promise((r) => setTimeout(r, 100));
+  };
+  await send('MODIFIED', thing('7', 'Running'));
+  await send('MODIFIED', thing('6', 'Queued'));
+  await send('MODIFIED', thing('8', 'Succeeded'));
+  assert.deepEqual(events, ['add 5', 'update 7', 'update 8'], 'the echo (7) and the older version (6) are dropped');
+  assert.equal((informer.get('n/t') as ReturnType<typeof thing>).status.phase, 'Succeeded');
+});

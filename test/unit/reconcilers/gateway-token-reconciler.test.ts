@@ -55,4 +55,10 @@ test('tokenInputs: usage and condition writes of a running execution do not chan
   assert.notEqual(tokenInputs(ex({ generation: 2 })), base);
   assert.notEqual(tokenInputs(ex({ deletionTimestamp: '2026-12-07T00:00:00Z' })), base);
   assert.notEqual(tokenInputs(ex({ uid: 'u2' })), base);
+  // Only the stages tokenAction tells apart: an admission (Pending → Queued) or a retry changes nothing.
+  assert.equal(tokenInputs(ex({}, { phase: 'Retrying' })), base);
+  assert.equal(tokenInputs(ex({}, { phase: 'Pending' })), tokenInputs(ex({}, { phase: 'Queued' })));
+  assert.equal(tokenInputs(ex({}, { phase: undefined })), tokenInputs(ex({}, { phase: 'Queued' })));
+  assert.notEqual(tokenInputs(ex({}, { phase: 'Queued' })), base);
+  assert.equal(tokenInputs(ex({}, { phase: 'Failed' })), tokenInputs(ex({}, { phase: 'Succeeded' })));
 });
