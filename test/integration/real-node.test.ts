@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,7 @@ after(async () => {
   const stopping = performance.now();
   await node?.stop();
   await registry?.stop();
+  rmSync(dir, { recursive: true, force: true });
   console.log(`real-node: node stopped in ${Math.round(performance.now() - stopping)} ms; file ran ${((performance.now() - fileStarted) / 1000).toFixed(1)} s`);
 });
 
