@@ -79,6 +79,8 @@ export interface ControllerConfig {
   gatewayNetwork?: string;
   /** A hosts file the egress proxy resolves from before DNS (egress-hosts.ts). */
   egressHostsPath?: string;
+  /** Image of the collector container in Pods with declared outputs (kubernetes runtime). */
+  kubernetesCollectorImage?: string;
   /** The OCI registry finished records' declared outputs are pushed to (http(s)://host[:port]). */
   outputRegistry?: string;
   /** Its pull/push credentials (a Secret's username and password in the cluster install). */
@@ -152,7 +154,7 @@ export async function startController(cfg: ControllerConfig): Promise<RunningCon
     },
     runtimes: {
       docker: new DockerRuntime({ ...(cfg.dockerSocket ? { socketPath: cfg.dockerSocket } : {}), ...(cfg.gatewayNetwork ? { gatewayNetwork: cfg.gatewayNetwork } : {}), owner: await clusterUid(clients, logger), logger }),
-      kubernetes: new KubernetesRuntime({ clients, logger }),
+      kubernetes: new KubernetesRuntime({ clients, logger, ...(cfg.kubernetesCollectorImage ? { collectorImage: cfg.kubernetesCollectorImage } : {}) }),
     },
     defaultRuntime: cfg.runtime,
     // Each status write goes into its informer's cache at once (read-your-writes): see Informer.observe.

@@ -96,9 +96,10 @@ export interface ContainerRuntime {
   /** The last bytes of combined stdout/stderr, as text (unredacted: the caller redacts). */
   logTail(recordUid: string, maxBytes: number): Promise<string>;
   /**
-   * A tar archive of `path` inside the record's (stopped) container: a declared output. Throws
-   * OutputTooLargeError past maxBytes (never a truncated archive). Absent where the runtime
-   * cannot collect outputs yet (kubernetes).
+   * A tar archive of `path` inside the record's (stopped) container: a declared output (docker:
+   * the engine's archive API; kubernetes: tar by exec in the Pod's collector container). Throws
+   * OutputTooLargeError past maxBytes (never a truncated archive), OutputMissingError when the
+   * output cannot be read any more. Optional: a runtime without it reports OutputsNotCollected.
    */
   collectOutput?(recordUid: string, path: string, maxBytes: number): Promise<Buffer>;
   /** CPU time used so far, in seconds (undefined when the runtime cannot tell). */

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../observability/logger.ts';
 import { loadKubeConfig } from '../kubeconfig.ts';
 import { parseDuration } from '../lifecycle.ts';
+import { DEFAULT_COLLECTOR_IMAGE } from '../../runtimes/kubernetes/pod.ts';
 
 export function defaultAuditLogPath(): string {
   const state = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
@@ -29,6 +30,7 @@ export function addControllerOptions(cmd: Command, defaults: { metricsAddress: s
     .option('--gateway-advertise-url <url>', 'gateway URL given to containers when the default for their runtime and network does not reach it')
     .option('--egress-hosts <file>', 'hosts file (ADDRESS NAME... lines) the egress proxy resolves from before DNS')
     .addOption(new Option('--output-registry <url>', 'OCI registry (http(s)://host[:port]) declared outputs are pushed to when a container ends; without it outputs are not kept. Credentials: $AGENT_MACHINE_OUTPUT_REGISTRY_USERNAME, $AGENT_MACHINE_OUTPUT_REGISTRY_PASSWORD').env('AGENT_MACHINE_OUTPUT_REGISTRY'))
+    .option('--kubernetes-collector-image <image>', 'image of the collector container that Pods with declared outputs get (kubernetes runtime; needs sh, sleep and tar)', DEFAULT_COLLECTOR_IMAGE)
     .addOption(new Option('--output-retention <duration>', 'delete provisional outputs (stored, not admitted by artifactAccess) older than this, e.g. 72h (default: kept)').env('AGENT_MACHINE_OUTPUT_RETENTION').argParser(retention))
     .addOption(new Option('--admitted-output-retention <duration>', 'delete admitted outputs older than this (default: kept; deleting an execution never deletes them)').env('AGENT_MACHINE_ADMITTED_OUTPUT_RETENTION').argParser(retention))
     .option('--audit-log <path>', 'append-only, hash-chained audit log (JSONL) of --audit-store file', defaultAuditLogPath())
@@ -76,6 +78,7 @@ export interface ControllerCliOptions {
   gatewayAdvertiseUrl?: string;
   egressHosts?: string;
   outputRegistry?: string;
+  kubernetesCollectorImage?: string;
   outputRetention?: number;
   admittedOutputRetention?: number;
   auditStore: 'file' | 'cluster';
@@ -123,6 +126,7 @@ export function controllerConfig(opts: ControllerCliOptions) {
     ...(opts.gatewayNetwork ? { gatewayNetwork: opts.gatewayNetwork } : {}),
     ...(opts.gatewayAdvertiseUrl ? { gatewayAdvertiseUrl: opts.gatewayAdvertiseUrl } : {}),
     ...(opts.egressHosts ? { egressHostsPath: opts.egressHosts } : {}),
+    ...(opts.kubernetesCollectorImage ? { kubernetesCollectorImage: opts.kubernetesCollectorImage } : {}),
     ...(opts.outputRegistry ? { outputRegistry: opts.outputRegistry, ...outputRegistryCredentials() } : {}),
     ...(opts.outputRetention !== undefined || opts.admittedOutputRetention !== undefined
       ? {

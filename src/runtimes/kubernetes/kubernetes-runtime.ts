@@ -30,11 +30,16 @@
 //     A Pod no node has yet is deleted instead (with graceSeconds, at least 1: 0 would be a
 //     force delete that does not wait for the kubelet). An exited Pod is left as it is;
 //   - logTail(): needs a kubelet; any error gives '' (the log is best effort);
+//   - collectOutput(): a Pod with outputs has a collector container (pod.ts collectorFor);
+//     once the agent container has ended, each output is read as a tar by exec into it
+//     (output-exec.ts). A Pod stopped by its deadline or a cancel (activeDeadlineSeconds) has
+//     had every container killed, the collector too: its outputs are reported gone
+//     (OutputMissingError), not waited for;
 //   - remove(): deletes the Pod and the env Secret; the NetworkPolicy is deleted only once the
 //     Pod is gone, so a container still in its grace period keeps its policy. Until then the
 //     garbage collector (ownerReference) or a later remove() deletes it.
 import type { KubernetesObject, V1NetworkPolicy, V1Pod, V1Secret } from '@kubernetes/client-node';
-import { PatchStrategy } from '@kubernetes/client-node';
+import { Exec, PatchStrategy } from '@kubernetes/client-node';
 import { Informer } from '../../operator/informer.ts';
 import { describeError, isConflict, isNotFound, statusCodeOf } from '../../operator/kube-clients.ts';
 import type { KubeClients, RequestOptions } from '../../operator/kube-clients.ts';
@@ -42,13 +47,17 @@ import { PODS, SECRETS, defineResource } from '../../operator/resource.ts';
 import type { ResourceType } from '../../operator/resource.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_UID_LABEL, RuntimeUnavailableError } from '../container-runtime.ts';
+import { MANAGED_BY, MANAGED_BY_LABEL, OutputMissingError, RECORD_UID_LABEL, RuntimeUnavailableError } from '../container-runtime.ts';
 import type { ContainerObservation, ContainerRunSpec, ContainerRuntime } from '../container-runtime.ts';
 import { tailLog } from './log-tail.ts';
 import { networkPolicyFor } from './network-policy.ts';
+import { collectable, readExec } from './output-exec.ts';
+import type { ExecSocket } from './output-exec.ts';
 import type { DnsEndpoint, GatewayEndpoint } from './network-policy.ts';
 import {
+  COLLECTOR_NAME,
   CONTAINER_NAME,
+  collectCommand,
   SETUP_GATE,
   envSecretFor,
   envSecretNameFor,
@@ -82,6 +91,10 @@ export interface KubernetesRuntimeOptions {
   terminationGracePeriodSeconds?: number;
   /** Timeout of each API request (default 30 s). */
   requestTimeoutMs?: number;
+  /** Image of the collector container of Pods with outputs (default pod.ts DEFAULT_COLLECTOR_IMAGE). */
+  collectorImage?: string;
+  /** How long reading one output may take (default 10 min). */
+  collectTimeoutMs?: number;
 }
 
 interface Location {
@@ -106,6 +119,8 @@ export class KubernetesRuntime implements ContainerRuntime {
   readonly #dns: DnsEndpoint | false | undefined;
   readonly #grace: number;
   readonly #timeoutMs: number;
+  readonly #collectorImage: string | undefined;
+  readonly #collectTimeoutMs: number;
   /** recordUid → where its Pod is. A cache only: after a restart, found again by label. */
   readonly #where = new Map<string, Location>();
 
@@ -117,6 +132,8 @@ export class KubernetesRuntime implements ContainerRuntime {
     this.#dns = opts.dns;
     this.#grace = opts.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
     this.#timeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.#collectorImage = opts.collectorImage;
+    this.#collectTimeoutMs = opts.collectTimeoutMs ?? 600_000;
   }
 
   async ping(): Promise<string> {
@@ -138,6 +155,7 @@ export class KubernetesRuntime implements ContainerRuntime {
     const uid = spec.recordUid;
     const desired = podFor(spec, {
       ...(this.#runtimeClassName ? { runtimeClassName: this.#runtimeClassName } : {}),
+      ...(this.#collectorImage ? { collectorImage: this.#collectorImage } : {}),
       terminationGracePeriodSeconds: this.#grace,
     });
     let pod = await this.#createOrAdoptPod(desired, uid);
@@ -180,6 +198,41 @@ export class KubernetesRuntime implements ContainerRuntime {
     }
   }
 
+  async collectOutput(recordUid: string, path: string, maxBytes: number): Promise<Buffer> {
+    const pod = await this.#find(recordUid);
+    if (!pod) throw new OutputMissingError(`no Pod is left for record ${recordUid}: its outputs cannot be read`);
+    const can = collectable(pod, path);
+    if (!can.ok) {
+      if (can.gone) throw new OutputMissingError(can.message);
+      throw new Error(can.message);
+    }
+    const { namespace, name } = locationOf(pod);
+    const command = collectCommand(path);
+    const exec = new Exec(this.#clients.kubeConfig);
+    let result: Awaited<ReturnType<typeof readExec>>;
+    try {
+      result = await readExec(
+        async (stdout, stderr, onStatus) => (await exec.exec(namespace, name, COLLECTOR_NAME, command, stdout, stderr, null, false, onStatus)) as unknown as ExecSocket,
+        path,
+        maxBytes,
+        this.#collectTimeoutMs,
+      );
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'ENOTFOUND') {
+        throw new RuntimeUnavailableError(`kubernetes API ${this.#server()} unavailable: ${describeError(err)}`, { cause: err });
+      }
+      throw err;
+    }
+    if (result.exitCode !== 0) {
+      // A tar that failed part way (a file it may not read) is an incomplete output: refused.
+      const why = (result.stderr.trim() || result.statusMessage || 'no message').slice(0, 512);
+      throw new OutputMissingError(`reading output ${path} in Pod ${namespace}/${name} failed (tar exit ${result.exitCode ?? 'unknown'}): ${why}`);
+    }
+    this.#log.debug({ pod: `${namespace}/${name}`, recordUid, path, bytes: result.stdout.length }, 'output read from the collector');
+    return result.stdout;
+  }
+
   async cpuSeconds(_recordUid: string): Promise<number | undefined> {
     // Would need metrics.k8s.io (a cumulative counter is not even there: it has usage rates).
     return undefined;
@@ -190,6 +243,8 @@ export class KubernetesRuntime implements ContainerRuntime {
     if (!pod || pod.metadata?.deletionTimestamp) return;
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return; // exited: keep its final status
+    // The agent container ended and only the collector runs: killing it would lose the outputs.
+    if (observationFromPod(pod).state === 'exited') return;
     const { namespace, name } = locationOf(pod);
     if (pod.spec?.nodeName) {
       // In place: the kubelet kills it for its deadline and keeps the Pod (status, log).

@@ -16,8 +16,10 @@
 //     runs the Pod (a single-node k3s/kind workstation, or a path every node shares), and
 //     Pod Security Admission's baseline/restricted levels reject hostPath volumes: a namespace
 //     that enforces them cannot run records with a workspace;
-//   - declared outputs are emptyDirs: writable, but they live and die with the Pod. Whoever
-//     collects outputs must do so before remove();
+//   - declared outputs are emptyDirs: writable, but they live and die with the Pod. So a Pod
+//     with outputs has a second container, the collector (COLLECTOR_NAME, collectorFor): it
+//     mounts the outputs read-only and only waits; after the agent container ends, the
+//     controller reads each output as a tar by exec into it (output-exec.ts), before remove();
 //   - the environment never appears in the Pod: every value goes into a Secret named
 //     `<pod>-env` and is referenced with secretKeyRef (the spec's env does not say which
 //     values are secret, so all are treated as secret).
@@ -47,8 +49,23 @@ export const RECORD_REF_ANNOTATION = 'agentmachine.sourceos.dev/record-ref';
 /** The unprivileged user and group the sandbox runs as (distroless "nonroot"). */
 export const SANDBOX_UID = 65532;
 
+/** The collector container of a Pod with declared outputs (see collectorFor). */
+export const COLLECTOR_NAME = 'collect';
+/**
+ * The collector's image when none is configured: it needs only `sh`, `sleep` and `tar`
+ * (busybox has all three). Runtimes pull as the kubelet's imagePullPolicy says (IfNotPresent).
+ */
+export const DEFAULT_COLLECTOR_IMAGE = 'docker.io/library/busybox:1.36';
+/**
+ * What the collector asks of the node: it sleeps, and a busybox tar streams (no buffering) in
+ * an exec. Small, but requests = limits so the Pod keeps Guaranteed QoS.
+ */
+export const COLLECTOR_RESOURCES = { memory: String(32 * 1024 * 1024), cpu: '50m', 'ephemeral-storage': String(1024 * 1024) };
+
 export interface PodOptions {
   runtimeClassName?: string;
+  /** Image of the collector container (default DEFAULT_COLLECTOR_IMAGE). */
+  collectorImage?: string;
   /** Seconds between SIGTERM and SIGKILL when the Pod is stopped (default: Kubernetes' 30). */
   terminationGracePeriodSeconds?: number;
 }
@@ -173,6 +190,9 @@ export function podFor(spec: ContainerRunSpec, opts: PodOptions = {}): V1Pod {
     volumeMounts: mounts,
   };
 
+  const containers: V1Container[] = [container];
+  if (spec.outputs.length > 0) containers.push(collectorFor(spec, opts.collectorImage ?? DEFAULT_COLLECTOR_IMAGE));
+
   let deadline: number | undefined;
   if (spec.deadlineSeconds !== undefined) deadline = positiveInteger('deadlineSeconds', Math.ceil(spec.deadlineSeconds));
 
@@ -200,10 +220,52 @@ export function podFor(spec: ContainerRunSpec, opts: PodOptions = {}): V1Pod {
         fsGroup: SANDBOX_UID,
         seccompProfile: { type: 'RuntimeDefault' },
       },
-      containers: [container],
+      containers,
       volumes,
     },
   };
+}
+
+/**
+ * The collector: the outputs' emptyDirs mounted read-only at the same paths as in the agent
+ * container (so an output's tar names entries as the docker runtime's archive does), no env,
+ * no service account token, the sandbox's security context. It only waits: the controller
+ * pulls each output by exec (collectCommand) once the agent container has ended, so no
+ * credential of the output registry ever enters the Pod. It exits at once on SIGTERM (the
+ * shell traps it; a bare `sleep` as PID 1 would ignore it for the whole grace period), so
+ * remove() ends the Pod promptly.
+ *
+ * A plain container rather than a native sidecar (restartPolicy: Always init container): the
+ * kubelet stops sidecars as soon as the regular containers end, which is exactly when the
+ * outputs are to be read.
+ */
+export function collectorFor(spec: Pick<ContainerRunSpec, 'outputs'>, image: string): V1Container {
+  return {
+    name: COLLECTOR_NAME,
+    image,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/sh', '-c', "trap 'exit 0' TERM; sleep 2147483647 & wait"],
+    resources: { requests: { ...COLLECTOR_RESOURCES }, limits: { ...COLLECTOR_RESOURCES } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: spec.outputs.map((out, i) => ({ name: `out-${i}`, mountPath: out.path, readOnly: true })),
+  };
+}
+
+/**
+ * The command run in the collector to read one output: a tar of the path's last component
+ * from its parent, the shape Docker's archive API gives (out/report.txt), which
+ * relativeToOutput then makes relative. Refuses paths that are not absolute or are `/`.
+ */
+export function collectCommand(path: string): string[] {
+  const clean = path.replace(/\/+$/, '');
+  if (!clean.startsWith('/') || clean === '') throw new Error(`output path ${JSON.stringify(path)} is not an absolute path below /`);
+  const cut = clean.lastIndexOf('/');
+  return ['tar', '-c', '-f', '-', '-C', clean.slice(0, cut) || '/', clean.slice(cut + 1)];
 }
 
 /** The Secret with the Pod's environment (undefined when the spec has no env). */

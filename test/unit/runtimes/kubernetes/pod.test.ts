@@ -5,7 +5,11 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { MANAGED_BY, MANAGED_BY_LABEL, RECORD_NAME_LABEL, RECORD_UID_LABEL } from '../../../../src/runtimes/container-runtime.ts';
 import type { ContainerRunSpec } from '../../../../src/runtimes/container-runtime.ts';
 import {
+  COLLECTOR_NAME,
+  COLLECTOR_RESOURCES,
   CONTAINER_NAME,
+  DEFAULT_COLLECTOR_IMAGE,
+  collectCommand,
   SETUP_GATE,
   envKeys,
   envSecretFor,
@@ -80,15 +84,16 @@ test('the pod is hardened: non-root, no privilege escalation, read-only root, no
     fsGroup: 65532,
     seccompProfile: { type: 'RuntimeDefault' },
   });
-  assert.equal(ps.containers.length, 1);
-  const c = ps.containers[0]!;
-  assert.equal(c.name, CONTAINER_NAME);
-  assert.deepEqual(c.securityContext, {
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    privileged: false,
-    capabilities: { drop: ['ALL'] },
-  });
+  // The agent container and, as the spec declares outputs, the collector: both hardened alike.
+  assert.deepEqual(ps.containers.map((c) => c.name), [CONTAINER_NAME, COLLECTOR_NAME]);
+  for (const c of ps.containers) {
+    assert.deepEqual(c.securityContext, {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    }, c.name);
+  }
   assert.equal(ps.hostNetwork, undefined);
   assert.equal(ps.hostPID, undefined);
   assert.equal(ps.hostIPC, undefined);
@@ -290,4 +295,29 @@ test('image digests: scheme prefixes stripped, bare forms kept', () => {
   assert.equal(imageDigestOf('sha256:abc'), 'sha256:abc');
   assert.equal(imageDigestOf(''), undefined);
   assert.equal(imageDigestOf(undefined), undefined);
+});
+
+test('a Pod with outputs gets a collector: outputs read-only at the same paths, no env, requests = limits; none without outputs', () => {
+  const ps = podFor(spec(), { collectorImage: 'localhost/sandbox:dev' }).spec!;
+  const collector = ps.containers.find((c) => c.name === COLLECTOR_NAME)!;
+  assert.equal(collector.image, 'localhost/sandbox:dev');
+  assert.deepEqual(collector.volumeMounts, [
+    { name: 'out-0', mountPath: '/out/report', readOnly: true },
+    { name: 'out-1', mountPath: '/out/logs', readOnly: true },
+  ]);
+  assert.equal(collector.env, undefined);
+  assert.equal(collector.envFrom, undefined);
+  assert.ok(!JSON.stringify(collector).includes(SECRET));
+  assert.deepEqual(collector.resources, { requests: COLLECTOR_RESOURCES, limits: COLLECTOR_RESOURCES });
+  // It exits on SIGTERM: a bare sleep as PID 1 would hold remove() for the whole grace period.
+  assert.match(collector.command!.join(' '), /trap 'exit 0' TERM/);
+  assert.equal(podFor(spec()).spec!.containers[1]!.image, DEFAULT_COLLECTOR_IMAGE);
+  assert.deepEqual(podFor(spec({ outputs: [] })).spec!.containers.map((c) => c.name), [CONTAINER_NAME]);
+});
+
+test('collectCommand: a tar of the path\'s last component from its parent (the shape of Docker\'s archive API)', () => {
+  assert.deepEqual(collectCommand('/out'), ['tar', '-c', '-f', '-', '-C', '/', 'out']);
+  assert.deepEqual(collectCommand('/work/out/'), ['tar', '-c', '-f', '-', '-C', '/work', 'out']);
+  assert.throws(() => collectCommand('/'), /absolute path below/);
+  assert.throws(() => collectCommand('out'), /absolute path below/);
 });
