@@ -112,6 +112,9 @@ after(async () => {
       await kubectl(['delete', '-R', ...EXAMPLE_DIRS, '--ignore-not-found', '--wait=true', '--timeout=55s'], { check: false });
     }
     await revokeEditorRole('alice');
+    await kubectl(['delete', 'clusterrolebinding', 'agent-machine-delegator-alice', '--ignore-not-found'], { check: false });
+    // Deleted while the kubelet runs, which confirms it (a namespace is not: no namespace controller).
+    await kubectl(['delete', 'pods', '--all', '-n', probeNs, '--wait=true', '--timeout=50s'], { check: false });
     // Pods of this install must not outlive the node: a later file's node (same name) would
     // be handed them. installApi in later files re-creates the Deployment, which nothing runs
     // there (no deployment controller).
