@@ -87,7 +87,7 @@ bench-cel: deps ## benchmark: the CEL cost model against time (ms per million un
 
 bench: bench-containers bench-node bench-gateway bench-scale bench-cel bench-revocation bench-connector-revocation bench-outputs bench-audit ## every benchmark (prints figures; asserts nothing)
 
-run: deps control-plane podman registry ## run the controller on a local control plane + podman (or KUBECONFIG's cluster); flags: make run ARGS='--metrics-bind-address 127.0.0.1:0 --data-dir DIR'
+run: deps control-plane podman registry ## run the controller on a local control plane + podman (or KUBECONFIG's cluster); flags: make run ARGS='--metrics-bind-address 127.0.0.1:0 --data-dir DIR'; ARGS='--runtime kubernetes' also starts a local node (Pods)
 	node bin/agent-machine.js dev $(ARGS)
 
 image: ## build the controller image localhost/agent-machine:dev (Containerfile, FROM scratch: no registry); says so when it skips

@@ -55,6 +55,9 @@ while read -r lib; do
 done < <(ldd "$node_bin" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}' | sort -u)
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
+# /etc/hosts before DNS, as in distroless images: without the file glibc asks DNS first, so a
+# Pod's hostAliases (or a cluster whose DNS is slow to answer) would wait on resolver timeouts.
+printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
 
 # The app: what the controller reads at run time (bin, src, contracts, package.json), plus the
 # production dependencies from the lockfile.
@@ -71,7 +74,10 @@ previous="$("$builder" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || 
   --label "org.opencontainers.image.version=$("$node_bin" -p "require('$ROOT/package.json').version")" \
   "$CONTEXT" >&2
 # It must start: node, its libraries and the app all found (read-only root, as in the Deployment).
-"$builder" run --rm --read-only --network none "$IMAGE" controller --help | grep -q -- '--leader-elect' || {
+# Read whole, then matched: `| grep -q` would exit at the match and fail podman's write (broken
+# pipe), which pipefail turns into a failed build now and then.
+help_text="$("$builder" run --rm --read-only --network none "$IMAGE" controller --help 2>&1 || true)"
+grep -q -- '--leader-elect' <<<"$help_text" || {
   log "the image was built but does not run \`agent-machine controller --help\`"
   exit 1
 }

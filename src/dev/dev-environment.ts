@@ -11,6 +11,7 @@ import { TENANT_LABEL } from '../governance/tenancy.ts';
 import { createKubeClients } from '../operator/kube-clients.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startLocalControlPlane, type LocalControlPlane } from './local-control-plane.ts';
+import { LOCAL_NODE_NAME, nodeUser, startLocalNode, type LocalNode } from './local-node.ts';
 import { startRegistryService, type RegistryService } from './registry-service.ts';
 import { dockerHostAnswers, socketPathFromDockerHost, startPodmanService, type PodmanService } from './podman-service.ts';
 import { MANIFESTS_DIR, kubectlBinary, runProjectScript } from './project.ts';
@@ -31,8 +32,13 @@ export interface DevEnvironment {
   /** The local OCI registry declared outputs go to (started here unless one was given). */
   outputRegistry?: string;
   local: boolean;
+  /** The local node, when asked for (`--runtime kubernetes` on a local control plane). */
+  node?: LocalNode;
   stop(): Promise<void>;
 }
+
+/** The sandbox image scripts/ensure-podman.sh builds; the examples run it. */
+export const DEV_SANDBOX_IMAGE = process.env.AGENT_MACHINE_SANDBOX_IMAGE || 'localhost/agent-sandbox:dev';
 
 export async function clusterAnswers(kc: KubeConfig, timeoutMs = 3_000): Promise<boolean> {
   try {
@@ -43,14 +49,26 @@ export async function clusterAnswers(kc: KubeConfig, timeoutMs = 3_000): Promise
   }
 }
 
-export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubeconfigPath?: string; dataDir: string; log: Logger; outputRegistry?: string }): Promise<DevEnvironment> {
+export async function startDevEnvironment(opts: {
+  kubeConfig?: KubeConfig;
+  kubeconfigPath?: string;
+  dataDir: string;
+  log: Logger;
+  outputRegistry?: string;
+  /** Start a local node (src/dev/local-node.ts) when the control plane is local: Pods run. */
+  node?: boolean;
+}): Promise<DevEnvironment> {
   const { log } = opts;
   let controlPlane: LocalControlPlane | undefined;
+  let node: LocalNode | undefined;
   let podman: PodmanService | undefined;
   let registry: RegistryService | undefined;
   const stop = async (): Promise<void> => {
+    // The node first: it deletes its Node object through the control plane.
+    await node?.stop().catch(() => {});
     await Promise.allSettled([podman?.stop(), controlPlane?.stop(), registry?.stop()]);
   };
+  const kubeletUser = nodeUser(LOCAL_NODE_NAME);
   try {
     let kubeconfigPath = opts.kubeconfigPath;
     let userKubeconfigPath = opts.kubeconfigPath;
@@ -62,7 +80,8 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
       binDir = runProjectScript('control-plane-binaries.sh');
       const dataDir = path.join(opts.dataDir, 'control-plane');
       mkdirSync(dataDir, { recursive: true });
-      controlPlane = await startLocalControlPlane({ binDir, dataDir, users: [{ name: DEV_USER }], log: (m) => log.debug(m) });
+      const users = [{ name: DEV_USER }, ...(opts.node ? [{ name: kubeletUser, groups: ['system:nodes'] }] : [])];
+      controlPlane = await startLocalControlPlane({ binDir, dataDir, users, log: (m) => log.debug(m) });
       log.info({ version: controlPlane.version, server: controlPlane.server, ms: controlPlane.startupMs }, 'local control plane ready');
       kubeconfigPath = controlPlane.adminKubeconfigPath;
       userKubeconfigPath = controlPlane.kubeconfigPathFor(DEV_USER);
@@ -96,6 +115,25 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
       log.info({ socket: podman.socketPath }, 'podman API service ready');
     }
     const gatewayNetwork = await ensureGatewayNetwork(dockerSocket, log);
+    if (opts.node && controlPlane) {
+      const [nodeBinDir, cniBinDir, pauseImage] = runProjectScript('ensure-node-runtime.sh').split('\n') as [string, string, string];
+      const pki = path.join(opts.dataDir, 'control-plane', 'pki');
+      node = await startLocalNode({
+        binDir: nodeBinDir,
+        cniBinDir,
+        pauseImage,
+        images: [DEV_SANDBOX_IMAGE],
+        containersConf: runProjectScript('ensure-podman.sh'),
+        adminKubeconfigPath: controlPlane.adminKubeconfigPath,
+        kubeletKubeconfigPath: controlPlane.kubeconfigPathFor(kubeletUser),
+        serviceAccountKeyPath: path.join(pki, 'sa.key'),
+        rootCaFile: path.join(pki, 'apiserver.crt'),
+        log: (m) => log.debug(m),
+      });
+      log.info({ node: node.nodeName, address: node.address, ms: node.startupMs, images: [DEV_SANDBOX_IMAGE] }, 'local node ready: Pods of the kubernetes runtime run here');
+    } else if (opts.node) {
+      log.warn('--runtime kubernetes with a cluster of your own: no local node is started; its nodes run the Pods');
+    }
     let outputRegistry = opts.outputRegistry;
     if (!outputRegistry) {
       // Outputs outlive their containers only in a registry: a real one, kept under the data dir.
@@ -103,7 +141,7 @@ export async function startDevEnvironment(opts: { kubeConfig?: KubeConfig; kubec
       outputRegistry = registry.url;
       log.info({ url: registry.url, ms: registry.startupMs }, 'OCI registry for outputs ready');
     }
-    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, ...(gatewayNetwork ? { gatewayNetwork } : {}), outputRegistry, local: controlPlane !== undefined, stop };
+    return { kubeconfigPath: kubeconfigPath!, userKubeconfigPath: userKubeconfigPath!, kubectl, dockerSocket, ...(gatewayNetwork ? { gatewayNetwork } : {}), outputRegistry, local: controlPlane !== undefined, ...(node ? { node } : {}), stop };
   } catch (err) {
     await stop();
     throw err;

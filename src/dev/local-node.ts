@@ -39,6 +39,17 @@ export interface LocalNodeOptions {
   nodeName?: string;
   /** Private key that signs ServiceAccount tokens (the control plane's pki/sa.key); enables the token controller. */
   serviceAccountKeyPath?: string;
+  /**
+   * The apiserver's CA (PEM file): the controller-manager publishes it as the ConfigMap
+   * kube-root-ca.crt in every namespace, which a Pod's ServiceAccount token volume needs.
+   */
+  rootCaFile?: string;
+  /**
+   * Controller-manager controllers besides the node's own, e.g. deployment and replicaset for
+   * an in-cluster install. Off by default: a test's shared API server may hold Deployments (the
+   * install's) that only the file that imports their image should run.
+   */
+  extraControllers?: string[];
   /** Default 120 s. */
   startTimeoutMs?: number;
   log?: (msg: string) => void;
@@ -46,6 +57,8 @@ export interface LocalNodeOptions {
 
 export interface LocalNode {
   nodeName: string;
+  /** The node's own address (a /32 on a link of its own): Pods on the node reach the host there. */
+  address: string;
   containerdSocket: string;
   /** Milliseconds from spawning containerd to the node Ready (images imported). */
   startupMs: number;
@@ -143,7 +156,15 @@ export async function startLocalNode(opts: LocalNodeOptions): Promise<LocalNode>
     procs.push(spawnSupervised('kube-scheduler', join(opts.binDir, 'kube-scheduler'), [...common, `--secure-port=${schedulerPort}`], { logPath: logPaths.scheduler }));
     // nodelifecycle lifts the not-ready taint the kubelet registers with; the garbage collector
     // deletes what an owner reference ties to a deleted object; endpoints feed Services.
-    const controllers = ['nodelifecycle', 'garbagecollector', 'endpoint', 'endpointslice', ...(opts.serviceAccountKeyPath ? ['serviceaccount-token'] : [])];
+    const controllers = [
+      'nodelifecycle',
+      'garbagecollector',
+      'endpoint',
+      'endpointslice',
+      ...(opts.serviceAccountKeyPath ? ['serviceaccount-token'] : []),
+      ...(opts.rootCaFile ? ['root-ca-cert-publisher'] : []),
+      ...(opts.extraControllers ?? []),
+    ];
     procs.push(
       spawnSupervised(
         'kube-controller-manager',
@@ -154,6 +175,7 @@ export async function startLocalNode(opts: LocalNodeOptions): Promise<LocalNode>
           `--controllers=${controllers.join(',')}`,
           '--use-service-account-credentials=false',
           ...(opts.serviceAccountKeyPath ? [`--service-account-private-key-file=${opts.serviceAccountKeyPath}`] : []),
+          ...(opts.rootCaFile ? [`--root-ca-file=${opts.rootCaFile}`] : []),
         ],
         { logPath: logPaths.controllerManager },
       ),
@@ -170,6 +192,7 @@ export async function startLocalNode(opts: LocalNodeOptions): Promise<LocalNode>
     let stopped: Promise<void> | undefined;
     return {
       nodeName,
+      address: address.ip,
       containerdSocket: socket,
       startupMs,
       logPaths,

@@ -102,3 +102,39 @@ test('agent-machine dev with its metrics port taken: one clear line and exit 1 b
     holder.close();
   }
 });
+
+test('agent-machine dev --runtime kubernetes: a local node starts too, hello-agent runs in a real Pod, Ctrl-C stops the node', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'am-dev-node-'));
+  const env = { ...process.env };
+  delete env.KUBECONFIG;
+  delete env.DOCKER_HOST;
+  const child = spawn(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'dev', '--runtime', 'kubernetes', '--data-dir', dataDir, '--metrics-bind-address', '127.0.0.1:0', '--gateway-bind-address', '127.0.0.1:0', '--audit-log', path.join(dataDir, 'audit.jsonl')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let nodeAddress = '';
+  try {
+    const kubeconfig = await eventually('the kubectl line', async () => /export KUBECONFIG=(\S+)/.exec(out)?.[1], 180_000, 200);
+    assert.match(out, /Pods run on the local node agent-machine-node/);
+    const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: root });
+    nodeAddress = (await run('kubectl', ['--kubeconfig', path.join(path.dirname(kubeconfig), 'agent-machine-admin.kubeconfig'), 'get', 'node', 'agent-machine-node', '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'])).stdout;
+    assert.match(nodeAddress, /^10\.\d+\.\d+\.\d+$/);
+    await kubectl('apply', '-f', 'examples/profiles/personal.yaml', '-f', 'examples/executions/hello-agent.yaml');
+    await eventually('hello-agent Succeeded', async () => (await kubectl('get', 'localagentexecution', 'hello-agent', '-n', 'default', '-o', 'jsonpath={.status.phase}')).stdout === 'Succeeded', 120_000, 500);
+    const record = JSON.parse((await kubectl('get', 'containerexecutionrecord', 'hello-agent-agent', '-n', 'default', '-o', 'json')).stdout);
+    assert.equal(record.status.runtime, 'kubernetes');
+    // Read from the kubelet: the container ran in a Pod on the node.
+    assert.match(record.status.logTail, /hello from an agent/);
+  } finally {
+    child.kill('SIGINT');
+  }
+  assert.equal(await exited, 0, out.slice(-2000));
+  const { stdout: ps } = await run('ps', ['-eo', 'args']);
+  assert.ok(!ps.split('\n').some((l) => l.includes(dataDir)), `left running:\n${ps.split('\n').filter((l) => l.includes(dataDir)).join('\n')}`);
+  const { stdout: addrs } = await run('ip', ['-o', '-4', 'addr', 'show']);
+  assert.ok(!addrs.includes(`${nodeAddress}/32`), 'the node\'s address was removed');
+});

@@ -265,7 +265,8 @@ test('an output over localDiskBytes is refused with a reason, not truncated; not
 // Not run here, and said so: a Service address routes only through kube-proxy, whose iptables
 // mode keeps its rules in the host's global KUBE-* chains, which every test run on a shared
 // machine would rewrite for its own cluster; and the tests' gateway listens on loopback, which
-// a Pod's network namespace cannot reach.
+// a Pod's network namespace cannot reach. in-cluster-install.test.ts reaches the in-cluster
+// gateway from a Pod at the address the Service's Endpoints name (not its ClusterIP).
 test('the gateway reached from a Pod through its Service', {
-  skip: 'no kube-proxy on this node: its iptables rules live in the host-global KUBE-* chains, which concurrent runs on one machine would overwrite; the test gateway listens on 127.0.0.1, unreachable from a Pod',
+  skip: 'no kube-proxy on this node: its iptables rules live in the host-global KUBE-* chains, which concurrent runs on one machine would overwrite; the test gateway listens on 127.0.0.1, unreachable from a Pod (in-cluster-install.test.ts reaches the gateway at its Endpoints address instead)',
 }, () => {});

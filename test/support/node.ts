@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalNode } from '../../src/dev/local-node.ts';
-import type { LocalNode } from '../../src/dev/local-node.ts';
+import type { LocalNode, LocalNodeOptions } from '../../src/dev/local-node.ts';
 import { NODE_USER, controlPlaneParts, kubeconfigPath, sandboxImage } from './integration-env.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,11 +23,13 @@ export function nodeRuntime(): NodeRuntime {
   return { binDir, cniBinDir, pauseImage };
 }
 
-export async function startTestNode(log: (msg: string) => void = (m) => console.log(m)): Promise<LocalNode> {
+/** extra: what a file needs beyond Pods, e.g. the controllers of an in-cluster install (in-cluster-install.test.ts). */
+export async function startTestNode(log: (msg: string) => void = (m) => console.log(m), extra: Pick<LocalNodeOptions, 'extraControllers' | 'images' | 'rootCaFile'> = {}): Promise<LocalNode> {
   const rt = nodeRuntime();
   return startLocalNode({
     ...rt,
-    images: [sandboxImage()],
+    ...extra,
+    images: [sandboxImage(), ...(extra.images ?? [])],
     ...(process.env.CONTAINERS_CONF ? { containersConf: process.env.CONTAINERS_CONF } : {}),
     adminKubeconfigPath: kubeconfigPath(),
     kubeletKubeconfigPath: kubeconfigPath(NODE_USER.name),

@@ -15,7 +15,8 @@ export class TcpProxy {
     this.#kc = kc;
   }
 
-  async listen(): Promise<void> {
+  /** host: where to listen; e.g. a local node's address, which its Pods reach (in-cluster-install.test.ts). */
+  async listen(host = '127.0.0.1'): Promise<void> {
     const target = new URL(this.#kc.getCurrentCluster()!.server);
     const server = createServer((client) => {
       this.connections++;
@@ -31,7 +32,7 @@ export class TcpProxy {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
+      server.listen(this.port, host, () => resolve());
     });
     this.port = (server.address() as { port: number }).port;
     this.#server = server;

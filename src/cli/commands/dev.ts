@@ -36,6 +36,8 @@ export function registerDevCommand(program: Command): void {
         dataDir: opts.dataDir,
         log: logger,
         ...(opts.outputRegistry ? { outputRegistry: opts.outputRegistry } : {}),
+        // Pods need a node: on its own control plane, make run starts one.
+        node: opts.runtime === 'kubernetes',
       });
       const controller = await startController({
         ...controllerConfig(opts),
@@ -55,6 +57,7 @@ export function registerDevCommand(program: Command): void {
           `  export KUBECONFIG=${env.userKubeconfigPath}\n` +
           `  ${kubectl} get agent-machine\n` +
           `  ${kubectl} apply -f examples/profiles/personal.yaml\n\n` +
+          (env.node ? `Pods run on the local node ${env.node.nodeName} (images imported: podman save IMAGE | ctr --address ${env.node.containerdSocket} -n k8s.io images import -).\n` : '') +
           `metrics: ${controller.manager.healthUrl}/metrics   audit log: ${opts.auditLog}   Ctrl-C stops everything.\n\n`,
       );
       let stopping = false;
