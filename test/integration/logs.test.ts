@@ -126,7 +126,7 @@ test('a long run, watched: logs -f follows it to its end (redacted), the used se
   assert.equal(s.phase, 'Succeeded', JSON.stringify(s.conditions));
   assert.equal(await exited, 0, `logs -f ends with the execution: ${followErr}`);
   const ticks = followed.split('\n').filter((l) => l.startsWith('tick '));
-  assert.deepEqual(ticks, Array.from({ length: 24 }, (_, i) => `tick ${i}`), 'every line, in order, once');
+  assert.deepEqual(ticks, Array.from({ length: 24 }, (_, i) => `tick ${i}`), `every line, in order, once; followed:\n${followed}\nstderr:\n${followErr}`);
   assert.ok(!followed.includes(SECRET_VALUE), 'the Secret value is never printed');
   assert.match(followed, /key=\[REDACTED/);
   assert.match(followed, /raw \[REDACTED:secretValue\] end/, 'a known Secret value is found without a key to hint at it');

@@ -169,8 +169,8 @@ test('agent-machine artifacts: alice fetches admitted outputs (digests verified)
     // The Role just made reaches the API server's authorizer in a moment; wait for that (cheap),
     // then ask the CLI once (a node process: seconds on a loaded machine).
     await eventually(`${user}'s RBAC as the test set it`, async () => {
-      const canRead = await kubectl(['auth', 'can-i', 'get', 'localagentexecutions.agentmachine.sourceos.dev/ok', '-n', ns], { user, check: false });
-      return (canRead.stdout.trim() === 'yes') === (user === 'carol') || undefined;
+      const can = async (what: string) => (await kubectl(['auth', 'can-i', 'get', what, '-n', ns], { user, check: false })).stdout.trim() === 'yes';
+      return ((await can('localagentexecutions.agentmachine.sourceos.dev/ok')) === (user === 'carol') && !(await can('containerexecutionrecords.agentmachine.sourceos.dev/ok-agent'))) || undefined;
     }, 30_000);
     const r = await cli(user, ['artifacts', 'get', 'ok', '-n', ns, '-o', denied, '--provisional']);
     assert.ok(r.err.includes(what), r.err);

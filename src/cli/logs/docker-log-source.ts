@@ -25,6 +25,9 @@ export class DockerLogSource implements LogSource {
     const found = await this.#docker.listContainers({ all: true, filters: { label: [`${RECORD_UID_LABEL}=${record.uid}`] } });
     const container = found.sort((a, b) => b.Created - a.Created)[0];
     if (!container) return 'absent';
+    // A created container not started yet has no output, and podman ends a followed stream of it
+    // at once: following it now would read nothing and call it complete. Look again later.
+    if (follow && container.State === 'created') return 'absent';
     const decoder = new StringDecoder('utf8');
     const emit = (chunk: Buffer) => {
       const text = decoder.write(chunk);
