@@ -369,10 +369,13 @@ test('RBAC: the controller as its ServiceAccount runs a representative flow with
   const podExec = execution('on-pods', { runtime: 'kubernetes', containers: [{ name: 'agent', image: sandboxImage(), command: ['sh', '-c', 'echo hi'] }] });
   assert.equal((await createAs('alice', podExec)).code, 0);
   // Until the "kubelet" reports it running, the record is Pending with the Pod's reason.
+  let lastSeen = '';
   const podRecord = await eventually('on-pods-agent waiting for its Pod', async () => {
     const r = await getObject<any>('ContainerExecutionRecord', 'on-pods-agent', ns);
-    return r?.status?.phase === 'Pending' && r.status.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'PodPending' ? r : undefined;
-  }, 30_000);
+    const ready = r?.status?.conditions?.find((c: any) => c.type === 'Ready');
+    lastSeen = r ? `${r.status?.phase} ${ready?.reason}: ${ready?.message}` : `no record; execution: ${JSON.stringify((await getObject<any>('LocalAgentExecution', 'on-pods', ns))?.status?.conditions)}`;
+    return r?.status?.phase === 'Pending' && ready?.reason === 'PodPending' ? r : undefined;
+  }, 30_000).catch((err) => assert.fail(`${(err as Error).message}; last seen: ${lastSeen}`));
   const pod = await eventually('the released Pod', async () => {
     const list = await admin.request<any>({ method: 'GET', path: PODS.apiPath(ns), query: { labelSelector: `${RECORD_UID_LABEL}=${podRecord.metadata.uid}` } });
     const p = list.items[0];
