@@ -21,6 +21,8 @@ export class GatewayAnswers {
   readonly #audit: GatewayDecisionAudit | undefined;
   /** Responses → their call's attribution, until its decision is noted (then removed). */
   readonly #attributed = new WeakMap<http.ServerResponse, Attribution>();
+  /** The request counter's children by route and status (a label lookup hashes its labels on every inc). */
+  readonly #requestChildren = new Map<string, { inc(): void }>();
 
   constructor(registry: Registry | undefined, audit?: GatewayDecisionAudit) {
     this.#audit = audit;
@@ -31,7 +33,14 @@ export class GatewayAnswers {
   }
 
   count(route: Route | 'unknown', code: number): void {
-    this.#requests.inc({ route, code: String(code) });
+    // Routes and statuses are few: the map stays small.
+    const key = `${route} ${code}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(route, String(code));
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
   }
 
   /** The call this response answers is the execution's: its decision will be audited. */

@@ -10,7 +10,7 @@
 // got no answer throws AuthorizationUnavailableError instead (retried, nothing decided).
 import type { Authority, OperationType } from '../api/types.generated.ts';
 import { permissions, type AccessRequest, type AccessReviewer } from '../governance/access-review.ts';
-import { checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
+import { authorityHolds, checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
 import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
 import { tenantDecision } from '../governance/tenancy.ts';
 import { ADMISSION_POLICY_NAME, type AdmissionGuard } from './admission-guard.ts';
@@ -81,7 +81,7 @@ export class Authorizer {
   allowsFromMemory(request: AuthorizationRequest): boolean {
     const admission = this.#guard.remembered();
     if (!admission || admission.unavailable || !admission.ok) return false;
-    if (firstDenial(checkAuthority(request.authority, request))) return false;
+    if (!authorityHolds(request.authority, request)) return false;
     if (request.tenancy) {
       const { namespace, tenant } = request.tenancy;
       const ns = this.#tenants.remembered(namespace);
