@@ -26,7 +26,7 @@ import { firstDenial } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import { isTrue } from '../operator/conditions.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
-import { bindingServes, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
+import { bindingServes, bindingServesAll, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import { profileFact } from '../reconcilers/facts.ts';
 import type { AuthorizationOutcome, Permission } from '../reconcilers/authorization.ts';
 import type { TokenIdentity } from './tokens.ts';
@@ -133,7 +133,7 @@ export function checkModelUse(
   if (!bindingReady(binding)) {
     return { ok: false, refusal: refuse(503, 'service_unavailable', 'binding_not_ready', `ModelProviderBinding ${ref.name} is not Ready (${binding.status?.phase ?? 'not yet reconciled'}): ${readyMessage(binding)}`) };
   }
-  const notServed = firstDenial(bindingServes(execution, binding, bindingProfileType));
+  const notServed = bindingServesAll(execution, binding, bindingProfileType) ? undefined : firstDenial(bindingServes(execution, binding, bindingProfileType));
   if (notServed) return { ok: false, refusal: refuse(403, 'permission_error', notServed.rule === 'binding.owner' ? 'binding_owner_mismatch' : 'tenant_mismatch', notServed.message) };
   const pf = profileFact(profile, execution.spec.profileRef.name);
   if (!pf.ready) return { ok: false, refusal: refuse(403, 'permission_error', 'profile_not_ready', pf.message) };

@@ -85,12 +85,13 @@ export class Authorizer {
     if (request.tenancy) {
       const { namespace, tenant } = request.tenancy;
       const ns = this.#tenants.remembered(namespace);
-      if (!ns || !tenantDecision(namespace, tenant, ns).allowed) return false;
+      // tenantDecision allows exactly this; its message is not needed here.
+      if (!ns || !ns.found || ns.tenant !== tenant) return false;
     }
     const user = request.authority!.delegator;
     const groups = admission.vouchesForGroups ? request.authority!.groups : undefined;
     for (const p of request.permissions) {
-      const r = this.#reviewer.remembered({ ...p, user, ...(groups ? { groups } : {}) });
+      const r = this.#reviewer.rememberedFor(p, user, groups);
       if (!r || !r.allowed || r.unavailable) return false;
     }
     return true;

@@ -114,6 +114,8 @@ if (process.argv[2] === '--upstream') {
     logger: silentLogger(),
     // As the controller has it: forwarded prompts are remembered for the redactor.
     prompts: new PromptMemory(),
+    // As the controller has it: every decision noted for the batched audit (records dropped here).
+    audit: { append: async () => undefined } as never,
   });
   const gatewayUrl = (await server.listen('127.0.0.1', 0)).url;
   server.setActive(true);
