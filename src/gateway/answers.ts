@@ -21,6 +21,10 @@ export class GatewayAnswers {
   readonly #audit: GatewayDecisionAudit | undefined;
   /** Responses → their call's attribution, until its decision is noted (then removed). */
   readonly #attributed = new WeakMap<http.ServerResponse, Attribution>();
+  /** Each execution object's audit subject (an update replaces the object, and so the subject). */
+  readonly #subjects = new WeakMap<LocalAgentExecution, DecisionSubject>();
+  /** The request counter's children by route and status (a label lookup hashes its labels on every inc). */
+  readonly #requestChildren = new Map<string, { inc(): void }>();
 
   constructor(registry: Registry | undefined, audit?: GatewayDecisionAudit) {
     this.#audit = audit;
@@ -31,12 +35,25 @@ export class GatewayAnswers {
   }
 
   count(route: Route | 'unknown', code: number): void {
-    this.#requests.inc({ route, code: String(code) });
+    // Routes and statuses are few: the map stays small.
+    const key = `${route} ${code}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(route, String(code));
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
   }
 
   /** The call this response answers is the execution's: its decision will be audited. */
   attribute(res: http.ServerResponse, ex: LocalAgentExecution, kind: GatewayCallKind, target: string): void {
-    if (this.#audit) this.#attributed.set(res, { subject: subjectOf(ex), kind, target });
+    if (!this.#audit) return;
+    let subject = this.#subjects.get(ex);
+    if (subject === undefined) {
+      subject = subjectOf(ex);
+      this.#subjects.set(ex, subject);
+    }
+    this.#attributed.set(res, { subject, kind, target });
   }
 
   /** What the call uses, once known (a tool decision names its tool in the body). */

@@ -29,7 +29,7 @@ import { objectKey } from '../operator/resource.ts';
 import { START } from '../reconcilers/execution-decision.ts';
 import { bodyOrRefusal, type GatewayAnswers } from './answers.ts';
 import { auditRefusal, reauthorize, type CallAuthority } from './authenticate.ts';
-import { connectorRouteOf, DROPPED_RESPONSE_HEADERS, planConnectorCall, presentCredential, type ConnectorPlan, type ConnectorRoute } from './connector-plan.ts';
+import { connectorRouteOf, DROPPED_RESPONSE_HEADERS, planConnectorCall, presentCredential, type ConnectorEndpoint, type ConnectorPlan, type ConnectorRoute } from './connector-plan.ts';
 import type { OpenStreams } from './connector-streams.ts';
 import { Masker, maskInPlace } from './credential-mask.ts';
 import { readWhole, relayBody, type ChunkStage } from './body-relay.ts';
@@ -54,6 +54,8 @@ export interface ConnectorCallDeps {
   grantsOf: (namespace: string, tool: string) => ToolGrantRecord[];
   /** Compiled path patterns, remembered. */
   compileGlob: (pattern: string) => RegExp;
+  /** Parsed connector endpoints, remembered (EndpointCache). */
+  parseEndpoint?: (endpoint: string) => ConnectorEndpoint | undefined;
   ledger: UsageLedger;
   policies: PolicyCache;
   answers: GatewayAnswers;
@@ -85,18 +87,27 @@ export async function forwardConnectorCall(d: ConnectorCallDeps, req: http.Incom
     d.answers.refuse(res, 'connector', refusal);
   };
 
-  // The grant serves this execution through a connector (any action: the action is judged next).
-  const served = checkToolUse(ex, route.tool, undefined, grants, now, policyFor({ method, path }), { connector: true, anyAction: true });
-  if (!served.ok) return refuse(served.refusal);
-  let grant = served.grant;
-  const connector = grant.spec.connector!;
-  if (connector.protocol === 'http') {
+  // The grant serves this execution through a connector. An http call's action is its method,
+  // judged with the grant; an MCP call is judged here without one (initialize, tools/list),
+  // each tools/call with its own name below. A tool whose connector grants are all http (the
+  // usual case) is judged once, with its action.
+  let grant: ToolGrantRecord;
+  if (grants.every((g) => g.spec.connector === undefined || g.spec.connector.protocol === 'http')) {
     const covered = checkToolUse(ex, route.tool, method, grants, now, policyFor({ action: method, method, path }), { connector: true });
     if (!covered.ok) return refuse(covered.refusal);
     grant = covered.grant;
+  } else {
+    const served = checkToolUse(ex, route.tool, undefined, grants, now, policyFor({ method, path }), { connector: true, anyAction: true });
+    if (!served.ok) return refuse(served.refusal);
+    grant = served.grant;
+    if (grant.spec.connector!.protocol === 'http') {
+      const covered = checkToolUse(ex, route.tool, method, grants, now, policyFor({ action: method, method, path }), { connector: true });
+      if (!covered.ok) return refuse(covered.refusal);
+      grant = covered.grant;
+    }
   }
   const c = grant.spec.connector!;
-  const planned = planConnectorCall({ method, rest: route.rest, query, headers: req.headers, connector: c, compile: d.compileGlob });
+  const planned = planConnectorCall({ method, rest: route.rest, query, headers: req.headers, connector: c, compile: d.compileGlob, ...(d.parseEndpoint ? { endpoint: d.parseEndpoint } : {}) });
   if (!planned.ok) return refuse(planned.refusal);
 
   // MCP: the JSON-RPC of a POST is read and judged before anything is forwarded.

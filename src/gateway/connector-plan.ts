@@ -80,6 +80,45 @@ export interface ConnectorCallFacts {
   /** The credential's value, when the connector has one. */
   credential?: string;
   compile?: (pattern: string) => RegExp;
+  /** The connector endpoint parsed (default: parsed on each call; EndpointCache remembers them). */
+  endpoint?: (endpoint: string) => ConnectorEndpoint | undefined;
+}
+
+/** Where a connector's calls go: its origin and the path before the tool's own. */
+export interface ConnectorEndpoint {
+  origin: string;
+  /** The endpoint's path without trailing slashes ('' for the root). */
+  base: string;
+}
+
+/** The endpoint of a connector, or undefined when it is not an http(s) URL without credentials. */
+export function parseConnectorEndpoint(endpoint: string): ConnectorEndpoint | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') return undefined;
+  return { origin: url.origin, base: url.pathname.replace(/\/+$/, '') };
+}
+
+/** Parsed endpoints remembered by their text (a URL parsed per call costs more than the rest of the plan); owned by the gateway server, bounded. */
+export class EndpointCache {
+  readonly #parsed = new Map<string, ConnectorEndpoint | undefined>();
+  readonly #max: number;
+
+  constructor(max = 4096) {
+    this.#max = max;
+  }
+
+  readonly parse = (endpoint: string): ConnectorEndpoint | undefined => {
+    if (this.#parsed.has(endpoint)) return this.#parsed.get(endpoint);
+    const parsed = parseConnectorEndpoint(endpoint);
+    if (this.#parsed.size >= this.#max) this.#parsed.clear();
+    this.#parsed.set(endpoint, parsed);
+    return parsed;
+  };
 }
 
 export interface ConnectorPlan {
@@ -103,6 +142,8 @@ export function unsafePathReason(rest: string): string | undefined {
   if (rest === '') return undefined;
   if (!rest.startsWith('/')) return 'the path must start with /';
   if (rest.includes('//')) return 'empty path segments are not forwarded';
+  // Without '%' a segment decodes to itself: without '.', '\\' or a control character none is refused.
+  if (!PATH_NEEDS_SEGMENT_CHECK.test(rest)) return undefined;
   for (const segment of rest.slice(1).split('/')) {
     let decoded: string;
     try {
@@ -116,6 +157,8 @@ export function unsafePathReason(rest: string): string | undefined {
   }
   return undefined;
 }
+
+const PATH_NEEDS_SEGMENT_CHECK = /[%.\\\u0000-\u001f\u007f]/;
 
 export function planConnectorCall(f: ConnectorCallFacts): ConnectorPlanResult {
   const c = f.connector;
@@ -135,33 +178,30 @@ export function planConnectorCall(f: ConnectorCallFacts): ConnectorPlanResult {
     }
     action = method;
   }
-  let url: URL;
-  try {
-    url = new URL(c.endpoint);
-  } catch {
-    return refuse(502, 'api_error', 'connector_misconfigured', 'the connector endpoint is not a URL');
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
-    return refuse(502, 'api_error', 'connector_misconfigured', 'the connector endpoint must be an http(s) URL without credentials');
-  }
-  const base = url.pathname.replace(/\/+$/, '');
-  const path = `${base}${f.rest}` || '/';
-  return { ok: true, plan: { origin: url.origin, path: `${path}${f.query}`, method, headers: forwardHeaders(f.headers, c, f.credential), ...(action !== undefined ? { action } : {}), hasBody: requestHasBody(method, f.headers) } };
+  const endpoint = (f.endpoint ?? parseConnectorEndpoint)(c.endpoint);
+  if (!endpoint) return refuse(502, 'api_error', 'connector_misconfigured', 'the connector endpoint must be an http(s) URL without credentials');
+  const path = `${endpoint.base}${f.rest}` || '/';
+  return { ok: true, plan: { origin: endpoint.origin, path: `${path}${f.query}`, method, headers: forwardHeaders(f.headers, c, f.credential), ...(action !== undefined ? { action } : {}), hasBody: requestHasBody(method, f.headers) } };
 }
 
 /** The agent's headers without its own credentials and connection headers, plus the connector's credential. */
 export function forwardHeaders(headers: IncomingHttpHeaders, c: Connector, credential: string | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  // Headers the Connection header names are hop-by-hop too (RFC 9110 7.6.1).
-  const named = new Set(
-    String(headers.connection ?? '')
-      .split(',')
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  // Headers the Connection header names are hop-by-hop too (RFC 9110 7.6.1); the usual
+  // keep-alive or close names nothing that is not dropped anyway.
+  const connection = headers.connection;
+  const named =
+    connection === undefined || /^\s*(keep-alive|close)\s*$/i.test(connection)
+      ? undefined
+      : new Set(
+          String(connection)
+            .split(',')
+            .map((h) => h.trim().toLowerCase())
+            .filter(Boolean),
+        );
   const present = (c.present?.header ?? 'Authorization').toLowerCase();
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || named.has(name) || name === present) continue;
+    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || named?.has(name) || name === present) continue;
     out[name] = value;
   }
   // The body is relayed as it is: a compressed answer could not be checked for the credential.

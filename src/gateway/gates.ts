@@ -20,13 +20,13 @@
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import type { FullBudget } from '../governance/budget.ts';
 import { permissions } from '../governance/access-review.ts';
-import { checkAuthority, parseExpiry } from '../governance/authority.ts';
+import { authorityHolds, checkAuthority, expiryMs } from '../governance/authority.ts';
 import { grantInService, grantServesExecution, whyGrantLost } from '../governance/authority-loss.ts';
 import { firstDenial } from '../governance/decision.ts';
 import type { PolicyResult } from '../governance/policy.ts';
 import { isTrue } from '../operator/conditions.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
-import { bindingServes, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
+import { bindingServes, bindingServesAll, isTerminalExecutionPhase } from '../reconcilers/execution-state.ts';
 import { profileFact } from '../reconcilers/facts.ts';
 import type { AuthorizationOutcome, Permission } from '../reconcilers/authorization.ts';
 import type { TokenIdentity } from './tokens.ts';
@@ -94,8 +94,8 @@ export function checkExecution(identity: TokenIdentity | undefined, execution: L
   if (isBeingDeleted(execution) || isTerminalExecutionPhase(phase)) {
     return { ok: false, refusal: refuse(401, 'authentication_error', 'token_expired', `execution ${identity.namespace}/${identity.execution} has finished (${phase ?? 'deleted'}): its token is not accepted`) };
   }
-  const expiry = parseExpiry(execution.spec.authority?.expiresAt);
-  if (!expiry || expiry.getTime() <= now.getTime()) {
+  const expiry = expiryMs(execution.spec.authority?.expiresAt);
+  if (expiry === undefined || expiry <= now.getTime()) {
     return { ok: false, refusal: { ...authorityLost(`the delegation of execution ${identity.execution} expired at ${execution.spec.authority?.expiresAt}`), code: 'authority_expired' }, execution };
   }
   const effective = execution.status?.budget?.effective as FullBudget | undefined;
@@ -133,7 +133,7 @@ export function checkModelUse(
   if (!bindingReady(binding)) {
     return { ok: false, refusal: refuse(503, 'service_unavailable', 'binding_not_ready', `ModelProviderBinding ${ref.name} is not Ready (${binding.status?.phase ?? 'not yet reconciled'}): ${readyMessage(binding)}`) };
   }
-  const notServed = firstDenial(bindingServes(execution, binding, bindingProfileType));
+  const notServed = bindingServesAll(execution, binding, bindingProfileType) ? undefined : firstDenial(bindingServes(execution, binding, bindingProfileType));
   if (notServed) return { ok: false, refusal: refuse(403, 'permission_error', notServed.rule === 'binding.owner' ? 'binding_owner_mismatch' : 'tenant_mismatch', notServed.message) };
   const pf = profileFact(profile, execution.spec.profileRef.name);
   if (!pf.ready) return { ok: false, refusal: refuse(403, 'permission_error', 'profile_not_ready', pf.message) };
@@ -177,7 +177,9 @@ export function checkToolUse(
   if (action !== undefined && (typeof action !== 'string' || action.length === 0 || action.length > 256)) {
     return { ok: false, refusal: refuse(400, 'invalid_request_error', 'invalid_action', 'action must be a non-empty string') };
   }
-  const scope = firstDenial(checkAuthority(execution.spec.authority, { operationType: 'agent_machine.execution.start', toolRefs: [tool], now }));
+  const asked = { operationType: 'agent_machine.execution.start', toolRefs: [tool], now } as const;
+  // The decisions and their messages are built only for a refusal.
+  const scope = authorityHolds(execution.spec.authority, asked) ? undefined : firstDenial(checkAuthority(execution.spec.authority, asked));
   if (scope) return { ok: false, refusal: refuse(403, 'permission_error', 'scope_not_covered', scope.message) };
   const { delegate, delegator } = execution.spec.authority;
   const forDelegate = grants.filter((g) => g.metadata.namespace === execution.metadata.namespace && g.spec.tool === tool && g.spec.authority?.delegate === delegate);

@@ -7,17 +7,33 @@
 // a cancelled execution is Cancelled while its containers still stop, and their log tails are
 // read (and redacted) after that. A controller restart forgets everything; what was written
 // before was redacted when it was written.
+import { hash } from 'node:crypto';
 import { PromptFingerprints, unionMatcher, type PromptMatcher } from '../redaction/prompt-matcher.ts';
 
-export class PromptMemory {
-  readonly #byExecution = new Map<string, PromptFingerprints>();
+/** Whole texts an execution already sent, remembered by digest (per execution, at most). */
+const MAX_SENT_DIGESTS = 4096;
 
-  /** Remembers the texts an execution's call forwarded. */
+type Remembered = { fingerprints: PromptFingerprints; sent: Set<string> };
+
+export class PromptMemory {
+  readonly #byExecution = new Map<string, Remembered>();
+
+  /**
+   * Remembers the texts an execution's call forwarded. A text it already sent (an agent resends
+   * its system prompt and its conversation so far on every call) is fingerprinted already and is
+   * not scanned again: a SHA-256 of it, in native code, is what each repeat costs.
+   */
   remember(executionUid: string, texts: readonly string[]): void {
     if (texts.length === 0) return;
-    let set = this.#byExecution.get(executionUid);
-    if (!set) this.#byExecution.set(executionUid, (set = new PromptFingerprints()));
-    for (const t of texts) set.add(t);
+    let r = this.#byExecution.get(executionUid);
+    if (!r) this.#byExecution.set(executionUid, (r = { fingerprints: new PromptFingerprints(), sent: new Set() }));
+    for (const t of texts) {
+      const digest = hash('sha256', t, 'base64');
+      if (r.sent.has(digest)) continue;
+      r.fingerprints.add(t);
+      // Past the bound, texts are scanned every time, as if never seen.
+      if (r.sent.size < MAX_SENT_DIGESTS) r.sent.add(digest);
+    }
   }
 
   forget(executionUid: string): void {
@@ -28,8 +44,8 @@ export class PromptMemory {
   matcher(executionUids: Iterable<string | undefined>): PromptMatcher | undefined {
     const sets: PromptFingerprints[] = [];
     for (const uid of executionUids) {
-      const set = uid === undefined ? undefined : this.#byExecution.get(uid);
-      if (set) sets.push(set);
+      const r = uid === undefined ? undefined : this.#byExecution.get(uid);
+      if (r) sets.push(r.fingerprints);
     }
     return unionMatcher(sets);
   }

@@ -53,7 +53,7 @@ import { PolicyCache } from './policy-cache.ts';
 import type { TokenStore } from './tokens.ts';
 import { authorizeTool, type ToolAuthorizationDeps } from './tool-authorization.ts';
 import { connectorRoute, forwardConnectorCall, type ConnectorCallDeps } from './connector-call.ts';
-import { CONNECTOR_PREFIX } from './connector-plan.ts';
+import { CONNECTOR_PREFIX, EndpointCache } from './connector-plan.ts';
 import { OpenStreams } from './connector-streams.ts';
 import { UpstreamClient } from './upstream.ts';
 import { GlobCache } from './path-glob.ts';
@@ -146,7 +146,7 @@ export class GatewayServer {
     const grantsOf = (namespace: string, tool: string): ToolGrantRecord[] => grantsOfTool(`${namespace}/${tool}`);
     this.#tools = { profiles: opts.informers.profiles, grantsOf, ledger: opts.ledger, policies: this.#policies, answers: this.#answers, authority: opts.authority };
     this.#streams = new OpenStreams(opts.informers.grants, opts.informers.executions, this.#clock);
-    this.#connectors = { ...this.#tools, compileGlob: new GlobCache().compile, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
+    this.#connectors = { ...this.#tools, compileGlob: new GlobCache().compile, parseEndpoint: new EndpointCache().parse, credentials: opts.credentials, upstream: this.#upstream, streams: this.#streams, log: this.#log, maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024 };
     const egressRecorder = new EgressRecorder({ ...(opts.registry ? { registry: opts.registry } : {}), ...(this.#decisions ? { audit: this.#decisions } : {}) });
     this.#egress = new EgressProxy({ tokens: opts.tokens, executions: opts.informers.executions, profiles: opts.informers.profiles, recorder: egressRecorder, authority: opts.authority, log: this.#log, clock: this.#clock, ...(opts.resolve ? { resolve: opts.resolve } : {}), ...(opts.egressIdleTimeoutMs ? { idleTimeoutMs: opts.egressIdleTimeoutMs } : {}), ...(opts.egressOriginCa ? { originCa: opts.egressOriginCa } : {}) });
     const headersTimeout = opts.headersTimeoutMs ?? 30_000;

@@ -12,7 +12,7 @@
 // The gateway never compares tokens byte by byte: it indexes the SHA-256 of every token it knows
 // (from the Secrets informer, label-selected) and looks the hash of the presented one up.
 // Token values never reach a log, an event or a status.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { LocalAgentExecution } from '../api/types.generated.ts';
 import { API_VERSION } from '../api/group.ts';
@@ -39,7 +39,8 @@ export function mintToken(): string {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  // The one-shot form: a third of createHash's cost, and the gateway hashes on every call.
+  return hash('sha256', token, 'base64url');
 }
 
 /** `<execution>-gateway-token`, shortened with a hash when the execution name is long. */

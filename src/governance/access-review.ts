@@ -141,6 +141,11 @@ export class AccessReviewer {
     return this.#cache.peek(reviewKey(request));
   }
 
+  /** remembered() for a permission asked as `user` (and `groups`), without building the request. */
+  rememberedFor(p: Omit<AccessRequest, 'user' | 'groups'>, user: string, groups: readonly string[] | undefined): AccessResult | undefined {
+    return this.#cache.peek(keyOf(user, groups, p));
+  }
+
   async #ask(request: AccessRequest, body: V1SubjectAccessReview): Promise<AccessResult> {
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -163,8 +168,12 @@ export class AccessReviewer {
  * wording, not the question, but is kept apart as before.
  */
 function reviewKey(r: AccessRequest): string {
+  return keyOf(r.user, r.groups, r);
+}
+
+function keyOf(user: string, groups: readonly string[] | undefined, r: Omit<AccessRequest, 'user' | 'groups'>): string {
   // JSON of primitives: unambiguous whatever the names contain, and cheaper than the review body.
-  return JSON.stringify([r.user, r.groups ?? null, r.verb, r.group, r.resource, r.name ?? null, r.namespace ?? null]);
+  return JSON.stringify([user, groups ?? null, r.verb, r.group, r.resource, r.name ?? null, r.namespace ?? null]);
 }
 
 function errorText(error: unknown): string {

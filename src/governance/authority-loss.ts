@@ -4,7 +4,7 @@
 // hold, so the gateway and the execution reconciler read the same loss the same way.
 import type { AgentMachineProfile, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../api/types.generated.ts';
 import { isBeingDeleted } from '../operator/finalizers.ts';
-import { parseExpiry } from './authority.ts';
+import { expiryMs, parseExpiry } from './authority.ts';
 
 export type OnAuthorityLost = NonNullable<AgentMachineProfile['spec']['onAuthorityLost']>;
 
@@ -17,8 +17,8 @@ export function onAuthorityLost(profile: Pick<AgentMachineProfile['spec'], 'prof
 /** May this grant serve a call now (Active, not revoked, not expired, not being deleted)? */
 export function grantInService(grant: ToolGrantRecord, now: Date): boolean {
   if (grant.spec.revoked || grant.status?.state !== 'Active' || isBeingDeleted(grant)) return false;
-  const expiry = parseExpiry(grant.spec.authority?.expiresAt);
-  return expiry !== undefined && expiry.getTime() > now.getTime();
+  const expiry = expiryMs(grant.spec.authority?.expiresAt);
+  return expiry !== undefined && expiry > now.getTime();
 }
 
 /** Is this grant the execution's delegator's authority for its tenant (whether or not in service)? */

@@ -17,9 +17,15 @@ export type AuthorityRequest = {
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 export function parseExpiry(expiresAt: unknown): Date | undefined {
+  const ms = expiryMs(expiresAt);
+  return ms === undefined ? undefined : new Date(ms);
+}
+
+/** parseExpiry as epoch milliseconds (no Date allocated: the gateway asks on every call). */
+export function expiryMs(expiresAt: unknown): number | undefined {
   if (typeof expiresAt !== 'string' || !RFC3339.test(expiresAt)) return undefined;
   const ms = Date.parse(expiresAt);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /**
@@ -40,6 +46,37 @@ export function scopeCoversTool(scope: string, tool: string): boolean {
   const pattern = scope.slice(TOOL_SCOPE_PREFIX.length);
   if (pattern.endsWith('*')) return tool.startsWith(pattern.slice(0, -1));
   return pattern === tool;
+}
+
+/**
+ * Whether checkAuthority would deny nothing, answered without building its decisions and their
+ * messages (the gateway asks this on every call; a caller that needs the reason asks
+ * checkAuthority when this is false).
+ */
+export function authorityHolds(authority: Authority | undefined, request: AuthorityRequest): boolean {
+  if (authority === undefined || authority === null || typeof authority !== 'object') return false;
+  const expiry = expiryMs(authority.expiresAt);
+  if (expiry === undefined || expiry <= request.now.getTime()) return false;
+  const scopes = Array.isArray(authority.scopes) ? authority.scopes : [];
+  let operation = false;
+  for (const s of scopes) {
+    if (typeof s === 'string' && scopeCoversOperation(s, request.operationType)) {
+      operation = true;
+      break;
+    }
+  }
+  if (!operation) return false;
+  for (const tool of request.toolRefs ?? []) {
+    let covered = false;
+    for (const s of scopes) {
+      if (typeof s === 'string' && scopeCoversTool(s, tool)) {
+        covered = true;
+        break;
+      }
+    }
+    if (!covered) return false;
+  }
+  return true;
 }
 
 export function checkAuthority(authority: Authority | undefined, request: AuthorityRequest): Decision[] {

@@ -10,7 +10,7 @@
 // got no answer throws AuthorizationUnavailableError instead (retried, nothing decided).
 import type { Authority, OperationType } from '../api/types.generated.ts';
 import { permissions, type AccessRequest, type AccessReviewer } from '../governance/access-review.ts';
-import { checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
+import { authorityHolds, checkAuthority, AUTHORITY_GATE } from '../governance/authority.ts';
 import { allow, deny, firstDenial, type Decision } from '../governance/decision.ts';
 import { tenantDecision } from '../governance/tenancy.ts';
 import { ADMISSION_POLICY_NAME, type AdmissionGuard } from './admission-guard.ts';
@@ -81,16 +81,17 @@ export class Authorizer {
   allowsFromMemory(request: AuthorizationRequest): boolean {
     const admission = this.#guard.remembered();
     if (!admission || admission.unavailable || !admission.ok) return false;
-    if (firstDenial(checkAuthority(request.authority, request))) return false;
+    if (!authorityHolds(request.authority, request)) return false;
     if (request.tenancy) {
       const { namespace, tenant } = request.tenancy;
       const ns = this.#tenants.remembered(namespace);
-      if (!ns || !tenantDecision(namespace, tenant, ns).allowed) return false;
+      // tenantDecision allows exactly this; its message is not needed here.
+      if (!ns || !ns.found || ns.tenant !== tenant) return false;
     }
     const user = request.authority!.delegator;
     const groups = admission.vouchesForGroups ? request.authority!.groups : undefined;
     for (const p of request.permissions) {
-      const r = this.#reviewer.remembered({ ...p, user, ...(groups ? { groups } : {}) });
+      const r = this.#reviewer.rememberedFor(p, user, groups);
       if (!r || !r.allowed || r.unavailable) return false;
     }
     return true;

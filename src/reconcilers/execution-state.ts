@@ -76,6 +76,11 @@ export function admitModelProvider(
  * user-owned binding (one bound under a user_owned_model profile: someone's personal model
  * account) only its owner's. Asked at admission and again by the gateway on every call.
  */
+/** Whether bindingServes allows it all, without building its decisions (the gateway asks per call). */
+export function bindingServesAll(ex: LocalAgentExecution, binding: ModelProviderBinding, bindingProfileType: string | undefined): boolean {
+  return binding.spec.tenant === ex.spec.tenant && (bindingProfileType !== 'user_owned_model' || binding.spec.owner === ex.spec.authority.delegator);
+}
+
 export function bindingServes(ex: LocalAgentExecution, binding: ModelProviderBinding, bindingProfileType: string | undefined): Decision[] {
   const name = `${binding.metadata.namespace}/${binding.metadata.name}`;
   const delegator = ex.spec.authority.delegator;

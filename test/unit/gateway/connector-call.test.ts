@@ -15,7 +15,7 @@ import { CredentialCache } from '../../../src/gateway/credentials.ts';
 import type { KubeClients } from '../../../src/operator/kube-clients.ts';
 import { silentLogger } from '../../../src/observability/logger.ts';
 import type { LocalAgentExecution, ToolGrantRecord } from '../../../src/api/types.generated.ts';
-import { execution, grant, gatewayCaches } from './fixtures.ts';
+import { execution, grant, gatewayCaches, profile } from './fixtures.ts';
 import { startToolUpstream, type ToolUpstream } from '../../support/tool-upstream.ts';
 import { startMcpEverything, type McpEverything } from '../../support/mcp-everything.ts';
 
@@ -105,6 +105,19 @@ test('http: the credential is injected, the agent token and cookies stripped, th
   assert.ok(!JSON.stringify(seen.headers).includes(token), 'the agent token never reaches the tool');
   assert.equal(r.headers.get('set-cookie'), null, "the tool's cookies do not reach the agent");
   assert.equal(ledger.usage(ex).connectorCalls, 1);
+});
+
+test("http: the profile's toolGrant rules see the call's action, which is its method", async () => {
+  // A rule that needs request.action on every call: an http call is judged with its method as action.
+  profiles.set(profile({ rules: [{ name: 'get-only', gate: 'toolGrant', expression: "!has(request.method) || (has(request.action) && request.action == 'GET')", message: 'GET only' }] } as never, 'narrowed'));
+  grants.set(httpGrant('gh-rule', {}, { tool: 'http.rule' }));
+  const { token } = admit('http-rule', ['http.rule']);
+  const ex = executions.get('ns/http-rule')!;
+  executions.set({ ...ex, spec: { ...ex.spec, profileRef: { name: 'narrowed' } } });
+  const get = await call('/v1/tools/http.rule/repos/acme/issues', token);
+  assert.equal(get.status, 200, get.text);
+  const post = await call('/v1/tools/http.rule/repos/acme/issues', token, { method: 'POST', body: '{}' });
+  assert.deepEqual([post.status, post.json?.error?.code], [403, 'policy_denied'], post.text);
 });
 
 test('http: a custom header and format present the credential; an upstream that echoes it is masked', async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectorRouteOf, planConnectorCall, unsafePathReason, type Connector } from '../../../src/gateway/connector-plan.ts';
+import { connectorRouteOf, EndpointCache, parseConnectorEndpoint, planConnectorCall, unsafePathReason, type Connector } from '../../../src/gateway/connector-plan.ts';
 
 const http: Connector = { endpoint: 'https://api.example.com/base/', protocol: 'http', credentialsSecretRef: { name: 's', key: 'k' }, methods: ['GET', 'POST'], paths: ['/repos/*/issues', '/search/**'] };
 const mcp: Connector = { endpoint: 'http://127.0.0.1:3001/mcp', protocol: 'mcp' };
@@ -19,6 +19,52 @@ test('the longest of the execution tools with a connector names the route, at a 
 test('paths that could step around the patterns are unsafe', () => {
   for (const p of ['/a/../b', '/a/%2E%2e/b', '/./a', '/a%2Fb', '/a%5cb', '/a//b', '/%00', '/%zz', 'a']) assert.ok(unsafePathReason(p), p);
   for (const p of ['', '/', '/repos/a%20b/issues', '/a.b/c..d']) assert.equal(unsafePathReason(p), undefined, p);
+});
+
+test('the fast path (no %, ., \\ or control character) answers as the segment-by-segment check does', () => {
+  // The check as it was before its fast path, segment by segment.
+  const reference = (rest: string): boolean => {
+    if (rest === '') return true;
+    if (!rest.startsWith('/') || rest.includes('//')) return false;
+    for (const segment of rest.slice(1).split('/')) {
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(segment);
+      } catch {
+        return false;
+      }
+      if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\') || /[\u0000-\u001f\u007f]/.test(decoded)) return false;
+    }
+    return true;
+  };
+  const pieces = ['/', 'a', 'repos', '.', '..', '%2e', '%2F', '%5C', '%41', '%', '%zz', '\\', '\u0001', '\u007f', '-', '~', ' ', 'é'];
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+  let refused = 0;
+  for (let i = 0; i < 5000; i++) {
+    let rest = '/';
+    for (let n = next() % 6; n >= 0; n--) rest += pieces[next() % pieces.length];
+    const safe = unsafePathReason(rest) === undefined;
+    assert.equal(safe, reference(rest), JSON.stringify(rest));
+    if (!safe) refused++;
+  }
+  assert.ok(refused > 100 && refused < 4900, 'both outcomes are exercised');
+});
+
+test('a connector endpoint is parsed once per text; one that is no http(s) URL without credentials is refused as misconfigured', () => {
+  assert.deepEqual(parseConnectorEndpoint('https://api.example.com/base//'), { origin: 'https://api.example.com', base: '/base' });
+  assert.deepEqual(parseConnectorEndpoint('http://127.0.0.1:3001'), { origin: 'http://127.0.0.1:3001', base: '' });
+  for (const bad of ['not a url', 'ftp://h/x', 'https://u:p@h/x']) assert.equal(parseConnectorEndpoint(bad), undefined, bad);
+  const cache = new EndpointCache(2);
+  const first = cache.parse(http.endpoint);
+  assert.equal(cache.parse(http.endpoint), first, 'remembered');
+  const seen: string[] = [];
+  const counting = (e: string) => (seen.push(e), cache.parse(e));
+  const p = planConnectorCall({ method: 'GET', rest: '/repos/a/issues', query: '?q=1', headers: {}, connector: http, endpoint: counting });
+  assert.ok(p.ok && p.plan.origin === 'https://api.example.com' && p.plan.path === '/base/repos/a/issues?q=1');
+  assert.deepEqual(seen, [http.endpoint]);
+  const bad = planConnectorCall({ method: 'GET', rest: '/x', query: '', headers: {}, connector: { endpoint: 'https://u:p@h', protocol: 'http' }, endpoint: cache.parse });
+  assert.deepEqual(!bad.ok && [bad.refusal.status, bad.refusal.code], [502, 'connector_misconfigured']);
 });
 
 test('http: method and path within the connector; the upstream URL keeps the endpoint path and the query; action is the method', () => {

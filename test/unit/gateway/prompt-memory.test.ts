@@ -40,3 +40,17 @@ test('per execution, forgotten on request, unions for several executions', () =>
   assert.equal(m.matcher(['uid-a']), undefined);
   assert.equal(m.size, 1);
 });
+
+test('texts sent again are still found; past the bound of remembered digests new texts are still fingerprinted', () => {
+  const m = new PromptMemory();
+  const system = 'you are the release assistant of the payments team';
+  const history: string[] = [];
+  for (let i = 0; i < 4200; i++) {
+    // An agent resends its system prompt and its conversation so far with every call.
+    history.push(`turn ${i}: move invoice batch ${i * 7919} to the archive bucket`);
+    m.remember('uid-a', [system, ...history.slice(-3)]);
+  }
+  const matcher = m.matcher(['uid-a'])!;
+  for (const text of [system, history[0]!, history[2048]!, history[4199]!]) assert.equal(matcher.find(`log: ${text}`).length, 1, text);
+  assert.equal(matcher.find('nothing anyone sent through the gateway today').length, 0);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkAuthority, scopeCoversOperation, scopeCoversTool } from '../../../src/governance/authority.ts';
+import { authorityHolds, checkAuthority, scopeCoversOperation, scopeCoversTool } from '../../../src/governance/authority.ts';
 import { allAllowed, firstDenial } from '../../../src/governance/decision.ts';
 import { authority } from './fixtures.ts';
 
@@ -93,4 +93,35 @@ test('each uncovered tool ref gets its own denial naming the tool', () => {
   assert.equal(toolDecisions[0]?.allowed, true);
   assert.equal(toolDecisions[1]?.allowed, false);
   assert.match(toolDecisions[1]?.message ?? '', /does not cover tool mcp\.github\/create_issue \(needs scope tool:mcp\.github\/create_issue\)/);
+});
+
+test('authorityHolds answers exactly what checkAuthority allows, across expiry, scopes and tools', () => {
+  const authorities = [
+    authority(),
+    authority({ scopes: ['agent_machine.*', 'tool:fs.*'] }),
+    authority({ scopes: ['agent_machine.execution.start', 'tool:*'] }),
+    authority({ scopes: ['agent_machine.exec.*', 'tool:mcp.github/create_issue'] }),
+    authority({ scopes: ['*', 7 as never, 'tool:fs.read'] }),
+    authority({ scopes: 'agent_machine.execution.start' as never }),
+    authority({ expiresAt: '2020-01-01T00:00:00Z' }),
+    authority({ expiresAt: now.toISOString() }),
+    authority({ expiresAt: 'March 7 2031' }),
+    undefined,
+  ];
+  const requests = [
+    { operationType: 'agent_machine.execution.start' as const, now },
+    { operationType: 'agent_machine.execution.start' as const, toolRefs: ['fs.read'], now },
+    { operationType: 'agent_machine.execution.start' as const, toolRefs: ['fs.read', 'mcp.github/create_issue'], now },
+    { operationType: 'agent_machine.tool_grant.apply' as const, toolRefs: [], now },
+  ];
+  let held = 0;
+  for (const a of authorities) {
+    for (const r of requests) {
+      const expected = firstDenial(checkAuthority(a, r)) === undefined;
+      assert.equal(authorityHolds(a, r), expected, `${JSON.stringify(a)} ${JSON.stringify(r)}`);
+      if (expected) held++;
+    }
+  }
+  // Both answers occur: the comparison covers allows and denials.
+  assert.ok(held > 0 && held < authorities.length * requests.length);
 });

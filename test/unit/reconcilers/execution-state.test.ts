@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { admitModelProvider, admitTool, attemptOutcome, bindingServes, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
+import { admitModelProvider, admitTool, attemptOutcome, bindingServes, bindingServesAll, recordNameFor } from '../../../src/reconcilers/execution-state.ts';
 import type { ContainerExecutionRecord, LocalAgentExecution, ModelProviderBinding, ToolGrantRecord } from '../../../src/api/types.generated.ts';
 import { allow, deny, policyDenialReason } from '../../../src/governance/decision.ts';
 
@@ -96,5 +96,9 @@ test("a binding serves only its own tenant's executions; a user-owned one only i
   assert.equal(policyDenialReason(tenant), 'TenantMismatch');
   assert.equal(denials(execution('alice', 'acme'), b('alice')).length, 1, "a binding without a tenant does not serve a tenant's execution");
   assert.deepEqual(denials(execution('alice', 'acme'), b('alice', 'acme')), []);
+  // bindingServesAll (the gateway's per-call question) answers exactly "no denial" in every case above and more.
+  for (const [ex, bind] of [[execution('bob'), b('alice')], [execution('alice'), b('alice')], [execution('alice', 'acme'), b('alice', 'globex')], [execution('alice', 'acme'), b('alice')], [execution('alice', 'acme'), b('alice', 'acme')], [execution('bob', 'acme'), b('alice', 'acme')], [execution('alice'), b('alice', 'acme')]] as const) {
+    for (const type of [undefined, 'personal', 'user_owned_model']) assert.equal(bindingServesAll(ex, bind, type), denials(ex, bind, type).length === 0, `${ex.spec.authority.delegator}/${ex.spec.tenant} ${bind.spec.owner}/${bind.spec.tenant} ${type}`);
+  }
   assert.ok(admitModelProvider({ ...execution('bob'), spec: { ...execution('bob').spec, modelProviderRef: { name: 'llm' } } } as LocalAgentExecution, { ...b('alice'), status: { phase: 'Ready' } } as ModelProviderBinding, () => ({ allowed: true, decisions: [] }), 'user_owned_model').hold === false);
 });
