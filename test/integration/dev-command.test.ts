@@ -15,13 +15,13 @@ import { eventually } from '../support/objects.ts';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-test('agent-machine dev: local control plane, kubectl line, examples applied and reconciled, Ctrl-C cleans up', async () => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'am-dev-'));
+
+/** `agent-machine dev` with no cluster and no engine configured: the embedded default must provide both. */
+function startDev(dataDir: string, args: string[]) {
   const env = { ...process.env };
-  // No cluster and no engine configured: the embedded default must provide both.
   delete env.KUBECONFIG;
   delete env.DOCKER_HOST;
-  const child = spawn(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'dev', '--data-dir', dataDir, '--metrics-bind-address', '127.0.0.1:0', '--audit-log', path.join(dataDir, 'audit.jsonl')], {
+  const child = spawn(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'dev', ...args, '--data-dir', dataDir, '--metrics-bind-address', '127.0.0.1:0', '--audit-log', path.join(dataDir, 'audit.jsonl')], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -29,8 +29,15 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, out: () => out };
+}
+
+test('agent-machine dev: local control plane, kubectl line, examples applied and reconciled, Ctrl-C cleans up', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'am-dev-'));
+  const dev = startDev(dataDir, []);
+  const { child, exited } = dev;
   try {
-    const kubeconfig = await eventually('the kubectl line', async () => /export KUBECONFIG=(\S+)/.exec(out)?.[1], 60_000, 200);
+    const kubeconfig = await eventually('the kubectl line', async () => /export KUBECONFIG=(\S+)/.exec(dev.out())?.[1], 60_000, 200);
     assert.match(kubeconfig, /alice\.kubeconfig$/);
     const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: root });
     const get = await kubectl('get', 'agent-machine');
@@ -58,7 +65,7 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     assert.match(egress, /evil\.example HTTP\/1\.1 403 Forbidden\s+evil\.example x-agent-machine-reason: not_listed/i, egress);
     for (const host of ['pypi.org', 'builds.corp.example.com']) assert.match(egress, new RegExp(`${host.replaceAll('.', '\\.')} HTTP/1\\.1 502 Bad Gateway\\s+${host.replaceAll('.', '\\.')} x-agent-machine-reason: upstream_(unreachable|proxy_refused)`, 'i'), egress);
     const bundle = path.join(dataDir, 'hello-agent.tar.gz');
-    await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'export', '-n', 'default', '--execution', 'hello-agent', '-o', bundle], { cwd: root, env: { ...env, KUBECONFIG: kubeconfig } });
+    await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'export', '-n', 'default', '--execution', 'hello-agent', '-o', bundle], { cwd: root, env: { ...process.env, DOCKER_HOST: undefined, KUBECONFIG: kubeconfig } });
     const files = (await run('tar', ['-tzf', bundle])).stdout;
     assert.match(files, /manifest\.json/, files);
     assert.match(files, /hello-agent/, files);
@@ -66,16 +73,16 @@ test('agent-machine dev: local control plane, kubectl line, examples applied and
     // diagnostics reader role), as the README shows.
     await kubectl('wait', '--for=condition=Ready', '--timeout=60s', '-n', 'default', 'agentmachinediagnosticbundle/hello-agent-bundle');
     const fetched = path.join(dataDir, 'hello-agent-bundle.tar.gz');
-    await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'fetch', 'hello-agent-bundle', '-n', 'default', '-o', fetched], { cwd: root, env: { ...env, KUBECONFIG: kubeconfig } });
+    await run(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'diagnostics', 'fetch', 'hello-agent-bundle', '-n', 'default', '-o', fetched], { cwd: root, env: { ...process.env, DOCKER_HOST: undefined, KUBECONFIG: kubeconfig } });
     assert.match((await run('tar', ['-tzf', fetched])).stdout, /manifest\.json/);
   } finally {
     child.kill('SIGINT');
   }
-  assert.equal(await exited, 0, out.slice(-2000));
+  assert.equal(await exited, 0, dev.out().slice(-2000));
   // Once the controller says it is done, nothing of it still talks to the control plane or
   // the engine it is stopping (a runtime watch left running retried against them).
-  const afterShutdown = out.slice(out.indexOf('shutdown complete'));
-  assert.ok(out.includes('shutdown complete'), out.slice(-2000));
+  const afterShutdown = dev.out().slice(dev.out().indexOf('shutdown complete'));
+  assert.ok(dev.out().includes('shutdown complete'), dev.out().slice(-2000));
   assert.doesNotMatch(afterShutdown, /ECONNREFUSED|connection refused|reconnecting|watch .*failed/i, afterShutdown.slice(0, 3000));
   // Everything it started is gone: no process still uses its data dir.
   const { stdout: ps } = await run('ps', ['-eo', 'args']);
@@ -105,21 +112,12 @@ test('agent-machine dev with its metrics port taken: one clear line and exit 1 b
 
 test('agent-machine dev --runtime kubernetes: a local node starts too, hello-agent runs in a real Pod, Ctrl-C stops the node', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'am-dev-node-'));
-  const env = { ...process.env };
-  delete env.KUBECONFIG;
-  delete env.DOCKER_HOST;
-  const child = spawn(process.execPath, [path.join(root, 'bin/agent-machine.js'), 'dev', '--runtime', 'kubernetes', '--data-dir', dataDir, '--metrics-bind-address', '127.0.0.1:0', '--gateway-bind-address', '127.0.0.1:0', '--audit-log', path.join(dataDir, 'audit.jsonl')], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const dev = startDev(dataDir, ['--runtime', 'kubernetes', '--gateway-bind-address', '127.0.0.1:0']);
+  const { child, exited } = dev;
   let nodeAddress = '';
   try {
-    const kubeconfig = await eventually('the kubectl line', async () => /export KUBECONFIG=(\S+)/.exec(out)?.[1], 180_000, 200);
-    assert.match(out, /Pods run on the local node agent-machine-node/);
+    const kubeconfig = await eventually('the kubectl line', async () => /export KUBECONFIG=(\S+)/.exec(dev.out())?.[1], 180_000, 200);
+    assert.match(dev.out(), /Pods run on the local node agent-machine-node/);
     const kubectl = (...args: string[]) => run('kubectl', ['--kubeconfig', kubeconfig, ...args], { cwd: root });
     nodeAddress = (await run('kubectl', ['--kubeconfig', path.join(path.dirname(kubeconfig), 'agent-machine-admin.kubeconfig'), 'get', 'node', 'agent-machine-node', '-o', 'jsonpath={.status.addresses[?(@.type=="InternalIP")].address}'])).stdout;
     assert.match(nodeAddress, /^10\.\d+\.\d+\.\d+$/);
@@ -132,7 +130,7 @@ test('agent-machine dev --runtime kubernetes: a local node starts too, hello-age
   } finally {
     child.kill('SIGINT');
   }
-  assert.equal(await exited, 0, out.slice(-2000));
+  assert.equal(await exited, 0, dev.out().slice(-2000));
   const { stdout: ps } = await run('ps', ['-eo', 'args']);
   assert.ok(!ps.split('\n').some((l) => l.includes(dataDir)), `left running:\n${ps.split('\n').filter((l) => l.includes(dataDir)).join('\n')}`);
   const { stdout: addrs } = await run('ip', ['-o', '-4', 'addr', 'show']);
