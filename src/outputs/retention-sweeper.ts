@@ -5,6 +5,7 @@
 // that does not answer skips the round; the next one tries again.
 import type { Logger } from '../observability/logger.ts';
 import type { Runnable } from '../operator/manager.ts';
+import { periodicRunnable } from '../operator/periodic-runnable.ts';
 import { RegistryError, type OciRegistry } from './oci-registry.ts';
 import { REPOSITORY_PREFIX } from './output-store.ts';
 import { retentionVerdict, type RetentionPolicy } from './retention.ts';
@@ -43,9 +44,6 @@ export function outputRetentionSweeper(registry: OciRegistry, policy: RetentionP
   // retention by at most that much.
   const interval = opts.intervalMs ?? Math.max(1000, Math.min(10 * 60_000, shortest / 4));
   const log = logger.child({ component: 'output-retention' });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
   const round = async (): Promise<void> => {
     try {
       const r = await sweepOutputs(registry, policy, (opts.now ?? (() => new Date()))());
@@ -54,21 +52,5 @@ export function outputRetentionSweeper(registry: OciRegistry, policy: RetentionP
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'output retention skipped this round');
     }
   };
-  const loop = (): void => {
-    if (stopped) return;
-    running = round().finally(() => {
-      running = undefined;
-      if (!stopped) timer = setTimeout(loop, interval).unref();
-    });
-  };
-  return {
-    name: 'output-retention',
-    start: loop,
-    async shutdown(timeoutMs: number): Promise<boolean> {
-      stopped = true;
-      clearTimeout(timer);
-      if (!running) return true;
-      return Promise.race([running.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), timeoutMs).unref())]);
-    },
-  };
+  return periodicRunnable('output-retention', interval, round);
 }

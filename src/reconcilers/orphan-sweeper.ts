@@ -2,8 +2,8 @@
 // controller was away with its finalizer forced off, or an interrupted remove(). Runs on the
 // leader only (a Manager runnable), once the caches are synced and then periodically, so it
 // never mistakes a record the cache has not seen yet for a missing one.
-import { settlesWithin } from '../operator/deadline.ts';
 import type { Runnable } from '../operator/manager.ts';
+import { periodicRunnable } from '../operator/periodic-runnable.ts';
 import { RuntimeUnavailableError } from '../runtimes/container-runtime.ts';
 import type { ReconcilerDeps } from './deps.ts';
 import { BY_UID, indexed } from './indexes.ts';
@@ -11,9 +11,6 @@ import { BY_UID, indexed } from './indexes.ts';
 export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number; namespace?: string | undefined } = {}): Runnable {
   const interval = opts.intervalMs ?? 5 * 60_000;
   const log = deps.logger.child({ component: 'orphan-sweeper' });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let stopped = false;
   const recordWithUid = indexed(deps.informers.containers, BY_UID);
 
   async function sweep(): Promise<void> {
@@ -41,22 +38,5 @@ export function orphanSweeper(deps: ReconcilerDeps, opts: { intervalMs?: number;
     }
   }
 
-  const loop = (): void => {
-    if (stopped) return;
-    running = sweep().finally(() => {
-      running = undefined;
-      if (!stopped) timer = setTimeout(loop, interval).unref();
-    });
-  };
-
-  return {
-    name: 'orphan-sweeper',
-    start: loop,
-    async shutdown(timeoutMs: number): Promise<boolean> {
-      stopped = true;
-      clearTimeout(timer);
-      if (!running) return true;
-      return settlesWithin(running, timeoutMs);
-    },
-  };
+  return periodicRunnable('orphan-sweeper', interval, sweep);
 }
